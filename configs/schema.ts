@@ -1,0 +1,193 @@
+/**
+ * The whole training configuration, declared once. Every field has a default and a description; the
+ * descriptions are the documentation (`horizon config-reference` renders them to docs/config-reference.md).
+ * Objects are strict: an unknown key is an error naming its path.
+ */
+import { z } from 'zod';
+
+/** Transformer policy shape (Llama/Qwen2 family). */
+export const ModelSchema = z
+  .object({
+    dModel: z.number().int().min(8).max(8192).default(64).describe('Hidden size of the transformer.'),
+    nLayers: z.number().int().min(1).max(128).default(2).describe('Number of transformer blocks.'),
+    nHeads: z.number().int().min(1).max(128).default(4).describe('Attention heads (query).'),
+    nKvHeads: z
+      .number()
+      .int()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe('Key/value heads for grouped-query attention; defaults to nHeads (plain multi-head).'),
+    ffnHidden: z
+      .number()
+      .int()
+      .min(8)
+      .max(65536)
+      .optional()
+      .describe('SwiGLU hidden size; defaults to round(8/3 · dModel) rounded up to a multiple of 8.'),
+    maxSeqLen: z.number().int().min(16).max(131072).default(256).describe('Longest context in tokens (RoPE positions).'),
+    ropeTheta: z.number().positive().default(10000).describe('RoPE base frequency.'),
+    normEps: z.number().positive().default(1e-5).describe('RMSNorm epsilon.'),
+    qkvBias: z.boolean().default(false).describe('Add a bias to the q/k/v projections (Qwen2 style).'),
+    initStd: z.number().positive().default(0.02).describe('Standard deviation of the initial weights.'),
+  })
+  .strict();
+
+/** Where the environment comes from: a built-in name or a user's module path. */
+export const EnvSchema = z
+  .object({
+    name: z.string().optional().describe('Built-in environment name (e.g. `toy/guess`). Exactly one of name / module.'),
+    module: z
+      .string()
+      .optional()
+      .describe('Path (relative to the config file) of a module whose default export is an EnvDefinition.'),
+    options: z.record(z.string(), z.unknown()).default({}).describe("Options passed to the environment, validated by its own schema."),
+  })
+  .strict()
+  .refine((e) => (e.name === undefined) !== (e.module === undefined), {
+    message: 'set exactly one of env.name (a built-in environment) or env.module (a path to your module)',
+  });
+
+export const RolloutSchema = z
+  .object({
+    tasksPerIteration: z.number().int().min(1).max(100000).default(16).describe('T: tasks sampled per iteration (paper: 40).'),
+    groupSize: z.number().int().min(2).max(1024).default(6).describe('K: rollouts per task; one rollout job carries one group (paper: 6).'),
+    temperature: z.number().positive().max(10).default(1.0).describe('Sampling temperature; no top-p/top-k so learner and sampler probabilities agree.'),
+    maxTurns: z.number().int().min(1).max(10000).default(40).describe('Agent turns per episode (paper: 40 in training).'),
+    maxTokensPerTurn: z.number().int().min(1).max(1_000_000).default(1500).describe('Generated tokens per agent turn (paper: 1500).'),
+    maxObservationTokens: z
+      .number()
+      .int()
+      .min(16)
+      .max(1_000_000)
+      .default(3000)
+      .describe('Environment output longer than this (tokens) is truncated with a note (paper: ~3K).'),
+    maxContextTokens: z
+      .number()
+      .int()
+      .min(16)
+      .max(10_000_000)
+      .optional()
+      .describe('Total context cap; the episode ends when the next turn could overflow it. Defaults to model.maxSeqLen.'),
+    trainOnEndOfTurn: z
+      .boolean()
+      .default(true)
+      .describe('Count the sampled end-of-turn token as a policy token (the reference code masks it; a model trained from scratch must learn to stop).'),
+    episodeRetries: z.number().int().min(0).max(100).default(2).describe('Retries of a failed episode with a fresh env before the whole group fails.'),
+    stragglerStop: z
+      .object({
+        enabled: z.boolean().default(true).describe('Cancel the slowest rollouts once enough have finished.'),
+        perTaskFraction: z.number().min(0).max(1).default(0.75).describe('Every task needs ≥ ceil(fraction·K) finished rollouts.'),
+        totalFraction: z.number().min(0).max(1).default(0.9).describe('And at least this share of all rollouts finished.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Straggler early stop (LOOP step 3).'),
+    maxStaleness: z
+      .number()
+      .int()
+      .min(0)
+      .max(64)
+      .default(0)
+      .describe('0 = synchronous (paper). s > 0 lets the next iteration’s groups be generated with weights up to s versions old.'),
+    groupTimeoutSec: z.number().int().min(5).max(86400).default(1800).describe('A group not finished after this long fails the iteration.'),
+  })
+  .strict();
+
+export const LoopSchema = z
+  .object({
+    epochs: z.number().int().min(1).max(100).default(2).describe('N_epoch: passes over the iteration’s rollouts (paper: 2).'),
+    minibatchSize: z.number().int().min(1).max(100000).default(32).describe('M: rollouts per minibatch and the fixed loss divisor (paper: 32).'),
+    clipEpsilon: z.number().positive().max(1).default(0.1).describe('ε of the clipped objective (paper: 0.1).'),
+    clipLow: z
+      .enum(['paper', 'code'])
+      .default('paper')
+      .describe('Lower clip bound: `paper` = 1 − ε, `code` = 1/(1 + ε) (reference implementation).'),
+    ratio: z
+      .enum(['token', 'turn', 'trajectory'])
+      .default('token')
+      .describe('Importance ratio granularity: per token (LOOP), per agent turn, or per rollout (bandit).'),
+    advantage: z
+      .enum(['leave-one-out', 'group-mean'])
+      .default('leave-one-out')
+      .describe('Baseline: leave-one-out mean (LOOP, RLOO) or the group mean including the sample (GRPO).'),
+    normalize: z.enum(['none', 'std']).default('none').describe('Divide advantages by the group std (`std` = RwNorm / GRPO).'),
+    advantageFilter: z.number().min(0).default(0.01).describe('Drop rollouts with |A| below this (removes all-equal groups).'),
+    klCoef: z.number().min(0).default(0).describe('Coefficient of a KL penalty to the frozen initial policy (GRPO uses one; LOOP none).'),
+    maxKl: z.number().positive().default(20).describe('Abort the iteration’s updates when −mean Σ log r exceeds this.'),
+    recomputeOldLogProbs: z
+      .boolean()
+      .default(true)
+      .describe('Recompute old log-probs with the learner’s weights before the first update (step 7).'),
+    fullBatch: z.boolean().default(false).describe('One minibatch holding every rollout (on-policy RLOO / GRPO).'),
+  })
+  .strict();
+
+export const OptimSchema = z
+  .object({
+    lr: z.number().positive().max(1).default(5e-5).describe('AdamW learning rate, constant (paper: 5e-5 for LoRA on 32B).'),
+    weightDecay: z.number().min(0).max(1).default(0.01).describe('Decoupled weight decay.'),
+    beta1: z.number().min(0).lt(1).default(0.9).describe('Adam β1.'),
+    beta2: z.number().min(0).lt(1).default(0.999).describe('Adam β2.'),
+    eps: z.number().positive().default(1e-8).describe('Adam ε.'),
+    gradClip: z.number().positive().default(1.0).describe('Global grad-norm clip (paper 1.0, code 0.1).'),
+  })
+  .strict();
+
+export const SftSchema = z
+  .object({
+    steps: z.number().int().min(0).max(10_000_000).default(0).describe('Supervised warm-start steps on scripted demonstrations before RL (0 = none).'),
+    batchSize: z.number().int().min(1).max(100000).default(32).describe('Demonstrations per SFT step.'),
+    lr: z.number().positive().max(1).default(1e-3).describe('SFT learning rate (AdamW, same decay and clip as RL).'),
+    split: z.string().default('train').describe('Task split the demonstrations are drawn from.'),
+  })
+  .strict();
+
+export const TrainSchema = z
+  .object({
+    iterations: z.number().int().min(0).max(10_000_000).default(100).describe('RL iterations (one iteration = T·K rollouts, then updates).'),
+    checkpointEvery: z.number().int().min(1).default(10).describe('Save a checkpoint every this many iterations (and at the end).'),
+    keepCheckpoints: z.number().int().min(1).default(3).describe('Checkpoints kept on disk (oldest removed first).'),
+    evalEvery: z.number().int().min(0).default(0).describe('Greedy-free evaluation on the eval split every this many iterations (0 = off).'),
+    evalTasks: z.number().int().min(1).default(64).describe('Tasks per evaluation.'),
+    split: z.string().default('train').describe('Task split RL samples from.'),
+  })
+  .strict();
+
+export const WorkersSchema = z
+  .object({
+    count: z.number().int().min(0).max(1024).default(2).describe('Rollout worker processes `horizon train` starts (0 = rely on external `horizon worker`s).'),
+    concurrency: z.number().int().min(1).max(1024).default(1).describe('Groups each worker runs at once.'),
+    backend: z
+      .enum(['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'])
+      .optional()
+      .describe('Backend of the workers; defaults to the top-level backend.'),
+  })
+  .strict();
+
+export const RunConfigSchema = z
+  .object({
+    name: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only').default('run').describe('Run name (prefix of the job id).'),
+    algorithm: z
+      .enum(['loop', 'loop-rwnorm', 'grpo', 'grpo-nokl', 'rloo', 'custom'])
+      .default('loop')
+      .describe('Recipe preset: sets `loop.*` (and rollout) to the paper’s settings; `custom` uses `loop.*` as written.'),
+    seed: z.number().int().min(0).default(0).describe('Seed of every random choice (tasks, init, sampling).'),
+    backend: z
+      .enum(['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'])
+      .default('auto')
+      .describe('Tensor backend: auto picks webgpu if a GPU adapter exists, else tfjs-node if it loads, else wasm.'),
+    env: EnvSchema.describe('The environment.'),
+    model: ModelSchema.prefault({}).describe('Policy transformer.'),
+    rollout: RolloutSchema.prefault({}).describe('Rollout collection.'),
+    loop: LoopSchema.prefault({}).describe('LOOP / PPO update.'),
+    optim: OptimSchema.prefault({}).describe('Optimizer.'),
+    sft: SftSchema.prefault({}).describe('Supervised warm start.'),
+    train: TrainSchema.prefault({}).describe('Outer loop.'),
+    workers: WorkersSchema.prefault({}).describe('Rollout workers started by `horizon train`.'),
+  })
+  .strict();
+
+/** The config as written (after defaults). */
+export type RunConfigInput = z.input<typeof RunConfigSchema>;
+export type ParsedRunConfig = z.output<typeof RunConfigSchema>;
