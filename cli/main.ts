@@ -1,0 +1,386 @@
+/**
+ * The `horizon` command line. Each command is a small function over the library: configs → jobs →
+ * learner / workers. Errors print their code and message (with causes) and exit 1; nothing is lost on a
+ * bad input because validation happens before anything is written or enqueued.
+ */
+import { mkdirSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { HorizonError, ServiceError, describeError } from '../core/errors.js';
+import { loadConfigFile, resolveConfig } from '../configs/resolve.js';
+import { renderConfigReference } from '../configs/reference.js';
+import { connectRedis, redactUrl, resolveRedisUrl } from '../rollout/connection.js';
+import { JobControl, newJobId, type JobStatus } from '../rollout/jobs.js';
+import { DEFAULT_PREFIX, jobKeys } from '../rollout/protocol.js';
+import { startRedisServer, type RedisServerHandle } from '../rollout/redis-server.js';
+import { RolloutWorker } from '../rollout/worker.js';
+import { LearnerService } from '../trainer/service.js';
+import { readMetricsFile } from '../trainer/learner.js';
+import { ProgressBar, formatDuration } from './progress.js';
+
+const BIN = fileURLToPath(new URL('../bin/horizon.js', import.meta.url));
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Run the CLI; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const program = new Command()
+    .name('horizon')
+    .description('Train long-horizon agents with RL: Redis/BullMQ rollout workers and a tfjs learner.')
+    .showHelpAfterError()
+    .exitOverride();
+  const redisOption = () => new Option('--redis <url>', 'Redis URL (redis://[:password@]host:port[/db], rediss:// for TLS); default $REDIS_URL');
+  const prefixOption = () => new Option('--prefix <prefix>', 'key prefix shared by every process of a deployment').default(DEFAULT_PREFIX);
+
+  program
+    .command('train')
+    .description('train on this machine: embedded redis-server (unless --redis), a learner and rollout worker processes')
+    .argument('<config>', 'YAML config file')
+    .option('--set <path=value>', 'override a config field (repeatable)', collect, [])
+    .addOption(redisOption())
+    .addOption(prefixOption())
+    .option('--run-dir <dir>', 'run directory (default runs/<job id>)')
+    .option('--workers <n>', 'rollout worker processes (default: workers.count of the config)')
+    .option('--no-progress', 'no progress bar (log lines only)')
+    .action(async (file: string, opts) => {
+      const config = loadConfigFile(file, opts.set);
+      const jobId = newJobId(config.name);
+      const runDir = path.resolve(opts.runDir ?? path.join('runs', jobId));
+      exitCode = await runLocal({ runDir, jobId, redisFlag: opts.redis, prefix: opts.prefix, workers: opts.workers, progress: opts.progress, submit: config });
+    });
+
+  program
+    .command('submit')
+    .description('enqueue a training job on a Redis for `horizon learner` and `horizon worker` processes')
+    .argument('<config>', 'YAML config file')
+    .option('--set <path=value>', 'override a config field (repeatable)', collect, [])
+    .addOption(redisOption())
+    .addOption(prefixOption())
+    .action(async (file: string, opts) => {
+      const config = loadConfigFile(file, opts.set);
+      await withJobs(opts, async (jobs, url) => {
+        const jobId = await jobs.submit(config);
+        console.log(jobId);
+        console.error(`submitted ${jobId} to ${redactUrl(url)}; follow it with \`horizon logs ${jobId} --follow\``);
+      });
+    });
+
+  program
+    .command('learner')
+    .description('serve training jobs from the queue (one at a time; one learner per GPU)')
+    .addOption(redisOption())
+    .addOption(prefixOption())
+    .option('--runs-dir <dir>', 'where run directories are created', 'runs')
+    .action(async (opts) => {
+      const url = requireRedis(opts.redis);
+      const redis = await connectRedis(url);
+      const service = new LearnerService({ redis, redisUrl: url, prefix: opts.prefix, runsDir: path.resolve(opts.runsDir) });
+      await service.start();
+      await untilSignal();
+      await service.close();
+      redis.disconnect();
+    });
+
+  program
+    .command('worker')
+    .description('run rollout groups from the queue')
+    .addOption(redisOption())
+    .addOption(prefixOption())
+    .option('--concurrency <n>', 'groups processed at once', '1')
+    .addOption(new Option('--backend <name>', 'tensor backend (default: the job config)').choices(['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu']))
+    .action(async (opts) => {
+      const worker = new RolloutWorker({
+        redisUrl: requireRedis(opts.redis),
+        prefix: opts.prefix,
+        concurrency: positiveInt(opts.concurrency, '--concurrency'),
+        backend: opts.backend,
+      });
+      await worker.start();
+      await untilSignal();
+      await worker.close();
+    });
+
+  program
+    .command('status')
+    .description('list training jobs, or show one')
+    .argument('[job]', 'job id')
+    .addOption(redisOption())
+    .addOption(prefixOption())
+    .option('--json', 'machine-readable output')
+    .action(async (jobId: string | undefined, opts) => {
+      await withJobs(opts, async (jobs) => {
+        const rows = jobId ? [await jobs.status(jobId)] : await jobs.list();
+        if (opts.json) console.log(JSON.stringify(jobId ? rows[0] : rows, null, 2));
+        else if (rows.length === 0) console.log('no training jobs');
+        else console.log(formatStatusTable(rows));
+      });
+    });
+
+  program
+    .command('logs')
+    .description("print a job's log")
+    .argument('<job>', 'job id')
+    .addOption(redisOption())
+    .addOption(prefixOption())
+    .option('-f, --follow', 'keep printing until the job ends')
+    .action(async (jobId: string, opts) => {
+      await withJobs(opts, async (jobs) => {
+        let from = 0;
+        for (;;) {
+          const lines = await jobs.logs(jobId, from);
+          for (const line of lines) console.log(line);
+          from += lines.length;
+          const { state } = await jobs.status(jobId);
+          if (!opts.follow || state === 'completed' || state === 'failed' || state === 'cancelled') break;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      });
+    });
+
+  program
+    .command('cancel')
+    .description('stop a job (queued: at once; running: at the learner’s next check)')
+    .argument('<job>', 'job id')
+    .addOption(redisOption())
+    .addOption(prefixOption())
+    .action(async (jobId: string, opts) => {
+      await withJobs(opts, async (jobs) => console.log(`${jobId}: ${await jobs.cancel(jobId)}`));
+    });
+
+  program
+    .command('resume')
+    .description('continue a job from its latest checkpoint: on the cluster (with --redis) or locally from its run directory')
+    .argument('<job>', 'job id')
+    .addOption(redisOption())
+    .addOption(prefixOption())
+    .option('--run-dir <dir>', 'local run directory (default runs/<job id>)')
+    .option('--workers <n>', 'local rollout worker processes (default: workers.count of the config)')
+    .option('--no-progress', 'no progress bar (log lines only)')
+    .action(async (jobId: string, opts) => {
+      if (resolveRedisUrl(opts.redis)) {
+        await withJobs(opts, async (jobs) => {
+          await jobs.resume(jobId);
+          console.log(`${jobId}: queued again; a \`horizon learner\` continues it from its latest checkpoint`);
+        });
+        return;
+      }
+      const runDir = path.resolve(opts.runDir ?? path.join('runs', jobId));
+      exitCode = await runLocal({ runDir, jobId, prefix: opts.prefix, workers: opts.workers, progress: opts.progress });
+    });
+
+  program
+    .command('validate')
+    .description('check a config and print it resolved (defaults, preset and derived values)')
+    .argument('<config>', 'YAML config file')
+    .option('--set <path=value>', 'override a config field (repeatable)', collect, [])
+    .action(async (file: string, opts) => {
+      console.log(JSON.stringify(loadConfigFile(file, opts.set), null, 2));
+    });
+
+  program
+    .command('config-reference')
+    .description('print (or write) the reference of every config field')
+    .option('--out <file>', 'write to this file')
+    .action(async (opts) => {
+      const text = renderConfigReference();
+      if (opts.out) writeFileSync(opts.out, text);
+      else process.stdout.write(text);
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
+    if (typeof code === 'string' && code.startsWith('commander.')) return 2;
+    console.error(`horizon: ${describeError(err)}`);
+    if (!(err instanceof HorizonError) && process.env.HORIZON_DEBUG) console.error((err as Error).stack);
+    return 1;
+  }
+  return exitCode;
+}
+
+interface LocalRun {
+  readonly runDir: string;
+  readonly jobId: string;
+  readonly redisFlag?: string;
+  readonly prefix: string;
+  readonly workers?: string;
+  readonly progress: boolean;
+  /** A new job's config; absent when resuming. */
+  readonly submit?: ReturnType<typeof loadConfigFile>;
+}
+
+/** `horizon train` / local `horizon resume`: embedded Redis (persisted in the run dir), learner in this process, worker children. */
+async function runLocal(run: LocalRun): Promise<number> {
+  mkdirSync(run.runDir, { recursive: true });
+  const bar = new ProgressBar();
+  const say = (line: string) => (run.progress ? bar.log(line) : console.error(line));
+  let server: RedisServerHandle | undefined;
+  let url = resolveRedisUrl(run.redisFlag);
+  if (!url) {
+    server = await startRedisServer({ dir: path.join(run.runDir, 'redis') });
+    url = server.url;
+    say(`redis-server on ${url} (AOF in ${path.join(run.runDir, 'redis')})`);
+  }
+  const redis = await connectRedis(url);
+  const jobs = new JobControl(redis, url, { prefix: run.prefix });
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  const shutdown = async () => {
+    stopping = true;
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    await jobs.close();
+    redis.disconnect();
+    await server?.stop();
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(130);
+    bar.done();
+    console.error(`\n${signal}: stopping workers and redis; continue later with \`horizon resume ${run.jobId}\``);
+    void shutdown().then(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    if (run.submit) {
+      await jobs.submit(run.submit, { jobId: run.jobId, enqueue: false });
+      writeFileSync(path.join(run.runDir, 'job-id'), `${run.jobId}\n`);
+    }
+    const config = resolveConfig(await jobs.config(run.jobId), { configDir: (await redis.hget(jobKeys(jobs.prefix, run.jobId).status, 'configDir')) ?? undefined });
+    const workerCount = run.workers !== undefined ? nonNegativeInt(run.workers, '--workers') : config.workers.count;
+    for (let i = 0; i < workerCount; i++) children.push(spawnWorker(i, url, run, config.workers.concurrency, () => stopping, children, say));
+    say(`job ${run.jobId}: ${config.algorithm} on ${config.env.name ?? config.env.module}, ${config.train.iterations} iterations, ${workerCount} workers; run dir ${run.runDir}`);
+    const service = new LearnerService({
+      redis,
+      redisUrl: url,
+      prefix: run.prefix,
+      runsDir: path.dirname(run.runDir),
+      runDirFor: () => run.runDir,
+      log: say,
+      onIteration: (_id, m) => {
+        const update = {
+          iteration: m.step,
+          total: config.train.iterations,
+          reward: m['charts/reward_mean'],
+          success: m['charts/success_rate'],
+          episodesPerSec: m['rollout/episodes_per_s'],
+          elapsedSec: m['time/elapsed_s'],
+        };
+        if (run.progress) bar.update(update);
+      },
+    });
+    const outcome = await service.runJob(run.jobId);
+    bar.done();
+    await service.close();
+    const records = readMetricsFile(run.runDir).filter((m) => m.step >= 1);
+    if (records.length) {
+      const first = records[0];
+      const last = records[records.length - 1];
+      console.error(
+        `reward ${first['charts/reward_mean'].toFixed(3)} → ${last['charts/reward_mean'].toFixed(3)}, success ${(100 * first['charts/success_rate']).toFixed(0)}% → ${(100 * last['charts/success_rate']).toFixed(0)}% over ${last.step} iterations in ${formatDuration(last['time/elapsed_s'])}`,
+      );
+    }
+    console.error(`${outcome}: run directory ${run.runDir} (report.html, metrics.jsonl, checkpoints/)`);
+    return outcome === 'completed' ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (!stopping) await shutdown();
+  }
+}
+
+/** Start one local worker process; a worker that dies while the run goes on is restarted (up to 3 times). */
+function spawnWorker(
+  index: number,
+  url: string,
+  run: LocalRun,
+  concurrency: number,
+  isStopping: () => boolean,
+  children: ChildProcess[],
+  say: (line: string) => void,
+  restarts = 0,
+): ChildProcess {
+  const logFile = path.join(run.runDir, `worker-${index}.log`);
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [BIN, 'worker', '--redis', url, '--prefix', run.prefix, '--concurrency', String(concurrency)], {
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  child.once('exit', (code, signal) => {
+    if (isStopping()) return;
+    say(`worker ${index} exited (${signal ?? `code ${code}`}); see ${logFile}`);
+    if (restarts < 3) {
+      const replacement = spawnWorker(index, url, run, concurrency, isStopping, children, say, restarts + 1);
+      children[children.indexOf(child)] = replacement;
+    }
+  });
+  return child;
+}
+
+async function withJobs(opts: { redis?: string; prefix: string }, fn: (jobs: JobControl, url: string) => Promise<void>): Promise<void> {
+  const url = requireRedis(opts.redis);
+  const redis = await connectRedis(url);
+  const jobs = new JobControl(redis, url, { prefix: opts.prefix });
+  try {
+    await fn(jobs, url);
+  } finally {
+    await jobs.close();
+    redis.disconnect();
+  }
+}
+
+function requireRedis(flag: string | undefined): string {
+  const url = resolveRedisUrl(flag);
+  if (!url) throw new ServiceError('no Redis given: pass --redis redis://host:port or set REDIS_URL (`horizon train` starts its own when neither is set)');
+  return url;
+}
+
+function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new HorizonError('E_USAGE', `${flag} expects a whole number ≥ 1, got "${value}"`);
+  return n;
+}
+
+function nonNegativeInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new HorizonError('E_USAGE', `${flag} expects a whole number ≥ 0, got "${value}"`);
+  return n;
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      // A second signal while shutting down exits at once.
+      process.once('SIGINT', () => process.exit(130));
+      process.once('SIGTERM', () => process.exit(143));
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
+
+function formatStatusTable(rows: readonly JobStatus[]): string {
+  const header = ['job', 'state', 'iteration', 'version', 'reward', 'algorithm', 'env', 'updated'];
+  const body = rows.map((r) => [
+    r.jobId,
+    r.state,
+    `${r.iteration}/${r.iterations}`,
+    String(r.policyVersion),
+    r.rewardMean === undefined ? '–' : r.rewardMean.toFixed(3),
+    r.algorithm,
+    r.env,
+    r.updatedAt ? new Date(r.updatedAt).toISOString().replace('T', ' ').slice(0, 19) : '–',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const extra = rows.length === 1 && rows[0].error ? `\nerror: ${rows[0].error}` : '';
+  return [line(header), ...body.map(line)].join('\n') + extra;
+}

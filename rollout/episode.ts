@@ -1,0 +1,261 @@
+/**
+ * Running a group: the K episodes of one task, concurrently, with one batched generation call per agent
+ * turn across every episode still running. Token-in/token-out: policy tokens are kept exactly as sampled,
+ * environment text is tokenised once when it arrives.
+ */
+import type { Demonstration, Env, EnvDefinition, Reward, TaskRef } from '../envs/types.js';
+import { EnvError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
+import { BOS_ID as BOS, EOT_ID as EOT, ByteTokenizer } from '../models/tokenizer.js';
+import { generate, type GenerationRequest } from '../models/sampler.js';
+import type { TransformerPolicy } from '../models/transformer.js';
+import type { FinishReason, Segment, Trajectory } from './trajectory.js';
+
+/** Caps of one episode, in tokens and turns. */
+export interface EpisodeLimits {
+  readonly maxTurns: number;
+  readonly maxTokensPerTurn: number;
+  readonly maxObservationTokens: number;
+  /** Total context cap: the episode ends when the next turn could overflow it. */
+  readonly maxContextTokens: number;
+  readonly temperature: number;
+  /** Whether the sampled end-of-turn token counts as a policy token (isOutput = 1). */
+  readonly trainOnEndOfTurn: boolean;
+  /** Fresh-env retries per episode before the whole group fails. */
+  readonly episodeRetries: number;
+}
+
+/** Everything `runGroup` needs besides the policy. */
+export interface GroupSpec<Options = unknown> {
+  readonly env: EnvDefinition<Options>;
+  readonly envOptions: Options;
+  readonly task: TaskRef;
+  readonly groupSize: number;
+  readonly limits: EpisodeLimits;
+  /** Per-member random streams (sampling). */
+  readonly rngs: readonly Rng[];
+  readonly rolloutIds: readonly string[];
+  readonly groupId: string;
+  readonly policyVersion: number;
+  /** Polled once per turn; true cancels every episode still running (straggler early stop). */
+  readonly shouldStop?: () => Promise<boolean> | boolean;
+  /** Called when a member finishes (not when cancelled). */
+  readonly onFinished?: (k: number) => Promise<void> | void;
+}
+
+/** What `runGroup` returns. Cancelled members are listed, not scored. */
+export interface GroupOutcome {
+  readonly trajectories: Trajectory[];
+  readonly cancelled: number[];
+  readonly generatedTokens: number;
+}
+
+const tokenizer = new ByteTokenizer();
+
+interface LiveEpisode {
+  readonly k: number;
+  env: Env;
+  tokens: number[];
+  isOutput: (0 | 1)[];
+  logProbs: number[];
+  turn: number[];
+  turns: number;
+  retries: number;
+  startedAt: number;
+  finish?: FinishReason;
+}
+
+/** Note appended where an observation was cut to `maxObservationTokens`. */
+export function truncationNote(dropped: number): string {
+  return `\n[observation truncated: ${dropped} more tokens]\n`;
+}
+
+/** Tokenise an observation, truncating it to `maxTokens` with a note that says how much was dropped. */
+export function observationTokens(text: string, maxTokens: number): number[] {
+  const ids = tokenizer.encode(text);
+  if (ids.length <= maxTokens) return ids;
+  const note = tokenizer.encode(truncationNote(ids.length - maxTokens));
+  const keep = Math.max(0, maxTokens - note.length);
+  return [...ids.slice(0, keep), ...note].slice(0, maxTokens);
+}
+
+/** Run the K episodes of a group to completion (or cancellation) with batched generation. */
+export async function runGroup<Options>(policy: TransformerPolicy, spec: GroupSpec<Options>): Promise<GroupOutcome> {
+  const { limits } = spec;
+  if (limits.maxContextTokens > policy.config.maxSeqLen) {
+    throw new RangeError(`maxContextTokens ${limits.maxContextTokens} exceeds the model's maxSeqLen ${policy.config.maxSeqLen}`);
+  }
+  const episodes: LiveEpisode[] = [];
+  for (let k = 0; k < spec.groupSize; k++) episodes.push(await startEpisode(spec, k, 0));
+  const trajectories: Trajectory[] = [];
+  const cancelled: number[] = [];
+  let generatedTokens = 0;
+
+  for (;;) {
+    const active = episodes.filter((e) => e.finish === undefined);
+    if (active.length === 0) break;
+    if (spec.shouldStop && (await spec.shouldStop())) {
+      for (const e of active) {
+        e.finish = 'cancelled';
+        cancelled.push(e.k);
+        await closeQuietly(e.env);
+      }
+      break;
+    }
+    // One batched generation step per agent turn for every running episode.
+    const requests: GenerationRequest[] = active.map((e) => ({
+      context: e.tokens,
+      maxNewTokens: limits.maxTokensPerTurn,
+      rng: spec.rngs[e.k],
+    }));
+    const results = await generate(policy, requests, { temperature: limits.temperature, stopTokens: [EOT] });
+    for (let i = 0; i < active.length; i++) {
+      const e = active[i];
+      const result = results[i];
+      generatedTokens += result.tokens.length;
+      for (let j = 0; j < result.tokens.length; j++) {
+        const token = result.tokens[j];
+        const counts = token !== EOT || limits.trainOnEndOfTurn;
+        e.tokens.push(token);
+        e.isOutput.push(counts ? 1 : 0);
+        e.logProbs.push(counts ? result.logProbs[j] : 0);
+        e.turn.push(e.turns);
+      }
+      e.turns += 1;
+      const action = tokenizer.decode(result.tokens.filter((t) => t !== EOT));
+      let finished: FinishReason | undefined;
+      try {
+        const step = await e.env.step(action);
+        const room = limits.maxContextTokens - e.tokens.length;
+        const obs = observationTokens(step.observation, Math.min(limits.maxObservationTokens, Math.max(0, room)));
+        for (const t of obs) {
+          e.tokens.push(t);
+          e.isOutput.push(0);
+          e.logProbs.push(0);
+          e.turn.push(e.turns - 1);
+        }
+        if (step.done) finished = 'done';
+        else if (e.turns >= limits.maxTurns) finished = 'max_turns';
+        else if (e.tokens.length + limits.maxTokensPerTurn > limits.maxContextTokens) finished = 'max_context';
+      } catch (err) {
+        await replaceAfterFailure(spec, episodes, e, err);
+        continue;
+      }
+      if (finished !== undefined) {
+        let reward: Reward;
+        try {
+          reward = await e.env.score();
+          checkReward(reward);
+        } catch (err) {
+          await replaceAfterFailure(spec, episodes, e, err);
+          continue;
+        }
+        e.finish = finished;
+        await closeQuietly(e.env);
+        trajectories.push(toTrajectory(spec, e, reward, finished));
+        await spec.onFinished?.(e.k);
+      }
+    }
+  }
+  trajectories.sort((a, b) => a.rolloutId.localeCompare(b.rolloutId));
+  return { trajectories, cancelled: cancelled.sort((a, b) => a - b), generatedTokens };
+}
+
+async function startEpisode<Options>(spec: GroupSpec<Options>, k: number, retries: number): Promise<LiveEpisode> {
+  let env: Env | undefined;
+  try {
+    env = await spec.env.create(spec.envOptions);
+    const prompt = await env.reset(spec.task);
+    const tokens = [BOS, ...observationTokens(prompt, spec.limits.maxObservationTokens)];
+    if (tokens.length + spec.limits.maxTokensPerTurn > spec.limits.maxContextTokens) {
+      throw new EnvError(
+        `the task prompt (${tokens.length} tokens) leaves no room for a ${spec.limits.maxTokensPerTurn}-token turn within maxContextTokens ${spec.limits.maxContextTokens}`,
+      );
+    }
+    return { k, env, tokens, isOutput: tokens.map(() => 0), logProbs: tokens.map(() => 0), turn: tokens.map(() => -1), turns: 0, retries, startedAt: Date.now() };
+  } catch (err) {
+    if (env) await closeQuietly(env);
+    if (retries < spec.limits.episodeRetries) return startEpisode(spec, k, retries + 1);
+    throw groupFailure(spec, k, err);
+  }
+}
+
+/** A failed episode restarts with a fresh env; when its retries run out the whole group fails. */
+async function replaceAfterFailure<Options>(spec: GroupSpec<Options>, episodes: LiveEpisode[], failed: LiveEpisode, err: unknown): Promise<void> {
+  await closeQuietly(failed.env);
+  if (failed.retries >= spec.limits.episodeRetries) throw groupFailure(spec, failed.k, err);
+  const fresh = await startEpisode(spec, failed.k, failed.retries + 1);
+  episodes[episodes.indexOf(failed)] = fresh;
+}
+
+function groupFailure<Options>(spec: GroupSpec<Options>, k: number, err: unknown): EnvError {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new EnvError(
+    `episode ${k} of group ${spec.groupId} (${spec.env.name}, task ${spec.task.split}#${spec.task.index}) failed after ${spec.limits.episodeRetries} retries: ${reason}`,
+    { cause: err, context: { groupId: spec.groupId, k } },
+  );
+}
+
+function checkReward(reward: Reward): void {
+  if (typeof reward !== 'object' || reward === null || !Number.isFinite(reward.total)) {
+    throw new EnvError(`score() must return { total: finite number, parts }, got ${JSON.stringify(reward)}`);
+  }
+}
+
+function toTrajectory<Options>(spec: GroupSpec<Options>, e: LiveEpisode, reward: Reward, finishReason: FinishReason): Trajectory {
+  const segment: Segment = { tokens: e.tokens, isOutput: e.isOutput, logProbs: e.logProbs, turn: e.turn };
+  return {
+    rolloutId: spec.rolloutIds[e.k],
+    groupId: spec.groupId,
+    policyVersion: spec.policyVersion,
+    segments: [segment],
+    reward: { total: reward.total, parts: { ...reward.parts } },
+    finishReason,
+    turns: e.turns,
+    retries: e.retries,
+    wallMs: Date.now() - e.startedAt,
+  };
+}
+
+async function closeQuietly(env: Env): Promise<void> {
+  try {
+    await env.close?.();
+  } catch {
+    // Closing is best effort; the episode's result does not depend on it.
+  }
+}
+
+/**
+ * Tokenise a scripted demonstration exactly as a live episode would be: BOS, the prompt and every
+ * environment reply as non-policy tokens (truncated the same way), each policy turn as output tokens
+ * followed by EOT. Stops before a turn that would overflow `maxContextTokens`.
+ */
+export function demonstrationSegment(
+  demo: Demonstration,
+  limits: Pick<EpisodeLimits, 'maxObservationTokens' | 'maxContextTokens' | 'trainOnEndOfTurn' | 'maxTokensPerTurn'>,
+): Segment {
+  const tokens: number[] = [BOS];
+  const isOutput: (0 | 1)[] = [0];
+  const turn: number[] = [-1];
+  let turns = 0;
+  for (const part of demo.turns) {
+    if (part.role === 'env') {
+      const room = limits.maxContextTokens - tokens.length;
+      for (const t of observationTokens(part.text, Math.min(limits.maxObservationTokens, Math.max(0, room)))) {
+        tokens.push(t);
+        isOutput.push(0);
+        turn.push(turns - 1);
+      }
+    } else {
+      const ids = [...tokenizer.encode(part.text).slice(0, limits.maxTokensPerTurn - 1), EOT];
+      if (tokens.length + ids.length > limits.maxContextTokens) break;
+      for (const t of ids) {
+        tokens.push(t);
+        isOutput.push(t !== EOT || limits.trainOnEndOfTurn ? 1 : 0);
+        turn.push(turns);
+      }
+      turns += 1;
+    }
+  }
+  return { tokens, isOutput, logProbs: tokens.map(() => 0), turn };
+}

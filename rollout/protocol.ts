@@ -1,0 +1,163 @@
+/**
+ * The queue protocol, owned by this one file: queue names, Redis key layout, versioned payload schemas.
+ * Both ends parse with these schemas; a payload that does not parse is a ProtocolError (never retried).
+ * Large things travel by reference: a group job names a policy version, the worker fetches the weights
+ * from the WeightStore.
+ */
+import { z } from 'zod';
+import { ProtocolError } from '../core/errors.js';
+
+/** Bumped on any incompatible change of a payload below. */
+export const PROTOCOL_VERSION = 1;
+
+/** BullMQ queue names (under the BullMQ key prefix). */
+export const QUEUES = {
+  /** Training jobs; one learner runs one job at a time. */
+  jobs: 'jobs',
+  /** Rollout groups; any worker takes any group. */
+  rollouts: 'rollouts',
+} as const;
+
+/** Default prefix of every key this system writes. `--prefix` changes it (tests use one per test). */
+export const DEFAULT_PREFIX = 'horizon';
+
+/** Redis keys of one training job (besides the BullMQ queues). */
+export function jobKeys(prefix: string, jobId: string) {
+  const base = `${prefix}:job:${jobId}`;
+  return {
+    /** Hash: status, iteration, policyVersion, attempt, … (see JobStatusSchema). */
+    status: base,
+    /** The resolved config (JSON string). */
+    config: `${base}:config`,
+    /** List of metrics records (JSON), one per iteration, capped. */
+    metrics: `${base}:metrics`,
+    /** List of log lines, capped. */
+    logs: `${base}:logs`,
+    /** Set when a user asked to cancel. */
+    cancel: `${base}:cancel`,
+    /** Hash groupIndex → finished rollouts, for the straggler early stop of one iteration. */
+    progress: (attempt: number, iteration: number) => `${base}:progress:${attempt}:${iteration}`,
+    /** Set when the learner cancels the remaining rollouts of an iteration (straggler early stop). */
+    stop: (attempt: number, iteration: number) => `${base}:stop:${attempt}:${iteration}`,
+    /** Hash groupIndex → GroupResult JSON. Written once per group (HSETNX): a redone group cannot land twice. */
+    results: (attempt: number, iteration: number) => `${base}:results:${attempt}:${iteration}`,
+  };
+}
+
+/** Sorted set of all job ids by submission time. */
+export const jobIndexKey = (prefix: string) => `${prefix}:jobs`;
+
+/** Caps on what Redis keeps, so memory stays bounded on long runs. */
+export const RETENTION = {
+  metrics: 100_000,
+  logs: 10_000,
+  completedGroups: { age: 3600, count: 5000 },
+  failedGroups: { age: 7 * 24 * 3600, count: 5000 },
+} as const;
+
+/** The BullMQ job id of a group: deterministic, so a re-dispatch of the same group is a no-op. */
+export function groupJobId(jobId: string, attempt: number, iteration: number, groupIndex: number): string {
+  return `${jobId}.a${attempt}.i${iteration}.g${groupIndex}`;
+}
+
+/** Rollout id: unique per (job, attempt, iteration, group, member); ingestion dedups on it. */
+export function rolloutId(jobId: string, attempt: number, iteration: number, groupIndex: number, k: number): string {
+  return `${jobId}/${attempt}/${iteration}/${groupIndex}/${k}`;
+}
+
+export const TaskRefSchema = z.object({ split: z.string(), index: z.number().int().min(0), seed: z.number().int() }).strict();
+
+/** A training job on the `jobs` queue. The config is the resolved config (validated again by the learner). */
+export const TrainingJobPayloadSchema = z
+  .object({
+    v: z.literal(PROTOCOL_VERSION),
+    jobId: z.string().regex(/^[A-Za-z0-9._-]+$/),
+    config: z.record(z.string(), z.unknown()),
+    /** Continue from the latest checkpoint in the run directory. */
+    resume: z.boolean().default(false),
+    submittedAt: z.number(),
+  })
+  .strict();
+export type TrainingJobPayload = z.output<typeof TrainingJobPayloadSchema>;
+
+/** One group: the K rollouts of one task with one policy version. */
+export const GroupJobPayloadSchema = z
+  .object({
+    v: z.literal(PROTOCOL_VERSION),
+    jobId: z.string(),
+    attempt: z.number().int().min(0),
+    iteration: z.number().int().min(0),
+    groupIndex: z.number().int().min(0),
+    policyVersion: z.number().int().min(0),
+    task: TaskRefSchema,
+    /** The training job's parsed config: env, model shape, rollout limits, backend, seed. */
+    config: z.record(z.string(), z.unknown()),
+    /** Directory plug-in module paths are relative to (must exist on the worker's machine too). */
+    configDir: z.string(),
+  })
+  .strict();
+export type GroupJobPayload = z.output<typeof GroupJobPayloadSchema>;
+
+const SegmentSchema = z
+  .object({
+    tokens: z.array(z.number().int()),
+    isOutput: z.array(z.union([z.literal(0), z.literal(1)])),
+    logProbs: z.array(z.number()),
+    turn: z.array(z.number().int()),
+  })
+  .strict()
+  .refine((s) => s.isOutput.length === s.tokens.length && s.logProbs.length === s.tokens.length && s.turn.length === s.tokens.length, {
+    message: 'segment arrays must all have the same length',
+  });
+
+export const TrajectorySchema = z
+  .object({
+    rolloutId: z.string(),
+    groupId: z.string(),
+    policyVersion: z.number().int().min(0),
+    segments: z.array(SegmentSchema),
+    reward: z.object({ total: z.number(), parts: z.record(z.string(), z.number()) }).strict(),
+    finishReason: z.enum(['done', 'max_turns', 'max_context', 'cancelled']),
+    turns: z.number().int().min(0),
+    retries: z.number().int().min(0),
+    wallMs: z.number().min(0),
+  })
+  .strict();
+
+/**
+ * What a worker writes for a group (into the results hash; the BullMQ return value only carries a summary,
+ * so finished jobs stay small in Redis). `cancelled` lists members stopped by the straggler early stop.
+ */
+export const GroupResultSchema = z
+  .object({
+    v: z.literal(PROTOCOL_VERSION),
+    groupId: z.string(),
+    /** True when the worker skipped the group (job cancelled or superseded by a resume). */
+    discarded: z.boolean(),
+    trajectories: z.array(TrajectorySchema),
+    cancelled: z.array(z.number().int()),
+    workerId: z.string(),
+    wallMs: z.number(),
+    generatedTokens: z.number().int(),
+  })
+  .strict();
+export type GroupResult = z.output<typeof GroupResultSchema>;
+
+/** Job status as stored in the status hash (all values are strings in Redis). */
+export const JOB_STATES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** Parse a payload or throw a ProtocolError naming what is wrong. */
+export function parsePayload<S extends z.ZodType>(schema: S, data: unknown, what: string): z.output<S> {
+  if (typeof data === 'object' && data !== null && 'v' in data && (data as { v: unknown }).v !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      `${what} has protocol version ${String((data as { v: unknown }).v)}, this build speaks ${PROTOCOL_VERSION}: run the same horizon version on learner and workers`,
+    );
+  }
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new ProtocolError(`malformed ${what}: ${problems}`, { cause: parsed.error });
+  }
+  return parsed.data;
+}

@@ -1,0 +1,260 @@
+/**
+ * The rollout worker: stateless, takes group jobs from the `rollouts` queue, loads the policy version the
+ * job names (cached), runs the K episodes with batched generation and writes token-level trajectories.
+ * A killed worker loses nothing: its job's lock expires, BullMQ moves it back to the queue and another
+ * worker redoes it; results are written once per group (HSETNX), so a redone group cannot land twice.
+ */
+import os from 'node:os';
+import { Worker, UnrecoverableError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { HorizonError, describeError } from '../core/errors.js';
+import { Rng, mixSeed } from '../core/rng.js';
+import { resolveConfig, type ResolvedConfig } from '../configs/resolve.js';
+import { loadEnvDefinition, validateEnvOptions, checkEnvInstance } from '../envs/loader.js';
+import type { EnvDefinition } from '../envs/types.js';
+import { selectBackend } from '../models/backend.js';
+import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
+import { BYTE_TOKENIZER_VOCAB_SIZE as VOCAB_SIZE } from '../models/tokenizer.js';
+import { connectRedis } from './connection.js';
+import { queueConnection } from './queue-connection.js';
+import { runGroup } from './episode.js';
+import {
+  GroupJobPayloadSchema,
+  PROTOCOL_VERSION,
+  QUEUES,
+  DEFAULT_PREFIX,
+  jobKeys,
+  parsePayload,
+  rolloutId,
+  type GroupJobPayload,
+  type GroupResult,
+} from './protocol.js';
+import { WeightCache, WeightStore } from './weight-store.js';
+
+/** Options of a rollout worker process. */
+export interface RolloutWorkerOptions {
+  readonly redisUrl: string;
+  /** Key prefix shared with the learner. Default `horizon`. */
+  readonly prefix?: string;
+  /** Groups processed at once. Default 1. */
+  readonly concurrency?: number;
+  /** Tensor backend; default: the job config's `workers.backend` or `backend`. */
+  readonly backend?: 'auto' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
+  /** Lock of a group job; a dead worker's group is redone after about lockDuration + stalledInterval. Default 10 s. */
+  readonly lockDurationMs?: number;
+  /** How often stalled jobs are looked for. Default 5 s. */
+  readonly stalledIntervalMs?: number;
+  readonly workerId?: string;
+  readonly log?: (line: string) => void;
+}
+
+/** A running worker; `close()` waits for the groups in progress. */
+export class RolloutWorker {
+  readonly workerId: string;
+  private readonly options: Required<Omit<RolloutWorkerOptions, 'backend'>> & Pick<RolloutWorkerOptions, 'backend'>;
+  private redis?: Redis;
+  private worker?: Worker;
+  private weights?: WeightCache<Uint8Array>;
+  private readonly envs = new Map<string, Promise<EnvDefinition>>();
+  /** Policies by (model shape, job, version); groups in flight may use different versions at once. */
+  private readonly policies = new Map<string, { policy: TransformerPolicy; inUse: number; lastUsed: number }>();
+  private readonly checkedEnvs = new Set<string>();
+  private backendName?: string;
+  /** Groups completed by this worker (for tests and the log). */
+  groupsDone = 0;
+
+  constructor(options: RolloutWorkerOptions) {
+    this.workerId = options.workerId ?? `${os.hostname()}:${process.pid}`;
+    this.options = {
+      prefix: DEFAULT_PREFIX,
+      concurrency: 1,
+      lockDurationMs: 10_000,
+      stalledIntervalMs: 5_000,
+      workerId: this.workerId,
+      log: (line) => console.error(line),
+      ...options,
+    };
+    if (this.options.concurrency < 1) throw new RangeError('concurrency must be ≥ 1');
+  }
+
+  /** Connect and start taking group jobs. */
+  async start(): Promise<void> {
+    this.redis = await connectRedis(this.options.redisUrl);
+    const store = new WeightStore(this.redis, { prefix: this.options.prefix });
+    this.weights = new WeightCache((jobId, version) => store.get(jobId, version), { capacity: 4 });
+    this.worker = new Worker(QUEUES.rollouts, (job) => this.process(job), {
+      connection: queueConnection(this.options.redisUrl),
+      prefix: this.options.prefix,
+      concurrency: this.options.concurrency,
+      lockDuration: this.options.lockDurationMs,
+      stalledInterval: this.options.stalledIntervalMs,
+      maxStalledCount: 3,
+      autorun: true,
+    });
+    this.worker.on('failed', (job, err) => this.options.log(`group ${job?.id ?? '?'} failed: ${describeError(err)}`));
+    this.worker.on('error', (err) => this.options.log(`worker error: ${describeError(err)}`));
+    await this.worker.waitUntilReady();
+    this.options.log(`worker ${this.workerId} ready (concurrency ${this.options.concurrency})`);
+  }
+
+  /** Stop taking jobs, finish the ones in progress, disconnect. */
+  async close(): Promise<void> {
+    await this.worker?.close();
+    for (const { policy } of this.policies.values()) policy.dispose();
+    this.policies.clear();
+    this.redis?.disconnect();
+  }
+
+  private async process(job: Job): Promise<Pick<GroupResult, 'groupId' | 'discarded' | 'wallMs'>> {
+    try {
+      return await this.processGroup(job);
+    } catch (err) {
+      // Bad input and protocol mismatches are never retried; env failures are (BullMQ attempts + backoff).
+      if (err instanceof HorizonError && !err.retryable) throw new UnrecoverableError(describeError(err));
+      throw err;
+    }
+  }
+
+  private async processGroup(job: Job): Promise<Pick<GroupResult, 'groupId' | 'discarded' | 'wallMs'>> {
+    const started = Date.now();
+    const payload = parsePayload(GroupJobPayloadSchema, job.data, `group job ${job.id}`);
+    const redis = this.redis!;
+    const keys = jobKeys(this.options.prefix, payload.jobId);
+    const groupId = `${payload.jobId}/${payload.attempt}/${payload.iteration}/${payload.groupIndex}`;
+    const status = await redis.hgetall(keys.status);
+    if (status.state !== 'running' || Number(status.attempt) !== payload.attempt) {
+      // The training job was cancelled, finished, or resumed as a newer attempt: skip the work.
+      return { groupId, discarded: true, wallMs: Date.now() - started };
+    }
+    const config = resolveConfig(payload.config, { configDir: payload.configDir });
+    await this.ensureBackend(config);
+    const env = await this.loadEnv(config);
+    const envOptions = validateEnvOptions(env, config.env.options);
+    await this.checkEnvOnce(env, envOptions, config);
+    const { policy, release } = await this.acquirePolicy(config, payload);
+    try {
+      return await this.runAndStore(job, payload, config, env, envOptions, policy, groupId, started);
+    } finally {
+      release();
+    }
+  }
+
+  private async runAndStore(
+    job: Job,
+    payload: GroupJobPayload,
+    config: ResolvedConfig,
+    env: EnvDefinition,
+    envOptions: unknown,
+    policy: TransformerPolicy,
+    groupId: string,
+    started: number,
+  ): Promise<Pick<GroupResult, 'groupId' | 'discarded' | 'wallMs'>> {
+    const redis = this.redis!;
+    const keys = jobKeys(this.options.prefix, payload.jobId);
+    const K = config.rollout.groupSize;
+    const stopKey = keys.stop(payload.attempt, payload.iteration);
+    // One progress field per processing run, so a killed run's partial count cannot add to the redo's.
+    const runField = `${payload.groupIndex}|${this.workerId}|${started}`;
+    const outcome = await runGroup(policy, {
+      env,
+      envOptions,
+      task: payload.task,
+      groupSize: K,
+      limits: {
+        maxTurns: config.rollout.maxTurns,
+        maxTokensPerTurn: config.rollout.maxTokensPerTurn,
+        maxObservationTokens: config.rollout.maxObservationTokens,
+        maxContextTokens: config.derived.maxContextTokens,
+        temperature: config.rollout.temperature,
+        trainOnEndOfTurn: config.rollout.trainOnEndOfTurn,
+        episodeRetries: config.rollout.episodeRetries,
+      },
+      rngs: Array.from({ length: K }, (_, k) => new Rng(mixSeed(config.seed, payload.attempt, payload.iteration, payload.groupIndex, k, job.attemptsMade))),
+      rolloutIds: Array.from({ length: K }, (_, k) => rolloutId(payload.jobId, payload.attempt, payload.iteration, payload.groupIndex, k)),
+      groupId,
+      policyVersion: payload.policyVersion,
+      shouldStop: async () => (await redis.exists(stopKey)) === 1,
+      onFinished: async () => {
+        await redis.hincrby(keys.progress(payload.attempt, payload.iteration), runField, 1);
+      },
+    });
+    const result: GroupResult = {
+      v: PROTOCOL_VERSION,
+      groupId,
+      discarded: false,
+      trajectories: outcome.trajectories as GroupResult['trajectories'],
+      cancelled: outcome.cancelled,
+      workerId: this.workerId,
+      wallMs: Date.now() - started,
+      generatedTokens: outcome.generatedTokens,
+    };
+    const resultsKey = keys.results(payload.attempt, payload.iteration);
+    await redis.hsetnx(resultsKey, String(payload.groupIndex), JSON.stringify(result));
+    await redis.expire(resultsKey, 24 * 3600);
+    this.groupsDone += 1;
+    return { groupId, discarded: false, wallMs: result.wallMs };
+  }
+
+  private async ensureBackend(config: ResolvedConfig): Promise<void> {
+    const requested = this.options.backend ?? config.workers.backend ?? config.backend;
+    if (this.backendName !== undefined) return;
+    const chosen = await selectBackend(requested);
+    this.backendName = chosen.name;
+    this.options.log(`worker ${this.workerId}: backend ${chosen.name} (${chosen.reason})`);
+  }
+
+  private loadEnv(config: ResolvedConfig): Promise<EnvDefinition> {
+    const key = JSON.stringify([config.env.name, config.env.module, config.derived.configDir]);
+    let loading = this.envs.get(key);
+    if (!loading) {
+      loading = loadEnvDefinition({ name: config.env.name, module: config.env.module }, config.derived.configDir);
+      loading.catch(() => this.envs.delete(key));
+      this.envs.set(key, loading);
+    }
+    return loading;
+  }
+
+  /** A plug-in's `create` must return an object with reset/step/score: checked once per env, before any episode. */
+  private async checkEnvOnce(env: EnvDefinition, envOptions: unknown, config: ResolvedConfig): Promise<void> {
+    const source = config.env.module ?? config.env.name ?? env.name;
+    if (this.checkedEnvs.has(source)) return;
+    const probe = await env.create(envOptions);
+    checkEnvInstance(probe, source);
+    await probe.close?.();
+    this.checkedEnvs.add(source);
+  }
+
+  /**
+   * The policy holding the weights of (job, version). Several versions can be live at once (concurrency > 1
+   * with maxStaleness > 0), so policies are pooled per version and the least recently used idle one is evicted.
+   */
+  private async acquirePolicy(config: ResolvedConfig, payload: GroupJobPayload): Promise<{ policy: TransformerPolicy; release: () => void }> {
+    const key = JSON.stringify([config.model, payload.jobId, payload.policyVersion]);
+    let entry = this.policies.get(key);
+    if (!entry) {
+      const bytes = await this.weights!.get(payload.jobId, payload.policyVersion);
+      entry = this.policies.get(key);
+      if (!entry) {
+        const policy = new TransformerPolicy(resolvePolicyConfig({ ...config.model, vocabSize: VOCAB_SIZE }), config.seed);
+        policy.loadSafetensors(bytes);
+        entry = { policy, inUse: 0, lastUsed: 0 };
+        this.policies.set(key, entry);
+      }
+    }
+    entry.inUse += 1;
+    entry.lastUsed = Date.now();
+    this.evictIdlePolicies();
+    const held = entry;
+    return { policy: held.policy, release: () => void (held.inUse -= 1) };
+  }
+
+  private evictIdlePolicies(): void {
+    const limit = this.options.concurrency + 1;
+    const idle = [...this.policies.entries()].filter(([, e]) => e.inUse === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    while (this.policies.size > limit && idle.length > 0) {
+      const [key, entry] = idle.shift()!;
+      entry.policy.dispose();
+      this.policies.delete(key);
+    }
+  }
+}

@@ -1,0 +1,21 @@
+/** Public surface of the update algorithms: LOOP (and its ablations) and the supervised warm start. */
+export {
+  groupAdvantages,
+  groupRollouts,
+  filterByAdvantage,
+  planMinibatches,
+  minibatchDivisor,
+  clipBounds,
+  loopLoss,
+  shouldAbort,
+} from './loop.js';
+export type {
+  AdvantageOptions,
+  RolloutOutcome,
+  ScoredRollout,
+  ClipBounds,
+  RatioMode,
+  LoopLossInputs,
+  LoopLossStats,
+} from './loop.js';
+export { sftLoss } from './sft.js';

@@ -1,0 +1,479 @@
+/**
+ * The learner: owns the only trainable copy of the policy and the optimizer, and runs one training job.
+ * The outer loop (`runTrainingJob`) reads like LOOP's algorithm box (specs/loop.md); each step is a named
+ * stage function below it.
+ */
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { TrainingError } from '../core/errors.js';
+import { Rng, mixSeed } from '../core/rng.js';
+import type { ResolvedConfig } from '../configs/resolve.js';
+import { loadEnvDefinition, validateEnvOptions } from '../envs/loader.js';
+import type { EnvDefinition } from '../envs/types.js';
+import { selectBackend } from '../models/backend.js';
+import { BYTE_TOKENIZER_VOCAB_SIZE } from '../models/tokenizer.js';
+import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
+import { demonstrationSegment } from '../rollout/episode.js';
+import type { JobControl } from '../rollout/jobs.js';
+import type { Trajectory } from '../rollout/trajectory.js';
+import { WeightStore } from '../rollout/weight-store.js';
+import { filterByAdvantage, groupRollouts, loopLoss, minibatchDivisor, planMinibatches, shouldAbort } from './algorithms/loop.js';
+import { sftLoss } from './algorithms/sft.js';
+import { AdamW, clipGlobalNorm, type AdamWState } from './optim/adamw.js';
+import { chunks, packRows, rowsOf, type TrainingRow } from './batch.js';
+import { listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from './checkpoint.js';
+import { collectGroups, dispatchGroups, type CollectedIteration } from './collect.js';
+import { writeReport } from './report.js';
+import { TaskSampler, type TaskSamplerState } from './tasks.js';
+
+/** What the learner needs from its surroundings. */
+export interface LearnerContext {
+  readonly redis: Redis;
+  readonly jobs: JobControl;
+  readonly rolloutQueue: Queue;
+  readonly jobId: string;
+  readonly config: ResolvedConfig;
+  /** Run directory: config.json, metrics.jsonl, checkpoints/, report.html. */
+  readonly runDir: string;
+  /** This run's attempt number (incremented on every start/resume of the job). */
+  readonly attempt: number;
+  readonly log: (line: string) => void;
+  /** Called after every iteration (progress bar). */
+  readonly onIteration?: (metrics: IterationMetrics) => void;
+  /** Called on the lease heartbeat (every poll), so a long job keeps its lease. */
+  readonly heartbeat?: () => Promise<void>;
+}
+
+/** One metrics record, keyed by global step (= iteration). Namespaces per STYLE.md. */
+export type IterationMetrics = { step: number; time: number } & Record<string, number>;
+
+/** Mutable training state; everything here is in the checkpoint. */
+interface LearnerState {
+  readonly policy: TransformerPolicy;
+  readonly optimizer: AdamW;
+  /** Frozen initial policy, only when loop.klCoef > 0. */
+  readonly reference?: TransformerPolicy;
+  readonly tasks: TaskSampler;
+  readonly rng: Rng;
+  readonly env: EnvDefinition;
+  iteration: number;
+  /** Wall-clock seconds spent in earlier attempts (for ETA and throughput across resumes). */
+  elapsedBefore: number;
+}
+
+/** Run (or continue) the job until its iterations are done or it is cancelled. */
+export async function runTrainingJob(ctx: LearnerContext): Promise<'completed' | 'cancelled'> {
+  const { config } = ctx;
+  const state = await initialise(ctx);
+  await publishWeights(ctx, state);
+  const started = Date.now();
+  for (let iteration = state.iteration; iteration < config.train.iterations; iteration++) {
+    if (await cancelRequested(ctx)) return 'cancelled';
+    const tStart = Date.now();
+    const tasks = state.tasks.next(config.rollout.tasksPerIteration); //          1. sample T tasks
+    const collected = await collectIteration(ctx, iteration, state.iteration, tasks); // 2–4. K rollouts each, straggler stop
+    const tCollected = Date.now();
+    const rows = scoreAndFilter(collected, config); //                           5–6. LOO advantages, |A| filter
+    const update = trainOnRows(state, rows, config); //                          7–9. recompute, PPO epochs, clip, abort
+    state.iteration = iteration + 1;
+    await publishWeights(ctx, state); //                                          10. publish weights
+    const metrics = iterationMetrics(iteration, collected, rows, update, {
+      collectSec: (tCollected - tStart) / 1000,
+      updateSec: (Date.now() - tCollected) / 1000,
+      elapsedSec: state.elapsedBefore + (Date.now() - started) / 1000,
+    });
+    await recordIteration(ctx, state, metrics);
+  }
+  await saveState(ctx, state, (Date.now() - started) / 1000);
+  writeReport(ctx.runDir, readMetricsFile(ctx.runDir), config);
+  return 'completed';
+}
+
+// ─── Setup ──────────────────────────────────────────────────────────────────────────────────────────
+
+async function initialise(ctx: LearnerContext): Promise<LearnerState> {
+  const { config } = ctx;
+  const backend = await selectBackend(config.backend);
+  ctx.log(`backend: ${backend.name} (${backend.reason})`);
+  mkdirSync(path.join(ctx.runDir, 'checkpoints'), { recursive: true });
+  writeFileSync(path.join(ctx.runDir, 'config.json'), JSON.stringify(config, null, 2));
+  const env = await loadEnvDefinition({ name: config.env.name, module: config.env.module }, config.derived.configDir);
+  validateEnvOptions(env, config.env.options);
+  const policyConfig = resolvePolicyConfig({ ...config.model, vocabSize: BYTE_TOKENIZER_VOCAB_SIZE });
+  const policy = new TransformerPolicy(policyConfig, config.seed);
+  ctx.log(`policy: ${policy.paramCount.toLocaleString('en-US')} parameters (${config.model.nLayers} layers, d=${config.model.dModel})`);
+  const optimizer = new AdamW(policy.variables, optimOptions(config, config.optim.lr));
+  const poolSize = env.taskCount(config.train.split, validateEnvOptions(env, config.env.options));
+  // The newest checkpoint is loaded and verified; a corrupt one is an error naming it and the older ones
+  // (nothing is deleted), never a silent restart from scratch.
+  const checkpoint = (await listCheckpoints(path.join(ctx.runDir, 'checkpoints'))).at(-1)?.path;
+  let state: LearnerState;
+  if (checkpoint) {
+    const loaded = await loadCheckpoint(checkpoint);
+    policy.setWeights(loaded.model);
+    optimizer.setState(localOptimizerState(loaded.optimizer, policy));
+    const saved = loaded.state as SavedState;
+    state = {
+      policy,
+      optimizer,
+      tasks: new TaskSampler(config.train.split, poolSize, config.seed, saved.tasks),
+      rng: new Rng(saved.rng),
+      env,
+      iteration: saved.iteration,
+      elapsedBefore: saved.elapsedSec,
+    };
+    await truncateMetrics(ctx, saved.iteration);
+    ctx.log(`resumed from ${checkpoint} at iteration ${saved.iteration}`);
+  } else {
+    state = {
+      policy,
+      optimizer,
+      tasks: new TaskSampler(config.train.split, poolSize, config.seed),
+      rng: new Rng(mixSeed(config.seed, 0x1ea7)),
+      env,
+      iteration: 0,
+      elapsedBefore: 0,
+    };
+    if (config.sft.steps > 0) await runSftStage(ctx, state);
+    await saveState(ctx, state, 0);
+  }
+  if (config.loop.klCoef > 0) {
+    const reference = new TransformerPolicy(policyConfig, config.seed);
+    reference.setWeights(policy.getWeights());
+    return { ...state, reference };
+  }
+  return state;
+}
+
+function optimOptions(config: ResolvedConfig, lr: number) {
+  const o = config.optim;
+  return { lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay };
+}
+
+/** Supervised warm start on the environment's scripted demonstrations (masked NLL on policy tokens). */
+async function runSftStage(ctx: LearnerContext, state: LearnerState): Promise<void> {
+  const { config } = ctx;
+  const { env } = state;
+  if (!env.demonstrations) throw new TrainingError(`sft.steps = ${config.sft.steps} but environment ${env.name} provides no demonstrations()`);
+  const options = validateEnvOptions(env, config.env.options);
+  const pool = env.taskCount(config.sft.split, options);
+  const sampler = new TaskSampler(config.sft.split, pool, mixSeed(config.seed, 0x5f7));
+  const optimizer = new AdamW(state.policy.variables, optimOptions(config, config.sft.lr));
+  const limits = { ...config.rollout, maxContextTokens: config.derived.maxContextTokens };
+  const t0 = Date.now();
+  for (let step = 0; step < config.sft.steps; step++) {
+    const rows: TrainingRow[] = sampler.next(config.sft.batchSize).map((task) => ({
+      rolloutId: `sft/${task.index}`,
+      segment: demonstrationSegment(env.demonstrations!(task, options), limits),
+      advantage: 0,
+      policyVersion: 0,
+    }));
+    const packed = packRows(rows, rows.map((_, i) => i));
+    const { value, grads } = tf.variableGrads(() => sftLoss(state.policy.logProbs(packed.batch), packed.mask), state.policy.variables);
+    const { grads: clipped } = clipGlobalNorm(grads, config.optim.gradClip);
+    optimizer.step(clipped);
+    const loss = (await value.data())[0];
+    tf.dispose([value, grads, clipped]);
+    if (step % 25 === 0 || step === config.sft.steps - 1) {
+      ctx.log(`sft step ${step + 1}/${config.sft.steps}: nll ${loss.toFixed(4)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      await ctx.heartbeat?.();
+    }
+    appendMetrics(ctx.runDir, { step: -1, time: Date.now(), 'sft/step': step + 1, 'sft/nll': loss });
+  }
+  optimizer.dispose();
+}
+
+// ─── Steps 2–4: rollouts through the queue ─────────────────────────────────────────────────────────
+
+async function collectIteration(ctx: LearnerContext, iteration: number, policyVersion: number, tasks: ReturnType<TaskSampler['next']>): Promise<CollectedIteration> {
+  const req = {
+    queue: ctx.rolloutQueue,
+    redis: ctx.redis,
+    prefix: ctx.jobs.prefix,
+    jobId: ctx.jobId,
+    attempt: ctx.attempt,
+    iteration,
+    policyVersion,
+    tasks,
+    config: ctx.config,
+    log: ctx.log,
+    isCancelled: async () => {
+      await ctx.heartbeat?.();
+      return cancelRequested(ctx);
+    },
+  };
+  await dispatchGroups(req);
+  const collected = await collectGroups(req);
+  if (collected.groups.length === 0) {
+    throw new TrainingError(
+      `iteration ${iteration}: every group failed (${collected.failedGroups.map((f) => f.reason).slice(0, 3).join('; ')}); see \`horizon logs ${ctx.jobId}\``,
+    );
+  }
+  return collected;
+}
+
+// ─── Steps 5–6: advantages and filter ──────────────────────────────────────────────────────────────
+
+interface ScoredRows {
+  readonly rows: TrainingRow[];
+  readonly trajectories: Trajectory[];
+  readonly filtered: number;
+}
+
+function scoreAndFilter(collected: CollectedIteration, config: ResolvedConfig): ScoredRows {
+  const trajectories = collected.groups.flatMap((g) => g.trajectories);
+  const scored = groupRollouts(
+    trajectories.map((t) => ({ groupId: t.groupId, reward: t.reward.total, cancelled: false, trajectory: t })),
+    { baseline: config.loop.advantage, normalize: config.loop.normalize },
+  );
+  const kept = filterByAdvantage(scored, config.loop.advantageFilter);
+  const rows = rowsOf(
+    kept.map((s) => s.rollout.trajectory),
+    kept.map((s) => s.advantage),
+  );
+  return { rows, trajectories, filtered: scored.length - kept.length };
+}
+
+// ─── Steps 7–9: the update ─────────────────────────────────────────────────────────────────────────
+
+interface UpdateStats {
+  readonly steps: number;
+  readonly aborted: boolean;
+  readonly means: Record<string, number>;
+  readonly logProbMismatch: number;
+  readonly trainedTokens: number;
+}
+
+function trainOnRows(state: LearnerState, scored: ScoredRows, config: ResolvedConfig): UpdateStats {
+  const { rows } = scored;
+  const loopCfg = config.loop;
+  const empty: UpdateStats = { steps: 0, aborted: false, means: {}, logProbMismatch: 0, trainedTokens: 0 };
+  if (rows.length === 0) return empty;
+  // 7. Old log-probs recomputed with the current weights (so the first minibatch has ratio ≡ 1).
+  const recomputed = rowLogProbs(state.policy, rows, config.rollout.temperature);
+  const old = loopCfg.recomputeOldLogProbs ? recomputed : rows.map((r) => Float32Array.from(r.segment.logProbs));
+  const reference = state.reference ? rowLogProbs(state.reference, rows, config.rollout.temperature) : undefined;
+  let mismatch = 0;
+  let outputTokens = 0;
+  rows.forEach((r, i) => {
+    r.segment.isOutput.forEach((m, t) => {
+      if (m) {
+        mismatch += Math.abs(recomputed[i][t] - r.segment.logProbs[t]);
+        outputTokens += 1;
+      }
+    });
+  });
+  // 8. N_epoch epochs of shuffled minibatches of M rollouts, fixed divisor M.
+  const plan = planMinibatches(rows.length, loopCfg.minibatchSize, loopCfg.epochs, state.rng, loopCfg.fullBatch);
+  const divisor = minibatchDivisor(loopCfg.minibatchSize, rows.length, loopCfg.fullBatch);
+  const sums: Record<string, number> = {};
+  let steps = 0;
+  let aborted = false;
+  outer: for (const epoch of plan) {
+    for (const minibatch of epoch) {
+      const packed = packRows(rows, minibatch);
+      const seqLen = packed.batch.seqLen;
+      const gather = (per: Float32Array[]) => {
+        const out = new Float32Array(minibatch.length * seqLen);
+        minibatch.forEach((r, b) => out.set(per[r].subarray(0, Math.min(per[r].length, seqLen)), b * seqLen));
+        return out;
+      };
+      let stats: Record<string, tf.Scalar> = {};
+      const { value, grads } = tf.variableGrads(() => {
+        const out = loopLoss({
+          newLogProbs: state.policy.logProbs(packed.batch, config.rollout.temperature),
+          oldLogProbs: gather(old),
+          mask: packed.mask,
+          turnIds: packed.turnIds,
+          advantages: packed.advantages,
+          divisor,
+          clipLow: config.derived.clipLow,
+          clipHigh: config.derived.clipHigh,
+          ratio: loopCfg.ratio,
+          refLogProbs: reference ? gather(reference) : undefined,
+          klCoef: loopCfg.klCoef,
+        });
+        stats = out.stats as unknown as Record<string, tf.Scalar>;
+        return out.loss;
+      }, state.policy.variables);
+      const values = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.dataSync()[0]]));
+      tf.dispose(Object.values(stats));
+      const loss = value.dataSync()[0];
+      value.dispose();
+      // 9. Abort the rest of the iteration on NaN loss or a sequence-level KL above the limit.
+      if (shouldAbort(loss, values.approx_kl, loopCfg.maxKl)) {
+        tf.dispose(grads);
+        aborted = true;
+        break outer;
+      }
+      const { grads: clipped, norm } = clipGlobalNorm(grads, config.optim.gradClip);
+      state.optimizer.step(clipped);
+      tf.dispose([grads, clipped]);
+      values.grad_norm = norm;
+      for (const [k, v] of Object.entries(values)) sums[k] = (sums[k] ?? 0) + v;
+      steps += 1;
+    }
+  }
+  const means = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / Math.max(steps, 1)]));
+  return { steps, aborted, means, logProbMismatch: outputTokens ? mismatch / outputTokens : 0, trainedTokens: outputTokens };
+}
+
+/** Per-row log-probs of every row's tokens under `policy` (no gradient), in chunks. */
+function rowLogProbs(policy: TransformerPolicy, rows: readonly TrainingRow[], temperature: number): Float32Array[] {
+  const out: Float32Array[] = new Array(rows.length);
+  for (const chunk of chunks(rows.length, 64)) {
+    const packed = packRows(rows, chunk);
+    const lp = tf.tidy(() => policy.logProbs(packed.batch, temperature));
+    const data = lp.dataSync() as Float32Array;
+    lp.dispose();
+    chunk.forEach((r, b) => {
+      out[r] = data.slice(b * packed.batch.seqLen, b * packed.batch.seqLen + rows[r].segment.tokens.length);
+    });
+  }
+  return out;
+}
+
+// ─── Step 10 and bookkeeping ───────────────────────────────────────────────────────────────────────
+
+async function publishWeights(ctx: LearnerContext, state: LearnerState): Promise<void> {
+  const store = new WeightStore(ctx.redis, { prefix: ctx.jobs.prefix });
+  await store.put(ctx.jobId, state.iteration, state.policy.toSafetensors());
+  // Workers only ever need the newest version (plus staleness slack); drop older blobs.
+  await store.prune(ctx.jobId, Math.max(0, state.iteration - 1 - ctx.config.rollout.maxStaleness));
+  await ctx.jobs.update(ctx.jobId, { policyVersion: state.iteration });
+}
+
+function iterationMetrics(
+  iteration: number,
+  collected: CollectedIteration,
+  scored: ScoredRows,
+  update: UpdateStats,
+  timing: { collectSec: number; updateSec: number; elapsedSec: number },
+): IterationMetrics {
+  const t = scored.trajectories;
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+  const metrics: IterationMetrics = {
+    step: iteration + 1,
+    time: Date.now(),
+    'charts/reward_mean': mean(t.map((x) => x.reward.total)),
+    'charts/success_rate': mean(t.map((x) => (x.reward.total >= 1 ? 1 : 0))),
+    'charts/episode_turns': mean(t.map((x) => x.turns)),
+    'charts/episode_tokens': mean(t.map((x) => x.segments.reduce((a, s) => a + s.tokens.length, 0))),
+    'losses/steps': update.steps,
+    'losses/aborted': update.aborted ? 1 : 0,
+    'losses/logprob_mismatch': update.logProbMismatch,
+    'rollout/episodes': t.length,
+    'rollout/episodes_per_s': t.length / Math.max(timing.collectSec, 1e-9),
+    'rollout/tokens_per_s': collected.generatedTokens / Math.max(timing.collectSec, 1e-9),
+    'rollout/failed_groups': collected.failedGroups.length,
+    'rollout/cancelled': collected.groups.reduce((a, g) => a + g.cancelled.length, 0),
+    'rollout/filtered': scored.filtered,
+    'rollout/retries': t.reduce((a, x) => a + x.retries, 0),
+    'rollout/duplicates': collected.duplicateRollouts,
+    'rollout/staleness': mean(t.map((x) => iteration - x.policyVersion)),
+    'time/collect_s': timing.collectSec,
+    'time/update_s': timing.updateSec,
+    'time/elapsed_s': timing.elapsedSec,
+    'time/trained_tokens': update.trainedTokens,
+  };
+  for (const [k, v] of Object.entries(update.means)) metrics[`losses/${k}`] = v;
+  const parts = new Map<string, number[]>();
+  for (const x of t) for (const [k, v] of Object.entries(x.reward.parts)) parts.set(k, [...(parts.get(k) ?? []), v]);
+  for (const [k, v] of parts) metrics[`rewards/${k}`] = mean(v);
+  return metrics;
+}
+
+async function recordIteration(ctx: LearnerContext, state: LearnerState, metrics: IterationMetrics): Promise<void> {
+  appendMetrics(ctx.runDir, metrics);
+  await ctx.jobs.pushMetrics(ctx.jobId, metrics);
+  await ctx.jobs.update(ctx.jobId, { iteration: state.iteration, rewardMean: metrics['charts/reward_mean'] });
+  ctx.onIteration?.(metrics);
+  const every = ctx.config.train.checkpointEvery;
+  if (state.iteration % every === 0 && state.iteration < ctx.config.train.iterations) {
+    await saveState(ctx, state, metrics['time/elapsed_s'] - state.elapsedBefore);
+    writeReport(ctx.runDir, readMetricsFile(ctx.runDir), ctx.config);
+  }
+}
+
+/** What state.json of a checkpoint holds besides the weights and optimizer. */
+interface SavedState {
+  readonly iteration: number;
+  readonly tasks: TaskSamplerState;
+  readonly rng: number[];
+  readonly elapsedSec: number;
+  readonly jobId: string;
+}
+
+async function saveState(ctx: LearnerContext, state: LearnerState, elapsedThisRunSec: number): Promise<void> {
+  const dir = path.join(ctx.runDir, 'checkpoints');
+  const saved: SavedState = {
+    iteration: state.iteration,
+    tasks: state.tasks.state(),
+    rng: state.rng.state(),
+    elapsedSec: state.elapsedBefore + elapsedThisRunSec,
+    jobId: ctx.jobId,
+  };
+  const where = await saveCheckpoint(dir, state.iteration, {
+    model: state.policy.getWeights(),
+    optimizer: portableOptimizerState(state.optimizer.getState()),
+    state: saved,
+  });
+  await pruneCheckpoints(dir, ctx.config.train.keepCheckpoints);
+  ctx.log(`checkpoint: ${where}`);
+}
+
+/**
+ * Optimizer moments are keyed by tfjs variable names, which carry a per-process instance scope
+ * (`policy3/model.norm.weight`); checkpoints store them under the parameter names alone.
+ */
+function portableOptimizerState(state: AdamWState): AdamWState {
+  const tensors = Object.fromEntries(Object.entries(state.tensors).map(([k, v]) => [k.replace(/^([mv]):[^/]*\//, '$1:'), v]));
+  return { step: state.step, tensors };
+}
+
+function localOptimizerState(state: AdamWState, policy: TransformerPolicy): AdamWState {
+  const scopeOf = new Map(policy.variables.map((v, i) => [policy.parameterNames[i], v.name]));
+  const tensors = Object.fromEntries(
+    Object.entries(state.tensors).map(([k, v]) => {
+      const [moment, name] = [k.slice(0, 1), k.slice(2)];
+      return [`${moment}:${scopeOf.get(name) ?? name}`, v];
+    }),
+  );
+  return { step: state.step, tensors };
+}
+
+async function cancelRequested(ctx: LearnerContext): Promise<boolean> {
+  return (await ctx.redis.exists(`${ctx.jobs.prefix}:job:${ctx.jobId}:cancel`)) === 1;
+}
+
+/** Append one record to metrics.jsonl. */
+function appendMetrics(runDir: string, record: Record<string, number>): void {
+  appendFileSync(path.join(runDir, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
+}
+
+/** All records of metrics.jsonl (malformed lines are skipped). */
+export function readMetricsFile(runDir: string): IterationMetrics[] {
+  const file = path.join(runDir, 'metrics.jsonl');
+  if (!existsSync(file)) return [];
+  const out: IterationMetrics[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as IterationMetrics);
+    } catch {
+      // A line cut by a crash mid-write: skip it.
+    }
+  }
+  return out;
+}
+
+/** On resume, drop metrics of iterations after the checkpoint (they are run again). */
+async function truncateMetrics(ctx: LearnerContext, iteration: number): Promise<void> {
+  const kept = readMetricsFile(ctx.runDir).filter((m) => m.step <= iteration);
+  writeFileSync(path.join(ctx.runDir, 'metrics.jsonl'), kept.map((m) => `${JSON.stringify(m)}\n`).join(''));
+  const stored = await ctx.jobs.metrics(ctx.jobId);
+  await ctx.jobs.replaceMetrics(ctx.jobId, stored.filter((r) => Number(r.step) <= iteration));
+}

@@ -1,0 +1,95 @@
+/**
+ * The run report: one self-contained HTML page (uPlot and the data inlined, no network) with the reward,
+ * success, loss and throughput curves of a run. Rewritten at every checkpoint and at the end.
+ */
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { ResolvedConfig } from '../configs/resolve.js';
+
+const require = createRequire(import.meta.url);
+
+/** Charts of the report: title and the metric keys drawn on it. */
+export const REPORT_CHARTS: ReadonlyArray<{ title: string; keys: readonly string[] }> = [
+  { title: 'Reward', keys: ['charts/reward_mean', 'charts/success_rate'] },
+  { title: 'Loss', keys: ['losses/loss', 'losses/policy_loss'] },
+  { title: 'KL and clipping', keys: ['losses/approx_kl', 'losses/clipfrac', 'losses/logprob_mismatch'] },
+  { title: 'Gradient norm', keys: ['losses/grad_norm'] },
+  { title: 'Episode length', keys: ['charts/episode_turns'] },
+  { title: 'Throughput (episodes/s)', keys: ['rollout/episodes_per_s'] },
+  { title: 'SFT warm start (NLL per step)', keys: ['sft/nll'] },
+];
+
+let cachedAssets: { js: string; css: string } | undefined;
+
+function uplotAssets(): { js: string; css: string } {
+  if (!cachedAssets) {
+    const dist = path.dirname(require.resolve('uplot/dist/uPlot.iife.min.js'));
+    cachedAssets = {
+      js: readFileSync(path.join(dist, 'uPlot.iife.min.js'), 'utf8'),
+      css: readFileSync(path.join(dist, 'uPlot.min.css'), 'utf8'),
+    };
+  }
+  return cachedAssets;
+}
+
+/** Escape text for HTML. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** Series of a chart as uPlot data: x = step (SFT charts: SFT step), one y array per key. */
+export function chartData(records: ReadonlyArray<Record<string, number>>, keys: readonly string[]): { x: number[]; ys: (number | null)[][] } {
+  const sft = keys.some((k) => k.startsWith('sft/'));
+  const rows = records.filter((r) => (sft ? r['sft/step'] !== undefined : r.step >= 1) && keys.some((k) => r[k] !== undefined));
+  return {
+    x: rows.map((r) => (sft ? r['sft/step'] : r.step)),
+    ys: keys.map((k) => rows.map((r) => (typeof r[k] === 'number' && Number.isFinite(r[k]) ? r[k] : null))),
+  };
+}
+
+/** Render the report HTML (pure; `writeReport` writes it). */
+export function renderReport(records: ReadonlyArray<Record<string, number>>, config: Pick<ResolvedConfig, 'name' | 'algorithm' | 'env'> & Partial<ResolvedConfig>, now = new Date()): string {
+  const { js, css } = uplotAssets();
+  const charts = REPORT_CHARTS.map((c) => ({ ...c, data: chartData(records, c.keys) })).filter((c) => c.data.x.length > 0);
+  const last = [...records].reverse().find((r) => r.step >= 1);
+  const first = records.find((r) => r.step >= 1);
+  const summary = last
+    ? `iterations ${last.step} · reward ${fmt(first?.['charts/reward_mean'])} → ${fmt(last['charts/reward_mean'])} · success ${fmt(first?.['charts/success_rate'])} → ${fmt(last['charts/success_rate'])} · elapsed ${fmt(last['time/elapsed_s'])} s`
+    : 'no iterations recorded yet';
+  const payload = JSON.stringify(charts.map((c) => ({ title: c.title, keys: c.keys, x: c.data.x, ys: c.data.ys }))).replace(/</g, '\\u003c');
+  const env = config.env?.name ?? config.env?.module ?? '';
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(`horizon report — ${config.name}`)}</title>
+<style>${css}
+body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px;margin:0 0 4px}.meta{color:#555;margin-bottom:16px}
+.grid{display:flex;flex-wrap:wrap;gap:16px}.card{border:1px solid #ddd;border-radius:6px;padding:8px}</style></head>
+<body><h1>${escapeHtml(config.name)} · ${escapeHtml(config.algorithm)} · ${escapeHtml(env)}</h1>
+<div class="meta">${escapeHtml(summary)} · generated ${escapeHtml(now.toISOString())}</div>
+<div class="grid" id="charts"></div>
+<script>${js}</script>
+<script>
+const charts = ${payload};
+const colors = ['#1f77b4','#d62728','#2ca02c','#9467bd'];
+for (const c of charts) {
+  const card = document.createElement('div'); card.className = 'card'; card.dataset.chart = c.title;
+  document.getElementById('charts').appendChild(card);
+  new uPlot({ title: c.title, width: 520, height: 260,
+    series: [{ label: 'step' }, ...c.keys.map((k, i) => ({ label: k, stroke: colors[i % colors.length], width: 1.5, spanGaps: true }))],
+    scales: { x: { time: false } } }, [c.x, ...c.ys], card);
+}
+</script></body></html>
+`;
+}
+
+/** Write report.html in the run directory (atomically). */
+export function writeReport(runDir: string, records: ReadonlyArray<Record<string, number>>, config: Parameters<typeof renderReport>[1]): string {
+  const file = path.join(runDir, 'report.html');
+  writeFileSync(`${file}.tmp`, renderReport(records, config));
+  renameSync(`${file}.tmp`, file);
+  return file;
+}
+
+function fmt(v: number | undefined): string {
+  return v === undefined || !Number.isFinite(v) ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3);
+}
