@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { builtinEnvNames, isBuiltinEnvName } from '../envs/registry.js';
 import { algorithmPresets } from './presets.js';
 import { RunConfigSchema, type ParsedRunConfig } from './schema.js';
 
@@ -54,6 +55,9 @@ export function resolveConfig(raw: unknown, options: { configDir?: string; overr
     maxContextTokens: Math.min(config.rollout.maxContextTokens ?? config.model.maxSeqLen, config.model.maxSeqLen),
     configDir: path.resolve(options.configDir ?? process.cwd()),
   };
+  if (config.env.name !== undefined && !isBuiltinEnvName(config.env.name)) {
+    throw new ConfigError(`env.name: unknown environment "${config.env.name}"; built-in environments: ${builtinEnvNames.join(', ')} (or set env.module to your own module)`);
+  }
   if (config.model.nKvHeads !== undefined && config.model.nHeads % config.model.nKvHeads !== 0) {
     throw new ConfigError(`model.nKvHeads (${config.model.nKvHeads}) must divide model.nHeads (${config.model.nHeads})`);
   }

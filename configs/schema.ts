@@ -36,10 +36,15 @@ export const ModelSchema = z
 /** Where the environment comes from: a built-in name or a user's module path. */
 export const EnvSchema = z
   .object({
-    name: z.string().optional().describe('Built-in environment name (e.g. `toy/guess`). Exactly one of name / module.'),
+    name: z
+      .string()
+      .nullish()
+      .transform((v) => v ?? undefined)
+      .describe('Built-in environment name (e.g. `toy/guess`). Exactly one of name / module (`null` clears one from the command line).'),
     module: z
       .string()
-      .optional()
+      .nullish()
+      .transform((v) => v ?? undefined)
       .describe('Path (relative to the config file) of a module whose default export is an EnvDefinition.'),
     options: z.record(z.string(), z.unknown()).default({}).describe("Options passed to the environment, validated by its own schema."),
   })

@@ -193,9 +193,11 @@ function parseEntry(name: string, entry: unknown): { dtype: TensorDType; shape: 
 
 function readElements(bytes: Uint8Array, start: number, count: number, dtype: TensorDType): Float32Array | Int32Array {
   if (HOST_IS_LITTLE_ENDIAN && (dtype === 'F32' || dtype === 'I32')) {
-    // slice() copies into a fresh, 4-byte-aligned buffer, which typed-array views require.
-    const copy = bytes.slice(start, start + count * 4).buffer;
-    return dtype === 'F32' ? new Float32Array(copy) : new Int32Array(copy);
+    // Copy into a fresh, 4-byte-aligned buffer, which typed-array views require. (Not bytes.slice(): on a
+    // Node Buffer that is a view into a shared pool, not a copy.)
+    const copy = new Uint8Array(count * 4);
+    copy.set(bytes.subarray(start, start + count * 4));
+    return dtype === 'F32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset + start, count * BYTES_PER_ELEMENT[dtype]);
   switch (dtype) {

@@ -76,7 +76,11 @@ export function findRedisServerBinary(explicit?: string): string {
 export async function startRedisServer(options: RedisServerOptions): Promise<RedisServerHandle> {
   const binary = findRedisServerBinary(options.binary);
   const dir = resolve(options.dir);
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new ServiceError(`cannot create the redis-server data directory ${dir}: ${(err as Error).message}`, { cause: err });
+  }
   const attempts = options.port === undefined ? PORT_RACE_ATTEMPTS : 1;
   let lastError: unknown;
   for (let attempt = 0; attempt < attempts; attempt++) {
@@ -198,11 +202,11 @@ async function launch(binary: string, dir: string, port: number, options: RedisS
     const reply = await pingOnce(port, options.password, 1_000);
     if (reply === 'PONG') break;
     if (reply !== undefined && /^(WRONGPASS|NOAUTH|ERR AUTH)/.test(reply)) {
-      killGroup(child, 'SIGKILL');
+      signalChild(child, 'SIGKILL');
       throw new ServiceError(`port ${port} is served by another Redis that rejected our password (${reply}).`);
     }
     if (Date.now() > deadline) {
-      killGroup(child, 'SIGKILL');
+      signalChild(child, 'SIGKILL');
       await Promise.race([exited, sleep(2_000)]);
       throw new ServiceError(
         `redis-server (pid ${child.pid}) did not answer PING on 127.0.0.1:${port} within ${options.startTimeoutMs ?? 15_000} ms` +
@@ -225,11 +229,11 @@ async function launch(binary: string, dir: string, port: number, options: RedisS
       stopping ??= (async () => {
         if (exitInfo !== undefined) return;
         // redis-server treats SIGTERM like SHUTDOWN: it fsyncs the AOF and exits.
-        killGroup(child, 'SIGTERM');
+        signalChild(child, 'SIGTERM');
         const timer = sleep(options.stopTimeoutMs ?? 10_000).then(() => 'timeout' as const);
         if ((await Promise.race([exited.then(() => 'exited' as const), timer])) === 'timeout') {
           options.log?.(`redis-server (pid ${pid}) ignored SIGTERM; sending SIGKILL`);
-          killGroup(child, 'SIGKILL');
+          signalChild(child, 'SIGKILL');
           await exited;
         }
         registry.delete(handle);
@@ -240,7 +244,7 @@ async function launch(binary: string, dir: string, port: number, options: RedisS
   return handle;
 }
 
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+function signalChild(child: ChildProcess, signal: NodeJS.Signals): void {
   try {
     child.kill(signal);
   } catch {

@@ -89,6 +89,8 @@ export class RolloutWorker {
       lockDuration: this.options.lockDurationMs,
       stalledInterval: this.options.stalledIntervalMs,
       maxStalledCount: 3,
+      // Stored on each job as `processedBy`, so an operator (and the tests) can tell which process holds a group.
+      name: this.workerId,
       autorun: true,
     });
     this.worker.on('failed', (job, err) => this.options.log(`group ${job?.id ?? '?'} failed: ${describeError(err)}`));

@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import { TrainingError } from '../core/errors.js';
 import { Rng, mixSeed } from '../core/rng.js';
 import type { ResolvedConfig } from '../configs/resolve.js';
-import { loadEnvDefinition, validateEnvOptions } from '../envs/loader.js';
+import { checkEnvInstance, loadEnvDefinition, validateEnvOptions } from '../envs/loader.js';
 import type { EnvDefinition } from '../envs/types.js';
 import { selectBackend } from '../models/backend.js';
 import { BYTE_TOKENIZER_VOCAB_SIZE } from '../models/tokenizer.js';
@@ -101,12 +101,16 @@ async function initialise(ctx: LearnerContext): Promise<LearnerState> {
   mkdirSync(path.join(ctx.runDir, 'checkpoints'), { recursive: true });
   writeFileSync(path.join(ctx.runDir, 'config.json'), JSON.stringify(config, null, 2));
   const env = await loadEnvDefinition({ name: config.env.name, module: config.env.module }, config.derived.configDir);
-  validateEnvOptions(env, config.env.options);
+  // Check the plug-in before any work is dispatched: a broken env fails the job here with what is missing.
+  const envOptions = validateEnvOptions(env, config.env.options);
+  const probe = await env.create(envOptions);
+  checkEnvInstance(probe, config.env.module ?? config.env.name ?? env.name);
+  await probe.close?.();
   const policyConfig = resolvePolicyConfig({ ...config.model, vocabSize: BYTE_TOKENIZER_VOCAB_SIZE });
   const policy = new TransformerPolicy(policyConfig, config.seed);
   ctx.log(`policy: ${policy.paramCount.toLocaleString('en-US')} parameters (${config.model.nLayers} layers, d=${config.model.dModel})`);
   const optimizer = new AdamW(policy.variables, optimOptions(config, config.optim.lr));
-  const poolSize = env.taskCount(config.train.split, validateEnvOptions(env, config.env.options));
+  const poolSize = env.taskCount(config.train.split, envOptions);
   // The newest checkpoint is loaded and verified; a corrupt one is an error naming it and the older ones
   // (nothing is deleted), never a silent restart from scratch.
   const checkpoint = (await listCheckpoints(path.join(ctx.runDir, 'checkpoints'))).at(-1)?.path;

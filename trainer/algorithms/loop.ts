@@ -293,7 +293,7 @@ export function loopLoss(inputs: LoopLossInputs): { loss: tf.Scalar; stats: Loop
     const advantages = tf.tensor2d(inputs.advantages, [rows, 1]);
     const unclipped = tf.mul(ratio, advantages);
     const clipped = tf.mul(tf.clipByValue(ratio, inputs.clipLow, inputs.clipHigh), advantages);
-    const surrogate = tf.minimum(unclipped, clipped);
+    const surrogate = tf.maximum(unclipped, clipped);
 
     // 8d. Aggregation: weight mask/(M·|a(x)|) per token, precomputed on the CPU.
     const tokenWeights = tf.tensor2d(prepared.tokenWeights, [rows, cols]);

@@ -146,6 +146,15 @@ describe('decodeSafetensors', () => {
     }
   });
 
+  it('decodes from a Node Buffer that is a slice of a larger pool', () => {
+    const encoded = encodeSafetensors({ x: { dtype: 'F32', shape: [2], data: new Float32Array([1.5, -3]) } });
+    const pooled = Buffer.concat([Buffer.alloc(13, 7), Buffer.from(encoded), Buffer.alloc(11, 9)]);
+    const view = pooled.subarray(13, 13 + encoded.length);
+    const decoded = decodeSafetensors(view).tensors.x.data;
+    expect(decoded.length).toBe(2);
+    expect(Array.from(decoded)).toEqual([1.5, -3]);
+  });
+
   it('omits __metadata__ when none is given and decodes it as an empty object', () => {
     const bytes = encodeSafetensors({ x: { dtype: 'I32', shape: [1], data: new Int32Array([1]) } });
     expect(new TextDecoder().decode(bytes)).not.toContain('__metadata__');
