@@ -284,7 +284,7 @@ export function loopLoss(inputs: LoopLossInputs): { loss: tf.Scalar; stats: Loop
       appliedLogRatio = tf.mul(tf.sum(tokenLogRatio, 1, true), outputMask);
     } else {
       const membership = tf.tensor3d(prepared.turnMembership!, [rows, cols, prepared.turnSlots]); // [B, T, U]
-      const perTurn = tf.sum(tf.mul(tf.expandDims(tokenLogRatio, 2), membership), 1, true); // [B, 1, U]
+      const perTurn = tf.sum(tf.mul(tf.reshape(tokenLogRatio, [rows, cols, 1]), membership), 1, true); // [B, 1, U]
       appliedLogRatio = tf.sum(tf.mul(membership, perTurn), 2); // [B, T]
     }
     const ratio = tf.exp(tf.clipByValue(appliedLogRatio, -LOG_RATIO_LIMIT, LOG_RATIO_LIMIT));
@@ -293,7 +293,7 @@ export function loopLoss(inputs: LoopLossInputs): { loss: tf.Scalar; stats: Loop
     const advantages = tf.tensor2d(inputs.advantages, [rows, 1]);
     const unclipped = tf.mul(ratio, advantages);
     const clipped = tf.mul(tf.clipByValue(ratio, inputs.clipLow, inputs.clipHigh), advantages);
-    const surrogate = tf.maximum(unclipped, clipped);
+    const surrogate = tf.minimum(unclipped, clipped);
 
     // 8d. Aggregation: weight mask/(M·|a(x)|) per token, precomputed on the CPU.
     const tokenWeights = tf.tensor2d(prepared.tokenWeights, [rows, cols]);

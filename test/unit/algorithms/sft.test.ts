@@ -1,10 +1,9 @@
 /** The supervised warm-start loss against hand-computed values. */
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-// tfjs-core ships its gradient functions separately from the ops; vitest can load this ESM entry.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TrainingError } from '../../../core/errors.js';
+import '../../../models/gradients.js';
 import { sftLoss } from '../../../trainer/algorithms/sft.js';
 
 beforeAll(async () => {
