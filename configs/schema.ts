@@ -95,6 +95,11 @@ export const RolloutSchema = z
       .max(64)
       .default(0)
       .describe('0 = synchronous (paper). s > 0 lets the next iteration’s groups be generated with weights up to s versions old.'),
+    importanceWeightCap: z
+      .number()
+      .min(1)
+      .default(2)
+      .describe('With maxStaleness > 0: truncation C of the per-token importance weight min(p_old/p_sampler, C) applied to stale samples.'),
     groupTimeoutSec: z.number().int().min(5).max(86400).default(1800).describe('A group not finished after this long fails the iteration.'),
   })
   .strict();

@@ -18,7 +18,8 @@ import type { z } from 'zod';
 import type { ModelSchema } from '../configs/schema.js';
 import { CheckpointError, ConfigError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
-import { matMul2d } from './matmul.js';
+import './gradients.js';
+import { batchMatMul, matMul2d } from './matmul.js';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 
 /** The `model` config section (after defaults) plus the tokenizer's vocabulary size. */
@@ -454,9 +455,11 @@ export class TransformerPolicy {
   /** Token embeddings [N] → [N, dModel]. */
   private embed(ids: tf.Tensor1D, differentiable: boolean): tf.Tensor2D {
     // tf.gather's gradient needs UnsortedSegmentSum, which the wasm backend lacks; a one-hot product
-    // has the same value and gradient and uses the fast matmul.
+    // has the same value and gradient and uses the fast matmul. (The one-hot is built as int32 and
+    // cast: wasm's OneHot ignores a float32 dtype request and returns int bits labelled float32.)
     if (differentiable && tf.getKernel('UnsortedSegmentSum', tf.getBackend()) === undefined) {
-      return matMul2d(tf.oneHot(ids, this.config.vocabSize, 1, 0, 'float32') as tf.Tensor2D, this.embedding);
+      const oneHot = tf.cast(tf.oneHot(ids, this.config.vocabSize), 'float32') as tf.Tensor2D;
+      return matMul2d(oneHot, this.embedding);
     }
     return tf.gather(this.embedding, ids) as tf.Tensor2D;
   }
@@ -486,11 +489,12 @@ export class TransformerPolicy {
     const { nHeads, nKvHeads, headDim } = this.config;
     const group = nHeads / nKvHeads;
     const S = k.shape[2];
-    const scaledQ = tf.mul(tf.reshape(q, [B * nKvHeads, group * T, headDim]), 1 / Math.sqrt(headDim));
-    const scores = tf.matMul(scaledQ, tf.reshape(k, [B * nKvHeads, S, headDim]), false, true);
+    const scaledQ = tf.mul(tf.reshape(q, [B * nKvHeads, group * T, headDim]), 1 / Math.sqrt(headDim)) as tf.Tensor3D;
+    const keysT = tf.transpose(tf.reshape(k, [B * nKvHeads, S, headDim]), [0, 2, 1]) as tf.Tensor3D;
+    const scores = batchMatMul(scaledQ, keysT);
     const masked = tf.add(tf.reshape(scores, [B, nKvHeads, group, T, S]), mask);
-    const weights = tf.reshape(tf.softmax(masked), [B * nKvHeads, group * T, S]);
-    const mixed = tf.matMul(weights, tf.reshape(v, [B * nKvHeads, S, headDim]));
+    const weights = tf.reshape(tf.softmax(masked), [B * nKvHeads, group * T, S]) as tf.Tensor3D;
+    const mixed = batchMatMul(weights, tf.reshape(v, [B * nKvHeads, S, headDim]) as tf.Tensor3D);
     return tf.reshape(tf.transpose(tf.reshape(mixed, [B, nHeads, T, headDim]), [0, 2, 1, 3]), [B * T, nHeads * headDim]) as tf.Tensor2D;
   }
 

@@ -188,6 +188,19 @@ async function launch(binary: string, dir: string, port: number, options: RedisS
   child.unref();
   for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
 
+  /** Wait for the child to exit, at most `ms`; the timer keeps the event loop alive meanwhile. */
+  const exitsWithin = async (ms: number): Promise<boolean> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolveTimeout) => {
+      timer = setTimeout(() => resolveTimeout(false), ms);
+    });
+    try {
+      return await Promise.race([exited.then(() => true as const), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   const deadline = Date.now() + (options.startTimeoutMs ?? 15_000);
   while (true) {
     if (spawnError !== undefined) {
@@ -207,7 +220,7 @@ async function launch(binary: string, dir: string, port: number, options: RedisS
     }
     if (Date.now() > deadline) {
       signalChild(child, 'SIGKILL');
-      await Promise.race([exited, sleep(2_000)]);
+      await exitsWithin(2_000);
       throw new ServiceError(
         `redis-server (pid ${child.pid}) did not answer PING on 127.0.0.1:${port} within ${options.startTimeoutMs ?? 15_000} ms` +
           `${reply !== undefined ? ` (last reply: ${reply})` : ''}; it was killed.\n${outputTail()}`,
@@ -230,8 +243,7 @@ async function launch(binary: string, dir: string, port: number, options: RedisS
         if (exitInfo !== undefined) return;
         // redis-server treats SIGTERM like SHUTDOWN: it fsyncs the AOF and exits.
         signalChild(child, 'SIGTERM');
-        const timer = sleep(options.stopTimeoutMs ?? 10_000).then(() => 'timeout' as const);
-        if ((await Promise.race([exited.then(() => 'exited' as const), timer])) === 'timeout') {
+        if (!(await exitsWithin(options.stopTimeoutMs ?? 10_000))) {
           options.log?.(`redis-server (pid ${pid}) ignored SIGTERM; sending SIGKILL`);
           signalChild(child, 'SIGKILL');
           await exited;
@@ -253,7 +265,7 @@ function signalChild(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolveSleep) => setTimeout(resolveSleep, ms).unref());
+  return new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
 }
 
 /** Encode a command as a RESP array of bulk strings. */
@@ -307,7 +319,7 @@ export function stopOnExit(handle: RedisServerHandle): () => void {
   registry.add(handle);
   if (!hooksInstalled) {
     hooksInstalled = true;
-    process.on('exit', killRegisteredSync);
+    process.on('exit', () => killRegisteredSync('SIGTERM'));
     process.on('SIGINT', onTerminatingSignal);
     process.on('SIGTERM', onTerminatingSignal);
   }
@@ -316,7 +328,7 @@ export function stopOnExit(handle: RedisServerHandle): () => void {
   };
 }
 
-function killRegisteredSync(signal: NodeJS.Signals = 'SIGTERM'): void {
+function killRegisteredSync(signal: NodeJS.Signals): void {
   for (const handle of registry) {
     if (!handle.isRunning()) continue;
     try {

@@ -12,7 +12,7 @@ import { TrainingError } from '../core/errors.js';
 import { Rng, mixSeed } from '../core/rng.js';
 import type { ResolvedConfig } from '../configs/resolve.js';
 import { checkEnvInstance, loadEnvDefinition, validateEnvOptions } from '../envs/loader.js';
-import type { EnvDefinition } from '../envs/types.js';
+import type { EnvDefinition, TaskRef } from '../envs/types.js';
 import { selectBackend } from '../models/backend.js';
 import { BYTE_TOKENIZER_VOCAB_SIZE } from '../models/tokenizer.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
@@ -20,7 +20,7 @@ import { demonstrationSegment } from '../rollout/episode.js';
 import type { JobControl } from '../rollout/jobs.js';
 import type { Trajectory } from '../rollout/trajectory.js';
 import { WeightStore } from '../rollout/weight-store.js';
-import { filterByAdvantage, groupRollouts, loopLoss, minibatchDivisor, planMinibatches, shouldAbort } from './algorithms/loop.js';
+import { filterByAdvantage, groupRollouts, loopLoss, minibatchDivisor, planMinibatches, shouldAbort, truncatedImportanceWeights } from './algorithms/loop.js';
 import { sftLoss } from './algorithms/sft.js';
 import { AdamW, clipGlobalNorm, type AdamWState } from './optim/adamw.js';
 import { chunks, packRows, rowsOf, type TrainingRow } from './batch.js';
@@ -70,11 +70,13 @@ export async function runTrainingJob(ctx: LearnerContext): Promise<'completed' |
   const state = await initialise(ctx);
   await publishWeights(ctx, state);
   const started = Date.now();
+  const dispatched = new Map<number, Dispatched>();
   for (let iteration = state.iteration; iteration < config.train.iterations; iteration++) {
     if (await cancelRequested(ctx)) return 'cancelled';
     const tStart = Date.now();
-    const tasks = state.tasks.next(config.rollout.tasksPerIteration); //          1. sample T tasks
-    const collected = await collectIteration(ctx, iteration, state.iteration, tasks); // 2–4. K rollouts each, straggler stop
+    await dispatchAhead(ctx, state, dispatched, iteration); //                    1. sample T tasks, enqueue their groups
+    const collected = await collectIteration(ctx, iteration, dispatched.get(iteration)!); // 2–4. K rollouts each, straggler stop
+    dispatched.delete(iteration);
     const tCollected = Date.now();
     const rows = scoreAndFilter(collected, config); //                           5–6. LOO advantages, |A| filter
     const update = trainOnRows(state, rows, config); //                          7–9. recompute, PPO epochs, clip, abort
@@ -192,16 +194,22 @@ async function runSftStage(ctx: LearnerContext, state: LearnerState): Promise<vo
 
 // ─── Steps 2–4: rollouts through the queue ─────────────────────────────────────────────────────────
 
-async function collectIteration(ctx: LearnerContext, iteration: number, policyVersion: number, tasks: ReturnType<TaskSampler['next']>): Promise<CollectedIteration> {
-  const req = {
+/** An iteration whose groups are on the queue: its tasks and the policy version they are sampled with. */
+interface Dispatched {
+  readonly tasks: TaskRef[];
+  readonly policyVersion: number;
+}
+
+function iterationRequest(ctx: LearnerContext, iteration: number, work: Dispatched) {
+  return {
     queue: ctx.rolloutQueue,
     redis: ctx.redis,
     prefix: ctx.jobs.prefix,
     jobId: ctx.jobId,
     attempt: ctx.attempt,
     iteration,
-    policyVersion,
-    tasks,
+    policyVersion: work.policyVersion,
+    tasks: work.tasks,
     config: ctx.config,
     log: ctx.log,
     isCancelled: async () => {
@@ -209,8 +217,25 @@ async function collectIteration(ctx: LearnerContext, iteration: number, policyVe
       return cancelRequested(ctx);
     },
   };
-  await dispatchGroups(req);
-  const collected = await collectGroups(req);
+}
+
+/**
+ * Enqueue the groups of `iteration` and, with `rollout.maxStaleness` = s > 0, of the next s iterations
+ * too, sampled with the newest weights: workers run up to s versions ahead of the learner (admission
+ * control — nothing is discarded). s = 0 is the synchronous paper setting.
+ */
+async function dispatchAhead(ctx: LearnerContext, state: LearnerState, dispatched: Map<number, Dispatched>, iteration: number): Promise<void> {
+  const last = Math.min(iteration + ctx.config.rollout.maxStaleness, ctx.config.train.iterations - 1);
+  for (let j = iteration; j <= last; j++) {
+    if (dispatched.has(j)) continue;
+    const work: Dispatched = { tasks: state.tasks.next(ctx.config.rollout.tasksPerIteration), policyVersion: state.iteration };
+    await dispatchGroups(iterationRequest(ctx, j, work));
+    dispatched.set(j, work);
+  }
+}
+
+async function collectIteration(ctx: LearnerContext, iteration: number, work: Dispatched): Promise<CollectedIteration> {
+  const collected = await collectGroups(iterationRequest(ctx, iteration, work));
   if (collected.groups.length === 0) {
     throw new TrainingError(
       `iteration ${iteration}: every group failed (${collected.failedGroups.map((f) => f.reason).slice(0, 3).join('; ')}); see \`horizon logs ${ctx.jobId}\``,
@@ -285,6 +310,11 @@ function trainOnRows(state: LearnerState, scored: ScoredRows, config: ResolvedCo
         minibatch.forEach((r, b) => out.set(per[r].subarray(0, Math.min(per[r].length, seqLen)), b * seqLen));
         return out;
       };
+      // Off-policy correction only where some row was sampled by an older version than the update starts from.
+      const stale = minibatch.some((r) => rows[r].policyVersion < state.iteration);
+      const importanceWeights = stale
+        ? truncatedImportanceWeights(gather(old), packed.samplerLogProbs, packed.mask, config.rollout.importanceWeightCap)
+        : undefined;
       let stats: Record<string, tf.Scalar> = {};
       const { value, grads } = tf.variableGrads(() => {
         const out = loopLoss({
@@ -299,6 +329,7 @@ function trainOnRows(state: LearnerState, scored: ScoredRows, config: ResolvedCo
           ratio: loopCfg.ratio,
           refLogProbs: reference ? gather(reference) : undefined,
           klCoef: loopCfg.klCoef,
+          importanceWeights,
         });
         stats = out.stats as unknown as Record<string, tf.Scalar>;
         return out.loss;

@@ -213,6 +213,23 @@ export interface LoopLossInputs {
   readonly refLogProbs?: Float32Array;
   /** Weight of the KL-to-reference penalty (GRPO); 0 or absent for LOOP. */
   readonly klCoef?: number;
+  /**
+   * Truncated importance weights min(p_old/p_sampler, C) per token for off-policy (stale) samples: [B·T].
+   * Absent = 1 everywhere (synchronous training, where the sampler's policy is the old policy).
+   */
+  readonly importanceWeights?: Float32Array;
+}
+
+/**
+ * Truncated importance weights w_t = min(exp(old_t − sampler_t), cap) on output tokens (1 elsewhere):
+ * the correction for tokens sampled by an older policy version than the one the update starts from.
+ * Example: old −1.0, sampler −1.5, cap 2 → min(e^0.5, 2) = 1.6487…; old −1, sampler −3 → min(e², 2) = 2.
+ */
+export function truncatedImportanceWeights(oldLogProbs: Float32Array, samplerLogProbs: Float32Array, mask: Float32Array, cap: number): Float32Array {
+  if (!(cap >= 1)) throw new TrainingError(`importance weight cap must be ≥ 1, got ${cap}`);
+  const out = new Float32Array(mask.length);
+  for (let i = 0; i < mask.length; i++) out[i] = mask[i] > 0 ? Math.min(Math.exp(oldLogProbs[i] - samplerLogProbs[i]), cap) : 1;
+  return out;
 }
 
 /**
@@ -295,9 +312,12 @@ export function loopLoss(inputs: LoopLossInputs): { loss: tf.Scalar; stats: Loop
     const clipped = tf.mul(tf.clipByValue(ratio, inputs.clipLow, inputs.clipHigh), advantages);
     const surrogate = tf.minimum(unclipped, clipped);
 
-    // 8d. Aggregation: weight mask/(M·|a(x)|) per token, precomputed on the CPU.
+    // 8d. Aggregation: weight mask/(M·|a(x)|) per token, precomputed on the CPU. With stale samples
+    // (rollout.maxStaleness > 0) each token's term is also weighted by the truncated importance weight
+    // min(p_old / p_sampler, C), a constant, correcting for the older policy that generated it.
     const tokenWeights = tf.tensor2d(prepared.tokenWeights, [rows, cols]);
-    const policyLoss = tf.neg(tf.sum(tf.mul(surrogate, tokenWeights))) as tf.Scalar;
+    const weightedSurrogate = inputs.importanceWeights ? tf.mul(surrogate, tf.tensor2d(inputs.importanceWeights, [rows, cols])) : surrogate;
+    const policyLoss = tf.neg(tf.sum(tf.mul(weightedSurrogate, tokenWeights))) as tf.Scalar;
 
     // Optional KL penalty to a reference policy (GRPO), k3 estimator, same aggregation.
     let klRef: tf.Scalar = tf.scalar(0);
@@ -368,6 +388,7 @@ function prepareLossInputs(inputs: LoopLossInputs): PreparedLossInputs {
     advantages: [inputs.advantages.length, rows],
   };
   if (inputs.refLogProbs !== undefined) lengths.refLogProbs = [inputs.refLogProbs.length, size];
+  if (inputs.importanceWeights !== undefined) lengths.importanceWeights = [inputs.importanceWeights.length, size];
   for (const [name, [actual, expected]] of Object.entries(lengths)) {
     if (actual !== expected) {
       throw new TrainingError(`loopLoss: ${name} has ${actual} entries, expected ${expected} for newLogProbs [${rows}, ${cols}]`, {

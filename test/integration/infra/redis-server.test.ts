@@ -1,8 +1,9 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceError } from '../../../core/errors.js';
 import { connectRedis } from '../../../rollout/connection.js';
@@ -145,7 +146,8 @@ describe('startRedisServer', () => {
   });
 
   it('reports a fixed port that is already taken, with the server log', async () => {
-    const blocker: Server = createServer();
+    // Drop connections at once: an accepted socket nobody reads would keep close() waiting.
+    const blocker: Server = createServer((socket) => socket.destroy());
     const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as { port: number }).port)));
     try {
       const err = await caught(startRedisServer({ dir: join(root, 'taken'), port, appendOnly: false }));
@@ -197,5 +199,69 @@ describe('startRedisServer', () => {
     const err = await caught(startRedisServer({ dir: join(file, 'sub') }));
     expect(err).toBeInstanceOf(ServiceError);
     expect((err as Error).message).toMatch(/cannot create the redis-server data directory .*a-file\/sub/);
+  });
+});
+
+describe('stopOnExit', () => {
+  const childScript = fileURLToPath(new URL('./fixtures/stop-on-exit-child.ts', import.meta.url));
+
+  /** True while `pid` is a live process (a zombie waiting to be reaped counts as gone). */
+  function processRunning(pid: number): boolean {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  }
+
+  async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (condition()) return true;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return condition();
+  }
+
+  /** Start the fixture and resolve with its redis pid once it printed it. */
+  function startChild(mode: string): Promise<{ child: ChildProcess; redisPid: number; output: () => string; exited: Promise<{ code: number | null; signal: string | null }> }> {
+    const child = spawn(process.execPath, ['--import', 'tsx', childScript, mode, join(root, `child-${mode}`)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    return new Promise((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /\{"pid":(\d+),"port":\d+\}/.exec(output);
+        if (match) resolve({ child, redisPid: Number(match[1]), output: () => output, exited });
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      void exited.then(() => reject(new Error(`fixture exited before starting redis:\n${output}`)));
+    });
+  }
+
+  it('stops the server when the program ends on its own', async () => {
+    const { redisPid, exited } = await startChild('natural');
+    expect(await exited).toEqual({ code: 0, signal: null });
+    expect(await waitFor(() => !processRunning(redisPid), 5_000)).toBe(true);
+  });
+
+  it('stops the server on SIGINT and then ends the program with SIGINT', async () => {
+    const { child, redisPid, exited } = await startChild('wait');
+    expect(processRunning(redisPid)).toBe(true);
+    child.kill('SIGINT');
+    expect(await exited).toEqual({ code: null, signal: 'SIGINT' });
+    expect(processRunning(redisPid)).toBe(false);
+  });
+
+  it('leaves the exit to a program with its own handler, and a second SIGINT forces it', async () => {
+    const { child, redisPid, exited, output } = await startChild('own-handler');
+    child.kill('SIGINT');
+    expect(await waitFor(() => !processRunning(redisPid), 5_000)).toBe(true);
+    expect(await waitFor(() => output().includes('own handler saw SIGINT'), 2_000)).toBe(true);
+    expect(child.exitCode).toBeNull();
+    child.kill('SIGINT');
+    expect(await exited).toEqual({ code: 130, signal: null });
   });
 });

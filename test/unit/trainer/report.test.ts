@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chartData, escapeHtml, renderReport } from '../../../trainer/report.js';
 import { formatDuration, progressLine } from '../../../cli/progress.js';
 
-const records = [
+const records: Array<Record<string, number>> = [
   { step: -1, time: 0, 'sft/step': 1, 'sft/nll': 2.5 },
   { step: 1, time: 1, 'charts/reward_mean': 0.25, 'charts/success_rate': 0.25, 'losses/loss': 0.1 },
   { step: 2, time: 2, 'charts/reward_mean': 0.5, 'charts/success_rate': 0.5, 'losses/loss': Number.NaN },
