@@ -14,7 +14,7 @@ import { renderConfigReference } from '../configs/reference.js';
 import { connectRedis, redactUrl, resolveRedisUrl } from '../rollout/connection.js';
 import { JobControl, newJobId, type JobStatus } from '../rollout/jobs.js';
 import { DEFAULT_PREFIX, jobKeys } from '../rollout/protocol.js';
-import { startRedisServer, type RedisServerHandle } from '../rollout/redis-server.js';
+import { startRedisServer, stopOnExit, type RedisServerHandle } from '../rollout/redis-server.js';
 import { RolloutWorker } from '../rollout/worker.js';
 import { LearnerService } from '../trainer/service.js';
 import { readMetricsFile } from '../trainer/learner.js';
@@ -223,6 +223,7 @@ async function runLocal(run: LocalRun): Promise<number> {
   let url = resolveRedisUrl(run.redisFlag);
   if (!url) {
     server = await startRedisServer({ dir: path.join(run.runDir, 'redis') });
+    stopOnExit(server);
     url = server.url;
     say(`redis-server on ${url} (AOF in ${path.join(run.runDir, 'redis')})`);
   }

@@ -187,8 +187,10 @@ const concatGrad: tf.GradConfig = {
   gradFunc: (dy, saved: Saved, attrs: Attrs): Thunks => {
     const axis = tf.util.parseAxisParam((attrs as unknown as tf.ConcatAttrs).axis, saved[0].shape)[0];
     const sizes = saved.map((t) => t.shape[axis]);
-    const pieces = () => tf.split(dy as tf.Tensor, sizes, axis);
-    return Object.fromEntries(saved.map((_, i) => [String(i), () => pieces()[i]]));
+    // Split once, eagerly: per-input thunks that each split dy would cost N² slices. The pieces live
+    // in the engine's backward scope, which disposes them when the gradient pass ends.
+    const pieces = tf.split(dy as tf.Tensor, sizes, axis);
+    return Object.fromEntries(pieces.map((piece, i) => [String(i), () => piece]));
   },
 };
 
@@ -218,11 +220,10 @@ const sliceGrad: tf.GradConfig = {
 /** stack along axis: dx_i = dy's slice i along that axis. */
 const packGrad: tf.GradConfig = {
   kernelName: tf.Pack,
-  saveAllInputs: true,
-  gradFunc: (dy, saved: Saved, attrs: Attrs): Thunks => {
+  gradFunc: (dy, _saved: Saved, attrs: Attrs): Thunks => {
     const { axis } = attrs as unknown as tf.PackAttrs;
-    const pieces = () => tf.unstack(dy as tf.Tensor, axis);
-    return Object.fromEntries(saved.map((_, i) => [String(i), () => pieces()[i]]));
+    const pieces = tf.unstack(dy as tf.Tensor, axis); // eagerly, as in concatGrad
+    return Object.fromEntries(pieces.map((piece, i) => [String(i), () => piece]));
   },
 };
 

@@ -34,17 +34,3 @@ export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return customMatMul(a, b) as tf.Tensor2D;
 }
 
-/**
- * Batched product a: [N, m, k] · b: [N, k, n] → [N, m, n], differentiable. On wasm it runs N plain 2-D
- * products (XNNPACK, ~20 GFLOP/s measured) instead of the batched kernel (~1.6 GFLOP/s); elsewhere it
- * is one tf.matMul.
- */
-export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
-  if (a.rank !== 3 || b.rank !== 3 || a.shape[0] !== b.shape[0] || a.shape[2] !== b.shape[1]) {
-    throw new RangeError(`batchMatMul needs [N, m, k] · [N, k, n], got [${a.shape}] · [${b.shape}]`);
-  }
-  if (tf.getBackend() !== 'wasm') return tf.matMul(a, b);
-  const left = tf.unstack(a) as tf.Tensor2D[];
-  const right = tf.unstack(b) as tf.Tensor2D[];
-  return tf.stack(left.map((slice, i) => matMul2d(slice, right[i]))) as tf.Tensor3D;
-}

@@ -192,7 +192,7 @@ function prefillContexts(
           cache: extended as unknown as tf.TensorContainer,
           logProbs: nextTokenLogProbs(policy.logits(lastColumn as tf.Tensor2D), options.temperature),
         };
-      }) as { cache: KvCache; logProbs?: tf.Tensor2D };
+      }) as unknown as { cache: KvCache; logProbs?: tf.Tensor2D };
       if (past) disposeCache(past);
       cache = out.cache;
       if (out.logProbs) return { cache, logProbs: out.logProbs };

@@ -19,7 +19,7 @@ import type { ModelSchema } from '../configs/schema.js';
 import { CheckpointError, ConfigError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import './gradients.js';
-import { batchMatMul, matMul2d } from './matmul.js';
+import { matMul2d } from './matmul.js';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 
 /** The `model` config section (after defaults) plus the tokenizer's vocabulary size. */
@@ -489,12 +489,12 @@ export class TransformerPolicy {
     const { nHeads, nKvHeads, headDim } = this.config;
     const group = nHeads / nKvHeads;
     const S = k.shape[2];
+    // Batched products: at these sizes per-slice 2-D products lose more to per-op cost than they gain.
     const scaledQ = tf.mul(tf.reshape(q, [B * nKvHeads, group * T, headDim]), 1 / Math.sqrt(headDim)) as tf.Tensor3D;
-    const keysT = tf.transpose(tf.reshape(k, [B * nKvHeads, S, headDim]), [0, 2, 1]) as tf.Tensor3D;
-    const scores = batchMatMul(scaledQ, keysT);
+    const scores = tf.matMul(scaledQ, tf.reshape(k, [B * nKvHeads, S, headDim]) as tf.Tensor3D, false, true);
     const masked = tf.add(tf.reshape(scores, [B, nKvHeads, group, T, S]), mask);
     const weights = tf.reshape(tf.softmax(masked), [B * nKvHeads, group * T, S]) as tf.Tensor3D;
-    const mixed = batchMatMul(weights, tf.reshape(v, [B * nKvHeads, S, headDim]) as tf.Tensor3D);
+    const mixed = tf.matMul(weights, tf.reshape(v, [B * nKvHeads, S, headDim]) as tf.Tensor3D);
     return tf.reshape(tf.transpose(tf.reshape(mixed, [B, nHeads, T, headDim]), [0, 2, 1, 3]), [B * T, nHeads * headDim]) as tf.Tensor2D;
   }
 

@@ -34,7 +34,9 @@ export interface RedisServerOptions {
 export interface RedisServerHandle {
   /** Connection URL, including the password when one is set (redact it before logging). */
   url: string;
+  /** Loopback port the server listens on. */
   port: number;
+  /** Process id of the redis-server child. */
   pid: number;
   /** Graceful stop (the server flushes its AOF on SIGTERM), SIGKILL after the timeout. Idempotent. */
   stop(): Promise<void>;
@@ -164,21 +166,29 @@ async function launch(binary: string, dir: string, port: number, options: RedisS
       resolveExit();
     });
   });
+  const closed = new Promise<void>((resolveClose) => child.once('close', () => resolveClose()));
   let spawnError: Error | undefined;
   child.once('error', (err) => {
     spawnError = err;
   });
 
-  const onOutput = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (line.trim() === '') continue;
-      tail.push(line);
-      if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
-      options.log?.(line);
-    }
+  const addLine = (line: string) => {
+    if (line.trim() === '') return;
+    tail.push(line);
+    if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
+    options.log?.(line);
   };
-  child.stdout?.on('data', onOutput);
-  child.stderr?.on('data', onOutput);
+  for (const stream of [child.stdout, child.stderr]) {
+    // A chunk can end mid-line; hold the partial line until its newline (or the end of the stream).
+    let partial = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      lines.forEach(addLine);
+    });
+    stream?.on('end', () => addLine(partial));
+  }
   child.stdin?.on('error', () => {
     // The server may exit before reading its config (bad binary); the exit path reports that.
   });
@@ -207,6 +217,8 @@ async function launch(binary: string, dir: string, port: number, options: RedisS
       throw new ServiceError(`could not start ${binary}: ${spawnError.message}. ${INSTALL_HINT}`, { cause: spawnError });
     }
     if (exitInfo !== undefined) {
+      // 'exit' can precede the last output; 'close' comes once the pipes are drained.
+      await Promise.race([closed, sleep(1_000)]);
       const text = tail.join('\n');
       if (/Address already in use/i.test(text)) throw new PortInUseError(outputTail());
       const how = exitInfo.signal !== null ? `was killed by ${exitInfo.signal}` : `exited with code ${exitInfo.code}`;

@@ -13,7 +13,9 @@ import { CheckpointError } from '../core/errors.js';
 
 /** What `put` records for a version. */
 export interface StoredWeightInfo {
+  /** Hex sha256 of the blob, checked on every get. */
   sha256: string;
+  /** Blob size in bytes. */
   bytes: number;
   /** Milliseconds since the epoch when the version was first stored. */
   storedAt: number;

@@ -254,6 +254,10 @@ async function withReport<T>(path: string, body: () => Promise<T>): Promise<T> {
 
 async function readAndVerify(root: string): Promise<{ manifest: Manifest; files: Record<string, Uint8Array> }> {
   const manifest = await readManifest(root);
+  const named = CHECKPOINT_NAME.exec(basename(root));
+  if (named !== null && Number(named[1]) !== manifest.iteration) {
+    fail(`${MANIFEST_FILE} says iteration ${manifest.iteration} but the directory is named for ${Number(named[1])} (copied or renamed by hand?)`);
+  }
   const files: Record<string, Uint8Array> = {};
   for (const fileName of PAYLOAD_FILES) files[fileName] = await readVerified(root, manifest, fileName);
   return { manifest, files };

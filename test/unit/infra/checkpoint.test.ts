@@ -174,6 +174,13 @@ describe('corruption is reported precisely', () => {
     await expectCheckpointError(loadCheckpoint(path), /manifest\.json is missing/);
   });
 
+  it('a checkpoint copied under another iteration name', async () => {
+    const copy = join(root, 'iter-000040');
+    mkdirSync(copy);
+    for (const name of readdirSync(path)) writeFileSync(join(copy, name), readFileSync(join(path, name)));
+    await expectCheckpointError(loadCheckpoint(copy), /manifest\.json says iteration 30 but the directory is named for 40/);
+  });
+
   it('a directory that does not exist', async () => {
     await expectCheckpointError(loadCheckpoint(join(root, 'iter-000099')), /does not exist\. Other checkpoints in .*: iter-000030, iter-000020, iter-000010\./);
   });
