@@ -149,7 +149,7 @@ const meanGrad: tf.GradConfig = {
 };
 
 /** max / min over axes: dy flows to every element equal to the extreme value. */
-const extremumGrad = (kernelName: string): tf.GradConfig => ({
+const extremumGrad = (kernelName: string, axisAttr: 'reductionIndices' | 'axis'): tf.GradConfig => ({
   kernelName,
   inputsToSave: ['x'],
   outputsToSave: [true],
@@ -157,8 +157,8 @@ const extremumGrad = (kernelName: string): tf.GradConfig => ({
     const [x, y] = saved;
     return {
       x: () => {
-        const { dyKept } = keepReducedDims(dy as tf.Tensor, x, attrs.reductionIndices);
-        const yKept = keepReducedDims(y, x, attrs.reductionIndices).dyKept;
+        const { dyKept } = keepReducedDims(dy as tf.Tensor, x, attrs[axisAttr]);
+        const yKept = keepReducedDims(y, x, attrs[axisAttr]).dyKept;
         return tf.mul(dyKept, tf.cast(tf.equal(x, yKept), 'float32'));
       },
     };
@@ -360,8 +360,8 @@ const configs: tf.GradConfig[] = [
   softmaxGrad,
   sumGrad,
   meanGrad,
-  extremumGrad(tf.Max),
-  extremumGrad(tf.Min),
+  extremumGrad(tf.Max, 'reductionIndices'),
+  extremumGrad(tf.Min, 'axis'),
   reshapeGrad,
   transposeGrad,
   concatGrad,
