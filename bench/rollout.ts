@@ -24,6 +24,7 @@ import {
   markdownTable,
   parseFlags,
   policyBytes,
+  processCpuSeconds,
   progress,
   publishWeights,
   rolloutQueue,
@@ -95,7 +96,9 @@ async function main(): Promise<void> {
           for (const r of warm.results) warmed.add(r.workerId);
         }
         progress(`${count} worker(s): warm; measuring ${groups} groups`);
+        const cpuBefore = workers.map((w) => processCpuSeconds(w.pid) ?? Number.NaN);
         const run = await runIterationThroughQueue({ ...base, iteration: MEASURED_ITERATION, tasks: measuredTasks });
+        const workerCpuSec = workers.reduce((a, w, i) => a + ((processCpuSeconds(w.pid) ?? Number.NaN) - cpuBefore[i]), 0);
         const work = countWork(run.results);
         const perWorker = new Map<string, number>();
         for (const r of run.results) perWorker.set(r.workerId, (perWorker.get(r.workerId) ?? 0) + 1);
@@ -108,6 +111,7 @@ async function main(): Promise<void> {
           episodesPerSec: work.episodes / (run.wallMs / 1000),
           tokensPerSec: work.generatedTokens / (run.wallMs / 1000),
           busyShare: work.groupWallMs / (count * run.wallMs),
+          workerCores: workerCpuSec / (run.wallMs / 1000),
           groupsPerWorker: [...perWorker.values()].sort((a, b) => b - a),
           backend: workers.map((w) => w.backend()).find((b) => b !== undefined) ?? localBackend,
         });
@@ -136,6 +140,8 @@ interface PhaseResult {
   readonly tokensPerSec: number;
   /** Σ group wall time / (workers · wall): how much of the time the workers were inside a group. */
   readonly busyShare: number;
+  /** CPU seconds the workers used per wall second: how many cores they actually got. */
+  readonly workerCores: number;
   readonly groupsPerWorker: number[];
   readonly backend: string;
 }
@@ -149,7 +155,7 @@ function report(rows: readonly PhaseResult[], configName: string, flags: { group
     machine,
     '',
     markdownTable(
-      ['workers', 'groups', 'episodes', 'gen. tokens', 'wall s', 'episodes/s', 'tokens/s', 'speed-up', 'worker busy', 'groups per worker'],
+      ['workers', 'groups', 'episodes', 'gen. tokens', 'wall s', 'episodes/s', 'tokens/s', 'speed-up', 'worker busy', 'worker CPU (cores)', 'groups per worker'],
       rows.map((r) => [
         r.workers,
         r.groups,
@@ -160,12 +166,15 @@ function report(rows: readonly PhaseResult[], configName: string, flags: { group
         r.tokensPerSec,
         baseline ? `${(r.episodesPerSec / baseline.episodesPerSec).toFixed(2)}×` : '–',
         `${(100 * r.busyShare).toFixed(0)} %`,
+        r.workerCores.toFixed(2),
         r.groupsPerWorker.join('/'),
       ]),
     ),
     '',
     `Identical work in every row (same tasks and seeds): ${sameWork ? 'yes' : 'NO — the rows generated different token counts'}.`,
     'Wall time runs from enqueue to the last result; worker start-up and the first group of each worker are excluded (warm-up).',
+    '"worker busy": share of the wall time the workers spent inside a group; "worker CPU": CPU seconds of all workers per wall second',
+    '(below the worker count when other processes take the cores).',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   writeJsonIfAsked(flags.json || undefined, { benchmark: 'rollout', config: flags.config, machine, rows });

@@ -79,7 +79,7 @@ export async function runTrainingJob(ctx: LearnerContext): Promise<'completed' |
     dispatched.delete(iteration);
     const tCollected = Date.now();
     const rows = scoreAndFilter(collected, config); //                           5–6. LOO advantages, |A| filter
-    const update = trainOnRows(state, rows, config); //                          7–9. recompute, PPO epochs, clip, abort
+    const update = await trainOnRows(state, rows, config); //                    7–9. recompute, PPO epochs, clip, abort
     state.iteration = iteration + 1;
     await publishWeights(ctx, state); //                                          10. publish weights
     const metrics = iterationMetrics(iteration, collected, rows, update, {
@@ -147,8 +147,8 @@ async function initialise(ctx: LearnerContext): Promise<LearnerState> {
     await saveState(ctx, state, 0);
   }
   if (config.loop.klCoef > 0) {
-    const reference = new TransformerPolicy(policyConfig, config.seed);
-    reference.setWeights(policy.getWeights());
+    const reference = new TransformerPolicy(policyConfig, config.seed, { scope: 'reference' });
+    reference.setWeights(await policy.getWeightsAsync());
     return { ...state, reference };
   }
   return state;
@@ -179,7 +179,7 @@ async function runSftStage(ctx: LearnerContext, state: LearnerState): Promise<vo
     }));
     const packed = packRows(rows, rows.map((_, i) => i));
     const { value, grads } = tf.variableGrads(() => sftLoss(state.policy.logProbs(packed.batch), packed.mask), state.policy.variables);
-    const { grads: clipped } = clipGlobalNorm(grads, config.optim.gradClip);
+    const { grads: clipped } = await clipGlobalNorm(grads, config.optim.gradClip);
     optimizer.step(clipped);
     const loss = (await value.data())[0];
     tf.dispose([value, grads, clipped]);
@@ -276,15 +276,15 @@ interface UpdateStats {
   readonly trainedTokens: number;
 }
 
-function trainOnRows(state: LearnerState, scored: ScoredRows, config: ResolvedConfig): UpdateStats {
+async function trainOnRows(state: LearnerState, scored: ScoredRows, config: ResolvedConfig): Promise<UpdateStats> {
   const { rows } = scored;
   const loopCfg = config.loop;
   const empty: UpdateStats = { steps: 0, aborted: false, means: {}, logProbMismatch: 0, trainedTokens: 0 };
   if (rows.length === 0) return empty;
   // 7. Old log-probs recomputed with the current weights (so the first minibatch has ratio ≡ 1).
-  const recomputed = rowLogProbs(state.policy, rows, config.rollout.temperature);
+  const recomputed = await rowLogProbs(state.policy, rows, config.rollout.temperature);
   const old = loopCfg.recomputeOldLogProbs ? recomputed : rows.map((r) => Float32Array.from(r.segment.logProbs));
-  const reference = state.reference ? rowLogProbs(state.reference, rows, config.rollout.temperature) : undefined;
+  const reference = state.reference ? await rowLogProbs(state.reference, rows, config.rollout.temperature) : undefined;
   let mismatch = 0;
   let outputTokens = 0;
   rows.forEach((r, i) => {
@@ -334,9 +334,10 @@ function trainOnRows(state: LearnerState, scored: ScoredRows, config: ResolvedCo
         stats = out.stats as unknown as Record<string, tf.Scalar>;
         return out.loss;
       }, state.policy.variables);
-      const values = Object.fromEntries(Object.entries(stats).map(([k, v]) => [k, v.dataSync()[0]]));
+      const values: Record<string, number> = {};
+      for (const [k, v] of Object.entries(stats)) values[k] = (await v.data())[0];
       tf.dispose(Object.values(stats));
-      const loss = value.dataSync()[0];
+      const loss = (await value.data())[0];
       value.dispose();
       // 9. Abort the rest of the iteration on NaN loss or a sequence-level KL above the limit.
       if (shouldAbort(loss, values.approx_kl, loopCfg.maxKl)) {
@@ -344,7 +345,7 @@ function trainOnRows(state: LearnerState, scored: ScoredRows, config: ResolvedCo
         aborted = true;
         break outer;
       }
-      const { grads: clipped, norm } = clipGlobalNorm(grads, config.optim.gradClip);
+      const { grads: clipped, norm } = await clipGlobalNorm(grads, config.optim.gradClip);
       state.optimizer.step(clipped);
       tf.dispose([grads, clipped]);
       values.grad_norm = norm;
@@ -357,12 +358,12 @@ function trainOnRows(state: LearnerState, scored: ScoredRows, config: ResolvedCo
 }
 
 /** Per-row log-probs of every row's tokens under `policy` (no gradient), in chunks. */
-function rowLogProbs(policy: TransformerPolicy, rows: readonly TrainingRow[], temperature: number): Float32Array[] {
+async function rowLogProbs(policy: TransformerPolicy, rows: readonly TrainingRow[], temperature: number): Promise<Float32Array[]> {
   const out: Float32Array[] = new Array(rows.length);
   for (const chunk of chunks(rows.length, 64)) {
     const packed = packRows(rows, chunk);
     const lp = tf.tidy(() => policy.logProbs(packed.batch, temperature));
-    const data = lp.dataSync() as Float32Array;
+    const data = (await lp.data()) as Float32Array;
     lp.dispose();
     chunk.forEach((r, b) => {
       out[r] = data.slice(b * packed.batch.seqLen, b * packed.batch.seqLen + rows[r].segment.tokens.length);
@@ -375,7 +376,7 @@ function rowLogProbs(policy: TransformerPolicy, rows: readonly TrainingRow[], te
 
 async function publishWeights(ctx: LearnerContext, state: LearnerState): Promise<void> {
   const store = new WeightStore(ctx.redis, { prefix: ctx.jobs.prefix });
-  await store.put(ctx.jobId, state.iteration, state.policy.toSafetensors());
+  await store.put(ctx.jobId, state.iteration, await state.policy.toSafetensorsAsync());
   // Workers only ever need the newest version (plus staleness slack); drop older blobs.
   await store.prune(ctx.jobId, Math.max(0, state.iteration - 1 - ctx.config.rollout.maxStaleness));
   await ctx.jobs.update(ctx.jobId, { policyVersion: state.iteration });
@@ -452,8 +453,8 @@ async function saveState(ctx: LearnerContext, state: LearnerState, elapsedThisRu
     jobId: ctx.jobId,
   };
   const where = await saveCheckpoint(dir, state.iteration, {
-    model: state.policy.getWeights(),
-    optimizer: portableOptimizerState(state.optimizer.getState()),
+    model: await state.policy.getWeightsAsync(),
+    optimizer: portableOptimizerState(await state.optimizer.getState()),
     state: saved,
   });
   await pruneCheckpoints(dir, ctx.config.train.keepCheckpoints);

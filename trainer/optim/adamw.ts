@@ -128,13 +128,16 @@ export class AdamW {
     }
   }
 
-  /** Copies the step count and moments out (host memory) for a checkpoint. */
-  getState(): AdamWState {
+  /**
+   * Copies the step count and moments out (host memory) for a checkpoint. Async because GPU backends
+   * (webgpu in Node) can only read tensors back asynchronously.
+   */
+  async getState(): Promise<AdamWState> {
     const tensors: Record<string, NamedTensor> = {};
     for (const [name, { m, v }] of this.moments) {
-      // Copies: some backends hand out their live buffer from dataSync.
-      tensors[momentKey('m', name)] = { dtype: 'F32', shape: [...m.shape], data: new Float32Array(m.dataSync()) };
-      tensors[momentKey('v', name)] = { dtype: 'F32', shape: [...v.shape], data: new Float32Array(v.dataSync()) };
+      // Copies: some backends hand out their live buffer.
+      tensors[momentKey('m', name)] = { dtype: 'F32', shape: [...m.shape], data: new Float32Array((await m.data()) as Float32Array) };
+      tensors[momentKey('v', name)] = { dtype: 'F32', shape: [...v.shape], data: new Float32Array((await v.data()) as Float32Array) };
     }
     return { step: this.stepCount, tensors };
   }
@@ -203,11 +206,13 @@ export class AdamW {
  * Returns new tensors (the caller disposes both the inputs and the outputs) and the pre-clip norm as a
  * number. A non-finite norm leaves the gradients unscaled; the caller should treat it as divergence.
  */
-export function clipGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; norm: number } {
+export async function clipGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): Promise<{ grads: Record<string, tf.Tensor>; norm: number }> {
   if (!(maxNorm > 0)) throw new ConfigError(`gradient clip norm must be > 0, got ${maxNorm}`);
   const entries = Object.entries(grads);
   if (entries.length === 0) return { grads: {}, norm: 0 };
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(entries.map(([, g]) => tf.sum(tf.square(g))))).dataSync()[0]);
+  const normTensor = tf.tidy(() => tf.sqrt(tf.addN(entries.map(([, g]) => tf.sum(tf.square(g))))));
+  const norm = (await normTensor.data())[0];
+  normTensor.dispose();
   const scale = Number.isFinite(norm) && norm > maxNorm ? maxNorm / norm : 1;
   const clipped: Record<string, tf.Tensor> = {};
   for (const [name, g] of entries) clipped[name] = scale === 1 ? tf.clone(g) : tf.tidy(() => tf.mul(g, scale));
