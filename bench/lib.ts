@@ -80,7 +80,11 @@ export function machineLine(info: MachineInfo): string {
 /** A GitHub-flavoured markdown table; numeric-looking columns are right-aligned. */
 export function markdownTable(headers: readonly string[], rows: ReadonlyArray<readonly (string | number)[]>): string {
   const cells = rows.map((row) => row.map((c) => (typeof c === 'number' ? formatNumber(c) : c)));
-  const numeric = headers.map((_, i) => cells.length > 0 && cells.every((row) => /^[-+]?[\d.,]+(\s?[%×x])?$|^–$/.test(row[i] ?? '')));
+  const looksNumeric = (cell: string) => /^[-+]?[\d.,]+(\s?[%×x])?$|^–$/.test(cell);
+  const numeric = headers.map((_, i) => {
+    const column = cells.map((row) => row[i] ?? '').filter((cell) => cell !== '');
+    return column.length > 0 && column.every(looksNumeric);
+  });
   const widths = headers.map((h, i) => Math.max(h.length, 3, ...cells.map((row) => (row[i] ?? '').length)));
   const line = (values: readonly string[]) =>
     `| ${values.map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join(' | ')} |`;

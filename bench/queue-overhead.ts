@@ -12,7 +12,7 @@
  * A second table gives the add→result latency of near-empty groups (K = 2, one turn of one token),
  * enqueued one at a time, next to the in-process time of the same group.
  *
- *   npx tsx bench/queue-overhead.ts [--iterations 10] [--latency-groups 50] [--config configs/quickstart.yaml]
+ *   npx tsx bench/queue-overhead.ts [--iterations 20] [--latency-groups 50] [--config configs/quickstart.yaml]
  *                                   [--set k=v]… [--backend wasm] [--weights model.safetensors] [--json out.json]
  */
 import { performance } from 'node:perf_hooks';
@@ -52,7 +52,7 @@ import {
 } from './lib.js';
 
 const USAGE = `npx tsx bench/queue-overhead.ts [flags]
-  --iterations N      measured iterations of tasksPerIteration groups each (default 10)
+  --iterations N      measured iterations of tasksPerIteration groups each (default 20)
   --latency-groups N  near-empty groups for the add→result latency table (default 50; 0 skips it)
   --config FILE       run config (default configs/quickstart.yaml)
   --set key=value     config override (repeatable)
@@ -68,7 +68,7 @@ const LATENCY_ITERATION_BASE = 100_000;
 
 async function main(): Promise<void> {
   const flags = parseFlags(USAGE, {
-    iterations: '10',
+    iterations: '20',
     'latency-groups': '50',
     config: 'configs/quickstart.yaml',
     set: [] as string[],

@@ -10,6 +10,7 @@
  * An explicit request is honoured or fails with a ServiceError that says what is missing.
  */
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { dirname, join, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ServiceError } from '../core/errors.js';
@@ -200,8 +201,13 @@ async function tryWasm(): Promise<Attempt> {
 /** Absolute directory holding the .wasm binaries, with a trailing separator as setWasmPaths expects. */
 function wasmBinaryDirectory(): string {
   const require = createRequire(import.meta.url);
-  const packageRoot = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
-  return join(packageRoot, 'dist') + sep;
+  try {
+    const packageRoot = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
+    return join(packageRoot, 'dist') + sep;
+  } catch {
+    // A bundled build (scripts/bundle-gpu.sh) has no node_modules: the binaries sit next to the bundle.
+    return dirname(fileURLToPath(import.meta.url)) + sep;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
