@@ -41,13 +41,13 @@ for (const name of values.sizes!.split(',')) {
   if (!size) throw new Error(`unknown size ${name}; sizes: ${Object.keys(LEARNER_SIZES).join(', ')}`);
   const result = await measure(name, size, Number(values.steps));
   results.push(result);
-  rows.push([name, String(result.params), `${size.batch}×${size.seqLen}`, result.stepMs.toFixed(1), Math.round(result.tokensPerSec).toLocaleString('en-US')]);
+  rows.push([name, String(result.params), `${size.batch}×${size.seqLen}`, result.stepMs.toFixed(1), Math.round(result.tokensPerSec).toLocaleString('en-US'), result.gradNorm.toPrecision(5)]);
 }
 console.log(`learner step (LOOP loss + backward + clip + AdamW), backend ${backend.name}: ${backend.reason}`);
 console.log(`machine: ${os.cpus()[0]?.model} ×${os.cpus().length}, node ${process.version}`);
 console.log('');
-console.log('| size | params | batch × seq | ms / step | tokens / s |');
-console.log('|---|---|---|---|---|');
+console.log('| size | params | batch × seq | ms / step | tokens / s | first grad norm |');
+console.log('|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 if (values.json) {
   const { writeFileSync } = await import('node:fs');
@@ -70,6 +70,7 @@ async function measure(name: string, size: (typeof LEARNER_SIZES)[keyof typeof L
   const oldLp = policy.logProbs({ tokens, batchSize: batch, seqLen });
   const oldLogProbs = (await oldLp.data()) as Float32Array;
   oldLp.dispose();
+  let firstNorm = Number.NaN;
   const step = async () => {
     const { value, grads } = tf.variableGrads(() => {
       const out = loopLoss({
@@ -86,7 +87,8 @@ async function measure(name: string, size: (typeof LEARNER_SIZES)[keyof typeof L
       tf.dispose(Object.values(out.stats));
       return out.loss;
     }, policy.variables);
-    const { grads: clipped } = await clipGlobalNorm(grads, 1);
+    const { grads: clipped, norm } = await clipGlobalNorm(grads, 1);
+    if (Number.isNaN(firstNorm)) firstNorm = norm;
     optimizer.step(clipped);
     await value.data();
     tf.dispose([value, grads, clipped]);
@@ -98,5 +100,6 @@ async function measure(name: string, size: (typeof LEARNER_SIZES)[keyof typeof L
   const params = policy.paramCount;
   optimizer.dispose();
   policy.dispose();
-  return { name, params, batch, seqLen, stepMs, tokensPerSec: (batch * seqLen) / (stepMs / 1000) };
+  // The first step's gradient norm (same seed and data on every backend): a cross-backend sanity check.
+  return { name, params, batch, seqLen, stepMs, tokensPerSec: (batch * seqLen) / (stepMs / 1000), gradNorm: firstNorm };
 }

@@ -41,8 +41,8 @@ const USAGE = `npx tsx bench/memory.ts [flags]
   --keep-run-dir     keep the run directory (default: removed; its path is printed)
   --json FILE        also write every sample as JSON`;
 
-/** Iterations at which RSS is reported. */
-const CHECKPOINT_ITERATIONS = [10, 50, 100];
+/** Iterations at which RSS is reported (plus the last one of a longer run). */
+const REPORTED_ITERATIONS = [10, 50, 100];
 /** Growth is fitted from this iteration on (the first iterations warm up caches and JIT). */
 const SLOPE_FROM = 20;
 
@@ -133,15 +133,16 @@ async function main(): Promise<void> {
   if (exitCode !== 0) progress(`horizon train exited with ${exitCode}; output tail:\n${output.slice(-4000)}`);
   const backend = /backend: (\S+)/.exec(output)?.[1] ?? config.backend;
 
+  const reported = finalIteration > 100 ? [...REPORTED_ITERATIONS, finalIteration] : REPORTED_ITERATIONS;
   const roles = ['learner', ...[...labels.values()].filter((l) => l.startsWith('worker')), 'redis-server'].filter((r) => samples.some((s) => s.memory[r]));
-  const rows = roles.map((role) => summarise(role, samples, finalIteration));
+  const rows = roles.map((role) => summarise(role, samples, reported, finalIteration));
   const lines = [
     `## Memory over ${finalIteration} iterations (${config.name}: \`horizon train ${flags.config} ${sets.map((s) => `--set ${s}`).join(' ')}\`)`,
     '',
     machineLine(machineInfo(backend, loadAtStart)),
     '',
     markdownTable(
-      ['process', ...CHECKPOINT_ITERATIONS.map((i) => `RSS @${i} MB`), 'peak MB (VmHWM)', `slope ${SLOPE_FROM}→${iterations} MB/10 it`],
+      ['process', ...reported.map((i) => `RSS @${i} MB`), 'peak MB (VmHWM)', `slope ${SLOPE_FROM}→${iterations} MB/10 it`],
       rows.map((r) => [r.role, ...r.atIterations.map((v) => (v === undefined ? '–' : v)), r.peakMb, Number.isNaN(r.slopePer10) ? '–' : r.slopePer10]),
     ),
     '',
@@ -149,10 +150,10 @@ async function main(): Promise<void> {
     `RSS @N is the first sample after iteration N finished (for the last iteration: the last sample before the process exited);`,
     `the slope is a least-squares fit over the first sample of each iteration from ${SLOPE_FROM} on.`,
   ];
-  const tensorRow = CHECKPOINT_ITERATIONS.map((i) => samples.find((s) => s.iteration >= i && s.tensors !== undefined)?.tensors);
+  const tensorRow = reported.map((i) => samples.find((s) => s.iteration >= i && s.tensors !== undefined)?.tensors);
   lines.push(
     tensorRow.some((v) => v !== undefined)
-      ? `Learner tfjs tensors @${CHECKPOINT_ITERATIONS.join('/')}: ${tensorRow.map((v) => v ?? '–').join(' / ')}.`
+      ? `Learner tfjs tensors @${reported.join('/')}: ${tensorRow.map((v) => v ?? '–').join(' / ')}.`
       : 'Learner tfjs tensor count: not recorded in the metrics, so not reported.',
   );
   if (flags['keep-run-dir']) lines.push(`Run directory kept: ${runDir}`);
@@ -187,11 +188,11 @@ interface RoleSummary {
   readonly slopePer10: number;
 }
 
-function summarise(role: string, samples: readonly Sample[], finalIteration: number): RoleSummary {
+function summarise(role: string, samples: readonly Sample[], reported: readonly number[], finalIteration: number): RoleSummary {
   const mine = samples.filter((s) => s.memory[role]);
   const last = mine[mine.length - 1];
   // The learner exits right after its last iteration; then the last sample of the run stands for it.
-  const atIterations = CHECKPOINT_ITERATIONS.map((i) => (mine.find((s) => s.iteration >= i) ?? (last && last.iteration >= i - 1 && finalIteration >= i ? last : undefined))?.memory[role].rssMb);
+  const atIterations = reported.map((i) => (mine.find((s) => s.iteration >= i) ?? (last && last.iteration >= i - 1 && finalIteration >= i ? last : undefined))?.memory[role].rssMb);
   const peakMb = Math.max(...mine.map((s) => s.memory[role].hwmMb));
   const perIteration = new Map<number, number>();
   for (const s of mine) if (s.iteration >= SLOPE_FROM && !perIteration.has(s.iteration)) perIteration.set(s.iteration, s.memory[role].rssMb);

@@ -210,13 +210,26 @@ export async function clipGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: 
   if (!(maxNorm > 0)) throw new ConfigError(`gradient clip norm must be > 0, got ${maxNorm}`);
   const entries = Object.entries(grads);
   if (entries.length === 0) return { grads: {}, norm: 0 };
-  const normTensor = tf.tidy(() => tf.sqrt(tf.addN(entries.map(([, g]) => tf.sum(tf.square(g))))));
+  // A balanced tree of two-input adds, not tf.addN: webgpu's AddN binds one storage buffer per input and
+  // fails above 8 (a model has dozens of parameter tensors).
+  const normTensor = tf.tidy(() => tf.sqrt(sumAll(entries.map(([, g]) => tf.sum(tf.square(g))))));
   const norm = (await normTensor.data())[0];
   normTensor.dispose();
   const scale = Number.isFinite(norm) && norm > maxNorm ? maxNorm / norm : 1;
   const clipped: Record<string, tf.Tensor> = {};
   for (const [name, g] of entries) clipped[name] = scale === 1 ? tf.clone(g) : tf.tidy(() => tf.mul(g, scale));
   return { grads: clipped, norm };
+}
+
+/** Sum of scalars by pairwise adds (any backend, any count ≥ 1). */
+function sumAll(terms: tf.Tensor[]): tf.Tensor {
+  let level = terms;
+  while (level.length > 1) {
+    const next: tf.Tensor[] = [];
+    for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? tf.add(level[i], level[i + 1]) : level[i]);
+    level = next;
+  }
+  return level[0];
 }
 
 function validateOptions(options: AdamWOptions): void {
