@@ -80,8 +80,9 @@ export async function main(argv: string[]): Promise<number> {
       const service = new LearnerService({ redis, redisUrl: url, prefix: opts.prefix, runsDir: path.resolve(opts.runsDir) });
       await service.start();
       await untilSignal();
-      await service.close();
+      await Promise.race([service.close(), new Promise((r) => setTimeout(r, 10_000))]);
       redis.disconnect();
+      process.exit(0);
     });
 
   program
@@ -100,7 +101,9 @@ export async function main(argv: string[]): Promise<number> {
       });
       await worker.start();
       await untilSignal();
-      await worker.close();
+      // Let the group in progress finish (up to 10 s); an unfinished group is redone by another worker.
+      await Promise.race([worker.close(), new Promise((r) => setTimeout(r, 10_000))]);
+      process.exit(0);
     });
 
   program
@@ -233,8 +236,8 @@ async function runLocal(run: LocalRun): Promise<number> {
   let stopping = false;
   const shutdown = async () => {
     stopping = true;
-    for (const child of children) child.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    // Workers finish their current group when they can; one that cannot (Redis already gone) is killed.
+    await Promise.all(children.map((c) => stopChild(c, 5000)));
     await jobs.close();
     redis.disconnect();
     await server?.stop();
@@ -321,6 +324,16 @@ function spawnWorker(
     }
   });
   return child;
+}
+
+/** SIGTERM a child, SIGKILL it if it has not exited after `graceMs`. */
+async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
 }
 
 async function withJobs(opts: { redis?: string; prefix: string }, fn: (jobs: JobControl, url: string) => Promise<void>): Promise<void> {

@@ -1,0 +1,81 @@
+/**
+ * The real CLI end to end: `horizon train` on a tiny config (embedded redis-server, learner, two worker
+ * processes), then Ctrl-C in the middle of a run — everything it started stops — and a local
+ * `horizon resume` that finishes the job from its checkpoint.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO, runCli, startCli, tempDir, waitFor } from '../helpers/services.js';
+
+const TINY = path.join(REPO, 'test/fixtures/configs/tiny.yaml');
+const SLOW = path.join(REPO, 'test/fixtures/plugins/slow-guess.ts');
+
+/** Pids of processes whose command line mentions `needle`. */
+function processesMentioning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
+      if (cmd.includes(needle) && state !== 'Z') pids.push(Number(entry));
+    } catch {
+      // The process exited while we looked.
+    }
+  }
+  return pids;
+}
+
+function metricSteps(runDir: string): number[] {
+  return readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l).step as number)
+    .filter((s) => s >= 1);
+}
+
+describe('horizon train', () => {
+  it('runs a tiny job end to end and leaves a complete run directory', async () => {
+    const { dir, cleanup } = tempDir('e2e');
+    try {
+      const r = await runCli(['train', TINY, '--run-dir', dir, '--no-progress'], { timeoutMs: 150_000 });
+      expect(r.code, r.output).toBe(0);
+      expect(r.output).toMatch(/redis-server on redis:\/\/127\.0\.0\.1:\d+ \(AOF in /);
+      expect(r.output).toMatch(/completed: run directory/);
+      expect(r.output).toMatch(/reward \d\.\d{3} → \d\.\d{3}/);
+      for (const f of ['config.json', 'metrics.jsonl', 'report.html', 'job-id', 'worker-0.log', 'worker-1.log']) expect(existsSync(path.join(dir, f)), f).toBe(true);
+      expect(readdirSync(path.join(dir, 'redis', 'appendonlydir')).length).toBeGreaterThan(0);
+      expect(metricSteps(dir)).toEqual([1, 2, 3]);
+      expect(readdirSync(path.join(dir, 'checkpoints'))).toContain('iter-000003');
+      expect(readFileSync(path.join(dir, 'report.html'), 'utf8')).toContain('"title":"Reward"');
+      const port = /127\.0\.0\.1:(\d+)/.exec(r.output)![1];
+      expect(processesMentioning(`127.0.0.1:${port}`)).toEqual([]); // workers and redis are gone
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('stops redis and the workers on Ctrl-C, and `horizon resume` finishes the job from its checkpoint', async () => {
+    const { dir, cleanup } = tempDir('sigint');
+    try {
+      const sets = ['env.name=null', `env.module=${SLOW}`, 'env.options.delayMs=150', 'train.iterations=4'].flatMap((s) => ['--set', s]);
+      const run = startCli(['train', TINY, '--run-dir', dir, '--no-progress', ...sets]);
+      await waitFor(() => (existsSync(path.join(dir, 'metrics.jsonl')) && metricSteps(dir).length >= 1 ? true : undefined), 120_000, 'the first iteration');
+      const port = /127\.0\.0\.1:(\d+)/.exec(run.output())![1];
+      expect(processesMentioning(`127.0.0.1:${port}`).length).toBeGreaterThanOrEqual(2);
+      run.child.kill('SIGINT');
+      const code = await Promise.race([run.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
+      expect(code, run.output()).toBe(130);
+      expect(run.output()).toContain(`horizon resume`);
+      await waitFor(() => (processesMentioning(`127.0.0.1:${port}`).length === 0 ? true : undefined), 10_000, 'redis and workers to exit');
+      const jobId = readFileSync(path.join(dir, 'job-id'), 'utf8').trim();
+      const resumed = await runCli(['resume', jobId, '--run-dir', dir, '--no-progress'], { timeoutMs: 150_000 });
+      expect(resumed.code, resumed.output).toBe(0);
+      expect(resumed.output).toContain('resumed from');
+      expect(metricSteps(dir)).toEqual([1, 2, 3, 4]);
+    } finally {
+      cleanup();
+    }
+  });
+});
