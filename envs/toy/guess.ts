@@ -35,6 +35,10 @@ export const guessOptionsSchema = z
       .max(1)
       .default(0.5)
       .describe('Demonstrations: probability that a guess is a uniformly random number consistent with the feedback instead of the binary-search midpoint.'),
+    hints: z
+      .boolean()
+      .default(false)
+      .describe('Replies also name the range still possible (`higher (5-8)`), so the policy need not track it across turns.'),
   })
   .strict();
 
@@ -85,6 +89,9 @@ export class GuessEnv implements Env {
   private turns: { role: 'env' | 'policy'; text: string }[] = [];
   private guessesMade = 0;
   private finished = false;
+  /** The range still consistent with the replies so far. */
+  private low = 1;
+  private high = 1;
 
   constructor(options: GuessOptions) {
     this.options = checkOptions(options);
@@ -97,6 +104,8 @@ export class GuessEnv implements Env {
     this.turns = [{ role: 'env', text: prompt }];
     this.guessesMade = 0;
     this.finished = false;
+    this.low = 1;
+    this.high = this.options.maxNumber;
     return prompt;
   }
 
@@ -107,9 +116,13 @@ export class GuessEnv implements Env {
     const value = parseGuess(action, task.maxNumber);
     let observation: string;
     if (value === undefined) observation = invalidGuessFeedback(this.options);
-    else if (value < task.target) observation = GUESS_FEEDBACK.higher;
-    else if (value > task.target) observation = GUESS_FEEDBACK.lower;
-    else observation = GUESS_FEEDBACK.correct;
+    else if (value < task.target) {
+      this.low = Math.max(this.low, value + 1);
+      observation = this.reply('higher');
+    } else if (value > task.target) {
+      this.high = Math.min(this.high, value - 1);
+      observation = this.reply('lower');
+    } else observation = GUESS_FEEDBACK.correct;
     this.finished = value === task.target || this.guessesMade >= task.maxGuesses;
     this.turns.push({ role: 'policy', text: action }, { role: 'env', text: observation });
     return { observation, done: this.finished };
@@ -122,6 +135,11 @@ export class GuessEnv implements Env {
   /** The episode so far: prompt, then alternating guesses and replies. */
   history(): Transcript {
     return this.turns.map((turn) => ({ ...turn }));
+  }
+
+  /** `higher\n`, or with hints `higher (5-8)\n`. */
+  private reply(direction: 'higher' | 'lower'): string {
+    return this.options.hints ? `${direction} (${this.low}-${this.high})\n` : GUESS_FEEDBACK[direction];
   }
 
   private requireTask(method: string): GuessTask {
@@ -147,8 +165,8 @@ export function guessDemonstration(task: TaskRef, options: GuessOptions): Demons
     const guess = explore ? low + rng.int(high - low + 1) : Math.floor((low + high) / 2);
     const { observation, done } = env.step(String(guess));
     turns.push({ role: 'policy', text: String(guess) }, { role: 'env', text: observation });
-    if (observation === GUESS_FEEDBACK.higher) low = guess + 1;
-    else if (observation === GUESS_FEEDBACK.lower) high = guess - 1;
+    if (observation.startsWith('higher')) low = guess + 1;
+    else if (observation.startsWith('lower')) high = guess - 1;
     if (done) return { turns };
   }
 }

@@ -53,7 +53,7 @@ function binarySearchPolicy(maxNumber: number) {
 
 describe('toy/guess options', () => {
   it('defaults to 16 numbers, 5 guesses and demo noise 0.5, with a description on every option', () => {
-    expect(defaults).toEqual({ maxNumber: 16, maxGuesses: 5, demoNoise: 0.5 });
+    expect(defaults).toEqual({ maxNumber: 16, maxGuesses: 5, demoNoise: 0.5, hints: false });
     for (const field of Object.values(guessOptionsSchema.shape)) expect(field.description).toBeTruthy();
   });
 
@@ -219,5 +219,32 @@ describe('toy/guess demonstrations', () => {
     const noisy = solveRate(defaults);
     expect(noisy).toBeGreaterThan(0.6);
     expect(noisy).toBeLessThan(0.98);
+  });
+});
+
+describe('toy/guess with hints', () => {
+  it('names the range still possible in every reply, narrowing it as guesses come in', async () => {
+    const { guessEnv: def } = await import('../../../envs/toy/guess.js');
+    const options = def.optionsSchema!.parse({ maxNumber: 8, maxGuesses: 4, hints: true });
+    const env = await def.create(options);
+    const task = { split: 'train', index: 0, seed: 0 };
+    env.reset(task);
+    const { guessTaskFor } = await import('../../../envs/toy/guess.js');
+    const target = guessTaskFor(task, options).target;
+    // Walk the range from below: every reply below the target says "higher (g+1-8)".
+    for (let g = 1; g < Math.min(target, 4); g++) {
+      expect((await env.step(String(g))).observation).toBe(`higher (${g + 1}-8)\n`);
+    }
+  });
+
+  it('keeps demonstrations consistent when replies carry the range', async () => {
+    const { guessEnv: def, guessTaskFor } = await import('../../../envs/toy/guess.js');
+    const options = def.optionsSchema!.parse({ maxNumber: 16, maxGuesses: 5, hints: true, demoNoise: 0 });
+    for (let index = 0; index < 50; index++) {
+      const task = { split: 'train', index, seed: 3 };
+      const demo = def.demonstrations!(task, options);
+      expect(demo.turns.at(-1)!.text).toBe('correct\n'); // binary search always wins 1..16 in 5
+      expect(demo.turns.filter((t) => t.role === 'policy').at(-1)!.text).toBe(String(guessTaskFor(task, options).target));
+    }
   });
 });
