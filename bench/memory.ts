@@ -173,7 +173,7 @@ function readMetrics(file: string): { iteration: number; tensors?: number } {
     try {
       const record = JSON.parse(line) as Record<string, number>;
       if (record.step >= 1) iteration = Math.max(iteration, record.step);
-      for (const [k, v] of Object.entries(record)) if (/tensor/i.test(k) && !/trained_tokens/.test(k) && typeof v === 'number') tensors = v;
+      for (const [k, v] of Object.entries(record)) if (/tensor/i.test(k) && typeof v === 'number') tensors = v;
     } catch {
       // The line being written right now.
     }

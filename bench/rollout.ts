@@ -112,6 +112,7 @@ async function main(): Promise<void> {
           tokensPerSec: work.generatedTokens / (run.wallMs / 1000),
           busyShare: work.groupWallMs / (count * run.wallMs),
           workerCores: workerCpuSec / (run.wallMs / 1000),
+          cpuMsPerEpisode: (1000 * workerCpuSec) / work.episodes,
           groupsPerWorker: [...perWorker.values()].sort((a, b) => b - a),
           backend: workers.map((w) => w.backend()).find((b) => b !== undefined) ?? localBackend,
         });
@@ -142,6 +143,8 @@ interface PhaseResult {
   readonly busyShare: number;
   /** CPU seconds the workers used per wall second: how many cores they actually got. */
   readonly workerCores: number;
+  /** Worker CPU time per episode: the cost of the work itself, independent of how many cores were free. */
+  readonly cpuMsPerEpisode: number;
   readonly groupsPerWorker: number[];
   readonly backend: string;
 }
@@ -155,7 +158,7 @@ function report(rows: readonly PhaseResult[], configName: string, flags: { group
     machine,
     '',
     markdownTable(
-      ['workers', 'groups', 'episodes', 'gen. tokens', 'wall s', 'episodes/s', 'tokens/s', 'speed-up', 'worker busy', 'worker CPU (cores)', 'groups per worker'],
+      ['workers', 'groups', 'episodes', 'gen. tokens', 'wall s', 'episodes/s', 'tokens/s', 'speed-up', 'worker busy', 'worker CPU (cores)', 'CPU ms/episode', 'groups per worker'],
       rows.map((r) => [
         r.workers,
         r.groups,
@@ -167,6 +170,7 @@ function report(rows: readonly PhaseResult[], configName: string, flags: { group
         baseline ? `${(r.episodesPerSec / baseline.episodesPerSec).toFixed(2)}×` : '–',
         `${(100 * r.busyShare).toFixed(0)} %`,
         r.workerCores.toFixed(2),
+        r.cpuMsPerEpisode,
         r.groupsPerWorker.join('/'),
       ]),
     ),
@@ -174,7 +178,7 @@ function report(rows: readonly PhaseResult[], configName: string, flags: { group
     `Identical work in every row (same tasks and seeds): ${sameWork ? 'yes' : 'NO — the rows generated different token counts'}.`,
     'Wall time runs from enqueue to the last result; worker start-up and the first group of each worker are excluded (warm-up).',
     '"worker busy": share of the wall time the workers spent inside a group; "worker CPU": CPU seconds of all workers per wall second',
-    '(below the worker count when other processes take the cores).',
+    '(below the worker count when other processes take the cores); "CPU ms/episode": worker CPU time per episode (equal rows = no per-worker overhead).',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   writeJsonIfAsked(flags.json || undefined, { benchmark: 'rollout', config: flags.config, machine, rows });

@@ -125,3 +125,10 @@ describe('config reference', () => {
     expect(text).toContain('`rollout.stragglerStop.totalFraction`');
   });
 });
+
+describe('docs/config-reference.md', () => {
+  it('is up to date with the schema (regenerate with `horizon config-reference --out docs/config-reference.md`)', async () => {
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(path.join(process.cwd(), 'docs/config-reference.md'), 'utf8')).toBe(renderConfigReference());
+  });
+});
