@@ -38,6 +38,7 @@ import {
   mean,
   parseFlags,
   percentile,
+  processCpuSeconds,
   policyBytes,
   progress,
   publishWeights,
@@ -97,7 +98,7 @@ async function main(): Promise<void> {
     await publishWeights(redis, PREFIX, JOB_ID, 0, weights);
     worker = spawnWorker(url, PREFIX, { backend: flags.backend || undefined });
     await worker.ready;
-    const side = { redis, queue, attempt, config, policy, env, envOptions };
+    const side: Side = { redis, queue, attempt, config, policy, env, envOptions, workerPid: worker.pid, redisPid: redisService.server.pid };
 
     // Warm-up of both sides on the same iteration: compiles the code paths, loads backend, env and weights.
     const warmTasks = sampler.next(config.rollout.tasksPerIteration);
@@ -118,6 +119,8 @@ async function main(): Promise<void> {
         episodes: queued.episodes,
         directSec: directRun.wallMs / 1000,
         queueSec: queued.wallMs / 1000,
+        directCpu: directRun.cpu,
+        queueCpu: queued.cpu,
         identical: directRun.generatedTokens === queued.generatedTokens && directRun.episodes === queued.episodes,
       });
       progress(`iteration ${i}/${iterations}: direct ${directRun.wallMs.toFixed(0)} ms, queue ${queued.wallMs.toFixed(0)} ms`);
@@ -142,10 +145,21 @@ interface Side {
   readonly policy: TransformerPolicy;
   readonly env: EnvDefinition;
   readonly envOptions: unknown;
+  readonly workerPid: number;
+  readonly redisPid: number;
+}
+
+/** CPU seconds spent on one side of the comparison, by process. */
+interface CpuSeconds {
+  /** This process: the groups themselves for (a); dispatch and result polling for (b). */
+  readonly bench: number;
+  readonly worker: number;
+  readonly redis: number;
 }
 
 interface SideRun {
   readonly wallMs: number;
+  readonly cpu: CpuSeconds;
   readonly episodes: number;
   readonly generatedTokens: number;
 }
@@ -156,11 +170,14 @@ interface IterationRow {
   readonly episodes: number;
   readonly directSec: number;
   readonly queueSec: number;
+  readonly directCpu: CpuSeconds;
+  readonly queueCpu: CpuSeconds;
   readonly identical: boolean;
 }
 
 /** (a): the groups one after another in this process, with exactly the inputs a worker would build. */
 async function inProcessIteration(side: Side, iteration: number, tasks: readonly TaskRef[], config = side.config): Promise<SideRun> {
+  const cpuBefore = cpuSnapshot(side);
   const started = performance.now();
   let episodes = 0;
   let generatedTokens = 0;
@@ -169,7 +186,8 @@ async function inProcessIteration(side: Side, iteration: number, tasks: readonly
     episodes += outcome.trajectories.length;
     generatedTokens += outcome.generatedTokens;
   }
-  return { wallMs: performance.now() - started, episodes, generatedTokens };
+  const wallMs = performance.now() - started;
+  return { wallMs, cpu: cpuSince(side, cpuBefore), episodes, generatedTokens };
 }
 
 /** runGroup with the limits, seeds and ids `RolloutWorker` derives for a first attempt of the group job. */
@@ -198,7 +216,8 @@ function runGroupLikeWorker(side: Side, config: ResolvedConfig, iteration: numbe
 }
 
 /** (b): the same groups through the queue and one worker process. */
-async function queuedIteration(side: Side, iteration: number, tasks: readonly TaskRef[], config = side.config, pollMs = 10): Promise<SideRun> {
+async function queuedIteration(side: Side, iteration: number, tasks: readonly TaskRef[], config = side.config, pollMs = Number(process.env.BENCH_POLL ?? 10)): Promise<SideRun> {
+  const cpuBefore = cpuSnapshot(side);
   const run = await runIterationThroughQueue({
     queue: side.queue,
     redis: side.redis,
@@ -211,8 +230,19 @@ async function queuedIteration(side: Side, iteration: number, tasks: readonly Ta
     config,
     pollMs,
   });
+  const cpu = cpuSince(side, cpuBefore);
   const work = countWork(run.results);
-  return { wallMs: run.wallMs, episodes: work.episodes, generatedTokens: work.generatedTokens };
+  return { wallMs: run.wallMs, cpu, episodes: work.episodes, generatedTokens: work.generatedTokens };
+}
+
+function cpuSnapshot(side: Side): CpuSeconds {
+  const own = process.cpuUsage();
+  return { bench: (own.user + own.system) / 1e6, worker: processCpuSeconds(side.workerPid) ?? Number.NaN, redis: processCpuSeconds(side.redisPid) ?? Number.NaN };
+}
+
+function cpuSince(side: Side, before: CpuSeconds): CpuSeconds {
+  const now = cpuSnapshot(side);
+  return { bench: now.bench - before.bench, worker: now.worker - before.worker, redis: now.redis - before.redis };
 }
 
 interface LatencySample {
@@ -248,6 +278,8 @@ function report(input: { rows: IterationRow[]; latency: LatencySample[]; config:
   const sumQueue = rows.reduce((a, r) => a + r.queueSec, 0);
   const overall = (sumQueue - sumDirect) / sumQueue;
   const perIteration = rows.map((r) => (r.queueSec - r.directSec) / r.queueSec);
+  const perIter = (pick: (r: IterationRow) => number) => rows.reduce((a, r) => a + pick(r), 0) / rows.length;
+  const queueCpuTotal = (r: IterationRow) => r.queueCpu.worker + r.queueCpu.redis + r.queueCpu.bench;
   const lines = [
     `## Queue overhead (${config.name}: ${config.rollout.tasksPerIteration} groups × K=${config.rollout.groupSize} per iteration, 1 worker)`,
     '',
@@ -271,6 +303,15 @@ function report(input: { rows: IterationRow[]; latency: LatencySample[]; config:
     '',
     '(a) runs the groups with runGroup in the benchmark process; (b) sends the same groups (same tasks, seeds and weights) through',
     'dispatchGroups → BullMQ → one `horizon worker` → results hash, timed from enqueue to the last result. Order alternates per iteration.',
+    '',
+    'CPU time per iteration (s): what each side costs, whether or not it had to wait for a free core.',
+    '',
+    markdownTable(
+      ['direct (a)', 'worker (b)', 'redis-server (b)', 'learner side (b)', 'total (b)', 'CPU overhead (b−a)/b'],
+      [[perIter((r) => r.directCpu.bench), perIter((r) => r.queueCpu.worker), perIter((r) => r.queueCpu.redis), perIter((r) => r.queueCpu.bench), perIter(queueCpuTotal), `${(100 * (1 - perIter((r) => r.directCpu.bench) / perIter(queueCpuTotal))).toFixed(1)} %`]],
+    ),
+    '',
+    '"learner side" is this process during (b): dispatchGroups and polling the results hash every 10 ms.',
   ];
   if (latency.length) {
     const queueMs = latency.map((s) => s.queueMs);

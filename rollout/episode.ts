@@ -5,6 +5,7 @@
  */
 import type { Demonstration, Env, EnvDefinition, Reward, TaskRef } from '../envs/types.js';
 import { EnvError } from '../core/errors.js';
+import type { ResolvedConfig } from '../configs/resolve.js';
 import { Rng } from '../core/rng.js';
 import { BOS_ID as BOS, EOT_ID as EOT, ByteTokenizer } from '../models/tokenizer.js';
 import { generate, type GenerationRequest } from '../models/sampler.js';
@@ -23,6 +24,20 @@ export interface EpisodeLimits {
   readonly trainOnEndOfTurn: boolean;
   /** Fresh-env retries per episode before the whole group fails. */
   readonly episodeRetries: number;
+}
+
+/** The episode caps of a run, from its resolved config (the one place that maps config → limits). */
+export function episodeLimits(config: ResolvedConfig): EpisodeLimits {
+  const { rollout } = config;
+  return {
+    maxTurns: rollout.maxTurns,
+    maxTokensPerTurn: rollout.maxTokensPerTurn,
+    maxObservationTokens: rollout.maxObservationTokens,
+    maxContextTokens: config.derived.maxContextTokens,
+    temperature: rollout.temperature,
+    trainOnEndOfTurn: rollout.trainOnEndOfTurn,
+    episodeRetries: rollout.episodeRetries,
+  };
 }
 
 /** Everything `runGroup` needs besides the policy. */

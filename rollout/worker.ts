@@ -17,7 +17,7 @@ import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js
 import { BYTE_TOKENIZER_VOCAB_SIZE as VOCAB_SIZE } from '../models/tokenizer.js';
 import { connectRedis } from './connection.js';
 import { queueConnection } from './queue-connection.js';
-import { runGroup } from './episode.js';
+import { episodeLimits, runGroup } from './episode.js';
 import {
   GroupJobPayloadSchema,
   PROTOCOL_VERSION,
@@ -162,15 +162,7 @@ export class RolloutWorker {
       envOptions,
       task: payload.task,
       groupSize: K,
-      limits: {
-        maxTurns: config.rollout.maxTurns,
-        maxTokensPerTurn: config.rollout.maxTokensPerTurn,
-        maxObservationTokens: config.rollout.maxObservationTokens,
-        maxContextTokens: config.derived.maxContextTokens,
-        temperature: config.rollout.temperature,
-        trainOnEndOfTurn: config.rollout.trainOnEndOfTurn,
-        episodeRetries: config.rollout.episodeRetries,
-      },
+      limits: episodeLimits(config),
       rngs: Array.from({ length: K }, (_, k) => new Rng(mixSeed(config.seed, payload.attempt, payload.iteration, payload.groupIndex, k, job.attemptsMade))),
       rolloutIds: Array.from({ length: K }, (_, k) => rolloutId(payload.jobId, payload.attempt, payload.iteration, payload.groupIndex, k)),
       groupId,

@@ -16,7 +16,7 @@ import type { EnvDefinition, TaskRef } from '../envs/types.js';
 import { selectBackend } from '../models/backend.js';
 import { BYTE_TOKENIZER_VOCAB_SIZE } from '../models/tokenizer.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
-import { demonstrationSegment } from '../rollout/episode.js';
+import { demonstrationSegment, episodeLimits } from '../rollout/episode.js';
 import type { JobControl } from '../rollout/jobs.js';
 import type { Trajectory } from '../rollout/trajectory.js';
 import { WeightStore } from '../rollout/weight-store.js';
@@ -168,7 +168,7 @@ async function runSftStage(ctx: LearnerContext, state: LearnerState): Promise<vo
   const pool = env.taskCount(config.sft.split, options);
   const sampler = new TaskSampler(config.sft.split, pool, mixSeed(config.seed, 0x5f7));
   const optimizer = new AdamW(state.policy.variables, optimOptions(config, config.sft.lr));
-  const limits = { ...config.rollout, maxContextTokens: config.derived.maxContextTokens };
+  const limits = episodeLimits(config);
   const t0 = Date.now();
   for (let step = 0; step < config.sft.steps; step++) {
     const rows: TrainingRow[] = sampler.next(config.sft.batchSize).map((task) => ({

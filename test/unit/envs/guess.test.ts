@@ -155,7 +155,7 @@ describe('toy/guess episodes', () => {
   });
 
   it('refuses hand-built options that break the schema', () => {
-    expect(() => new GuessEnv({ maxNumber: 0, maxGuesses: 5, demoNoise: 0 })).toThrow(/env\.options\.maxNumber/);
+    expect(() => new GuessEnv({ maxNumber: 0, maxGuesses: 5, demoNoise: 0, hints: false })).toThrow(/env\.options\.maxNumber/);
   });
 });
 
