@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
+import { connectRedis } from '../../rollout/connection.js';
 import { startRedisServer, type RedisServerHandle } from '../../rollout/redis-server.js';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -74,4 +76,22 @@ export async function waitFor<T>(check: () => Promise<T | undefined> | T | undef
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * One real redis-server and a client for a whole test file: registers beforeAll/afterAll and returns
+ * accessors (valid inside tests).
+ */
+export function useTestRedis(): { url: () => string; client: () => import('ioredis').Redis } {
+  let handle: Awaited<ReturnType<typeof testRedis>> | undefined;
+  let client: import('ioredis').Redis | undefined;
+  beforeAll(async () => {
+    handle = await testRedis();
+    client = await connectRedis(handle.server.url);
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await handle?.cleanup();
+  });
+  return { url: () => handle!.server.url, client: () => client! };
 }

@@ -5,10 +5,8 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../configs/resolve.js';
-import { connectRedis } from '../../rollout/connection.js';
 import { JobControl } from '../../rollout/jobs.js';
 import { PROTOCOL_VERSION, QUEUES } from '../../rollout/protocol.js';
 import { queueConnection } from '../../rollout/queue-connection.js';
@@ -17,22 +15,11 @@ import { selectBackend } from '../../models/backend.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../../models/transformer.js';
 import { saveCheckpoint } from '../../trainer/checkpoint.js';
 import { LearnerService } from '../../trainer/service.js';
-import { REPO, runCli, tempDir, testRedis, uniquePrefix, waitFor } from '../helpers/services.js';
+import { REPO, runCli, tempDir, uniquePrefix, useTestRedis, waitFor } from '../helpers/services.js';
 
 const TINY = path.join(REPO, 'test/fixtures/configs/tiny.yaml');
 
-let redisHandle: Awaited<ReturnType<typeof testRedis>>;
-let redis: Redis;
-
-beforeAll(async () => {
-  redisHandle = await testRedis();
-  redis = await connectRedis(redisHandle.server.url);
-});
-
-afterAll(async () => {
-  redis?.disconnect();
-  await redisHandle?.cleanup();
-});
+const testRedis = useTestRedis();
 
 describe('config mistakes through the CLI', () => {
   it('malformed YAML: file, line and column; exit 1; no run directory created', async () => {
@@ -78,8 +65,8 @@ describe('config mistakes through the CLI', () => {
 describe('a malformed job payload on the rollouts queue', () => {
   it('is failed without retries, with a message naming the problem, and the worker keeps serving', async () => {
     const prefix = uniquePrefix('payload');
-    const queue = new Queue(QUEUES.rollouts, { connection: queueConnection(redisHandle.server.url), prefix });
-    const worker = new RolloutWorker({ redisUrl: redisHandle.server.url, prefix, log: () => undefined });
+    const queue = new Queue(QUEUES.rollouts, { connection: queueConnection(testRedis.url()), prefix });
+    const worker = new RolloutWorker({ redisUrl: testRedis.url(), prefix, log: () => undefined });
     await worker.start();
     try {
       const bad = await queue.add('group', { v: PROTOCOL_VERSION, jobId: 'x', iteration: 'three' }, { attempts: 3 });
@@ -109,7 +96,7 @@ describe('a corrupted checkpoint', () => {
   it('fails the resume with the file named, lists the other checkpoints, and deletes nothing', async () => {
     const { dir, cleanup } = tempDir('corrupt');
     const prefix = uniquePrefix('corrupt');
-    const jobs = new JobControl(redis, redisHandle.server.url, { prefix });
+    const jobs = new JobControl(testRedis.client(), testRedis.url(), { prefix });
     try {
       await selectBackend('wasm');
       const config = loadConfigFile(TINY);
@@ -124,7 +111,7 @@ describe('a corrupted checkpoint', () => {
       const bytes = readFileSync(modelFile);
       bytes[bytes.length - 5] ^= 0xff;
       writeFileSync(modelFile, bytes);
-      const service = new LearnerService({ redis, redisUrl: redisHandle.server.url, prefix, runsDir: dir, runDirFor: () => dir, log: () => undefined });
+      const service = new LearnerService({ redis: testRedis.client(), redisUrl: testRedis.url(), prefix, runsDir: dir, runDirFor: () => dir, log: () => undefined });
       expect(await service.runJob(jobId)).toBe('failed');
       await service.close();
       const status = await jobs.status(jobId);

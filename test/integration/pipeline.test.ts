@@ -6,28 +6,15 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedis } from '../../rollout/connection.js';
+import { describe, expect, it } from 'vitest';
 import { JobControl } from '../../rollout/jobs.js';
 import { QUEUES } from '../../rollout/protocol.js';
 import { queueConnection } from '../../rollout/queue-connection.js';
-import { REPO, runCli, startCli, tempDir, testRedis, uniquePrefix, waitFor, type CliProcess } from '../helpers/services.js';
+import { REPO, runCli, startCli, tempDir, uniquePrefix, useTestRedis, waitFor, type CliProcess } from '../helpers/services.js';
 
 const TINY = path.join(REPO, 'test/fixtures/configs/tiny.yaml');
 
-let redisHandle: Awaited<ReturnType<typeof testRedis>>;
-let redis: Redis;
-
-beforeAll(async () => {
-  redisHandle = await testRedis();
-  redis = await connectRedis(redisHandle.server.url);
-});
-
-afterAll(async () => {
-  redis?.disconnect();
-  await redisHandle?.cleanup();
-});
+const testRedis = useTestRedis();
 
 interface Cluster {
   readonly prefix: string;
@@ -40,13 +27,13 @@ interface Cluster {
 
 function startCluster(label: string, runsDir: string): Cluster {
   const prefix = uniquePrefix(label);
-  const url = redisHandle.server.url;
+  const url = testRedis.url();
   const learner = startCli(['learner', '--redis', url, '--prefix', prefix, '--runs-dir', runsDir]);
   const workers = [0, 1].map(() => startCli(['worker', '--redis', url, '--prefix', prefix]));
   const cluster: Cluster = {
     prefix,
     runsDir,
-    jobs: new JobControl(redis, url, { prefix }),
+    jobs: new JobControl(testRedis.client(), url, { prefix }),
     learner,
     workers,
     async stop() {
@@ -59,7 +46,7 @@ function startCluster(label: string, runsDir: string): Cluster {
 }
 
 async function submit(cluster: Cluster, sets: string[]): Promise<string> {
-  const result = await runCli(['submit', TINY, '--redis', redisHandle.server.url, '--prefix', cluster.prefix, ...sets.flatMap((s) => ['--set', s])]);
+  const result = await runCli(['submit', TINY, '--redis', testRedis.url(), '--prefix', cluster.prefix, ...sets.flatMap((s) => ['--set', s])]);
   expect(result.code, result.output).toBe(0);
   return result.output.trim().split('\n')[0];
 }
@@ -120,7 +107,7 @@ describe('learner and two worker processes on a real Redis', () => {
   it('redo the group of a worker SIGKILLed mid-group, training on every rollout at most once', async () => {
     const { dir, cleanup } = tempDir('killworker');
     const cluster = startCluster('killworker', dir);
-    const queue = new Queue(QUEUES.rollouts, { connection: queueConnection(redisHandle.server.url), prefix: cluster.prefix });
+    const queue = new Queue(QUEUES.rollouts, { connection: queueConnection(testRedis.url()), prefix: cluster.prefix });
     try {
       const slow = path.join(REPO, 'test/fixtures/plugins/slow-guess.ts');
       const jobId = await submit(cluster, [`env.module=${slow}`, 'env.name=null', 'env.options.delayMs=400', 'train.iterations=2', 'rollout.stragglerStop.enabled=false']);
@@ -173,9 +160,9 @@ describe('learner and two worker processes on a real Redis', () => {
       const interrupted = await cluster.jobs.status(jobId);
       expect(interrupted.state).toBe('running');
       expect(interrupted.iteration).toBeLessThan(5);
-      const resumed = await runCli(['resume', jobId, '--redis', redisHandle.server.url, '--prefix', cluster.prefix]);
+      const resumed = await runCli(['resume', jobId, '--redis', testRedis.url(), '--prefix', cluster.prefix]);
       expect(resumed.code, resumed.output).toBe(0);
-      cluster.learner = startCli(['learner', '--redis', redisHandle.server.url, '--prefix', cluster.prefix, '--runs-dir', dir]);
+      cluster.learner = startCli(['learner', '--redis', testRedis.url(), '--prefix', cluster.prefix, '--runs-dir', dir]);
       expect(await waitForState(cluster, jobId, ['completed', 'failed'], 150_000)).toBe('completed');
       const status = await cluster.jobs.status(jobId);
       expect(status.iteration).toBe(5);
