@@ -9,6 +9,7 @@
  *   4. `cpu`        — pure JavaScript, last resort.
  * An explicit request is honoured or fails with a ServiceError that says what is missing.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, sep } from 'node:path';
@@ -110,7 +111,25 @@ interface GpuLike {
 
 let dawnGpu: GpuLike | undefined;
 
+/** Where the Vulkan loader is found on Debian/Ubuntu/RHEL-like systems (and LD_LIBRARY_PATH). */
+function vulkanLoaderPresent(): boolean {
+  const dirs = [
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    '/usr/lib/x86_64-linux-gnu',
+    '/lib/x86_64-linux-gnu',
+    '/usr/lib/aarch64-linux-gnu',
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+  ];
+  return dirs.some((dir) => existsSync(join(dir, 'libvulkan.so.1')));
+}
+
 async function tryWebGpu(): Promise<Attempt> {
+  // Without a Vulkan loader Dawn can only fail, and it says so on stderr: skip it quietly on Linux.
+  if (process.platform === 'linux' && !vulkanLoaderPresent()) {
+    return { ok: false, missing: 'no Vulkan loader (libvulkan.so.1) on this machine, so no GPU adapter' };
+  }
   let gpu: GpuLike;
   try {
     gpu = await installDawnNavigator();
