@@ -182,6 +182,7 @@ export function slope(points: ReadonlyArray<{ x: number; y: number }>): number {
   return sxx === 0 ? Number.NaN : sxy / sxx;
 }
 
+/** Resolve after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -270,11 +271,23 @@ export interface WorkerProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** Worker children still running; killed when the benchmark exits, however it exits. */
+const liveWorkers = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
 /** Spawn `node bin/horizon.js worker --redis URL --prefix P` and watch its log for readiness. */
 export function spawnWorker(redisUrl: string, prefix: string, options: { backend?: string; concurrency?: number } = {}): WorkerProcess {
   const args = [HORIZON_BIN, 'worker', '--redis', redisUrl, '--prefix', prefix, '--concurrency', String(options.concurrency ?? 1)];
   if (options.backend) args.push('--backend', options.backend);
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  liveWorkers.add(child);
+  child.once('exit', () => liveWorkers.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const worker of liveWorkers) worker.kill('SIGKILL');
+    });
+  }
   let out = '';
   let backend: string | undefined;
   let markReady!: () => void;
@@ -333,7 +346,7 @@ export interface QueuedIterationRequest {
   readonly policyVersion: number;
   readonly tasks: readonly TaskRef[];
   readonly config: ResolvedConfig;
-  /** How often the result count is polled (HLEN, cheap). Default 10 ms. */
+  /** How often the result count is polled (HLEN, cheap). Default 25 ms. */
   readonly pollMs?: number;
   readonly timeoutMs?: number;
 }
@@ -347,7 +360,7 @@ export interface QueuedIterationRequest {
 export async function runIterationThroughQueue(req: QueuedIterationRequest): Promise<QueuedIteration> {
   const keys = jobKeys(req.prefix, req.jobId);
   const resultsKey = keys.results(req.attempt, req.iteration);
-  const pollMs = req.pollMs ?? 10;
+  const pollMs = req.pollMs ?? 25;
   const started = performance.now();
   const deadline = started + (req.timeoutMs ?? 30 * 60_000);
   await dispatchGroups({ ...req, tasks: req.tasks });
@@ -429,7 +442,7 @@ function readClockTicks(): number {
   return 100;
 }
 
-/** Resident set size now and its high-water mark, in MB, from /proc/<pid>/status; undefined once it is gone. */
+/** Resident set size now and its high-water mark, in MB, from /proc/<pid>/status; undefined once it has exited. */
 export function processMemoryMb(pid: number): { rssMb: number; hwmMb: number } | undefined {
   let text: string;
   try {
@@ -438,7 +451,10 @@ export function processMemoryMb(pid: number): { rssMb: number; hwmMb: number } |
     return undefined;
   }
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN);
-  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+  const rssMb = kb('VmRSS') / 1024;
+  const hwmMb = kb('VmHWM') / 1024;
+  // A process that has exited but not been reaped (a zombie) has a status file without memory lines.
+  return Number.isNaN(rssMb) || Number.isNaN(hwmMb) ? undefined : { rssMb, hwmMb };
 }
 
 /** Child processes of `pid` (Linux: /proc/<pid>/task/<tid>/children). */

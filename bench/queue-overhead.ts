@@ -1,22 +1,23 @@
 /**
  * Queue overhead as a share of iteration time at quickstart scale. The same groups (same tasks, same
- * seeds, same weights) are run
- *   (a) directly in this process with `runGroup` — no Redis, no serialisation — and
- *   (b) through the real queue with one `horizon worker` process (dispatchGroups → BullMQ → worker →
- *       results hash),
- * one iteration (tasksPerIteration groups) at a time, alternating which goes first. Overhead = (b − a)/b.
- * Both sides generate identical tokens (checked and printed), so the difference is what the queue costs:
- * payload validation, config resolution, the job-status check, Redis round trips per turn, result
- * serialisation, BullMQ's locking and the learner-side polling.
+ * seeds, same weights) are run one iteration (tasksPerIteration groups) at a time
+ *   (a) directly in this process with `runGroup` — no Redis, no serialisation;
+ *   (b) through the real queue with one `horizon worker` process, collected the way the learner collects
+ *       them (`dispatchGroups` + `collectGroups` with its default poll interval);
+ *   (b′) the same path, but the results hash is watched every 10 ms, so the time is the queue's own
+ *       transport cost without the learner's polling delay.
+ * Overhead = (b − a)/b. The order of the three rotates per iteration so a drift in machine load does not
+ * favour one. Every path generates identical tokens (checked and printed). CPU seconds of every process
+ * involved are reported too: on a shared machine they separate work the queue adds from waiting for a core.
  *
  * A second table gives the add→result latency of near-empty groups (K = 2, one turn of one token),
  * enqueued one at a time, next to the in-process time of the same group.
  *
- *   npx tsx bench/queue-overhead.ts [--iterations 20] [--latency-groups 50] [--config configs/quickstart.yaml]
+ *   npx tsx bench/queue-overhead.ts [--iterations 15] [--latency-groups 50] [--config configs/quickstart.yaml]
  *                                   [--set k=v]… [--backend wasm] [--weights model.safetensors] [--json out.json]
  */
-import { performance } from 'node:perf_hooks';
 import os from 'node:os';
+import { performance } from 'node:perf_hooks';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Rng, mixSeed } from '../core/rng.js';
@@ -25,8 +26,9 @@ import type { EnvDefinition, TaskRef } from '../envs/types.js';
 import { BYTE_TOKENIZER_VOCAB_SIZE } from '../models/tokenizer.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
 import { connectRedis } from '../rollout/connection.js';
-import { runGroup } from '../rollout/episode.js';
+import { episodeLimits, runGroup } from '../rollout/episode.js';
 import { rolloutId } from '../rollout/protocol.js';
+import { collectGroups, dispatchGroups } from '../trainer/collect.js';
 import {
   benchConfig,
   countWork,
@@ -38,8 +40,8 @@ import {
   mean,
   parseFlags,
   percentile,
-  processCpuSeconds,
   policyBytes,
+  processCpuSeconds,
   progress,
   publishWeights,
   rolloutQueue,
@@ -53,23 +55,36 @@ import {
 } from './lib.js';
 
 const USAGE = `npx tsx bench/queue-overhead.ts [flags]
-  --iterations N      measured iterations of tasksPerIteration groups each (default 20)
+  --iterations N      measured iterations of tasksPerIteration groups each, per path (default 15)
   --latency-groups N  near-empty groups for the add→result latency table (default 50; 0 skips it)
   --config FILE       run config (default configs/quickstart.yaml)
   --set key=value     config override (repeatable)
   --backend NAME      tfjs backend of both sides (default: the config's worker backend)
   --weights FILE      a model.safetensors to roll out instead of the seed's initial weights
-  --straggler-stop    keep the config's straggler early stop (default: off, so both sides run every episode)
+  --straggler-stop    keep the config's straggler early stop (default: off, so every path runs every episode)
   --json FILE         also write the measurements as JSON`;
 
-const JOB_ID = 'bench-queue-overhead';
 const PREFIX = 'bench-queue-overhead';
+/** Training jobs of the two queue paths: same seeds (seeds do not depend on the job id), separate group job ids. */
+const JOB_IDS = { learner: 'bench-qo-learner', transport: 'bench-qo-transport' } as const;
 /** Iteration numbers of the latency groups start here (apart from the measured iterations). */
 const LATENCY_ITERATION_BASE = 100_000;
+/** Poll interval of the transport path (b′). */
+const TRANSPORT_POLL_MS = 10;
+
+/** The three ways one iteration's groups are run. */
+const PATHS = ['direct', 'learner', 'transport'] as const;
+type PathName = (typeof PATHS)[number];
+
+const PATH_LABELS: Record<PathName, string> = {
+  direct: '(a) in process, runGroup',
+  learner: '(b) queue, collected like the learner (collectGroups, 150 ms poll)',
+  transport: `(b′) queue, results watched every ${TRANSPORT_POLL_MS} ms`,
+};
 
 async function main(): Promise<void> {
   const flags = parseFlags(USAGE, {
-    iterations: '20',
+    iterations: '15',
     'latency-groups': '50',
     config: 'configs/quickstart.yaml',
     set: [] as string[],
@@ -94,36 +109,31 @@ async function main(): Promise<void> {
   const queue = rolloutQueue(url, PREFIX);
   let worker: WorkerProcess | undefined;
   try {
-    const attempt = await createRunningJob(redis, url, PREFIX, config, JOB_ID);
-    await publishWeights(redis, PREFIX, JOB_ID, 0, weights);
+    let attempt = 0;
+    for (const jobId of Object.values(JOB_IDS)) {
+      attempt = await createRunningJob(redis, url, PREFIX, config, jobId);
+      await publishWeights(redis, PREFIX, jobId, 0, weights);
+    }
     worker = spawnWorker(url, PREFIX, { backend: flags.backend || undefined });
     await worker.ready;
     const side: Side = { redis, queue, attempt, config, policy, env, envOptions, workerPid: worker.pid, redisPid: redisService.server.pid };
 
-    // Warm-up of both sides on the same iteration: compiles the code paths, loads backend, env and weights.
+    // Warm-up of every path on the same iteration: compiles the code paths, loads backend, env and weights.
     const warmTasks = sampler.next(config.rollout.tasksPerIteration);
-    await inProcessIteration(side, 0, warmTasks);
-    await queuedIteration(side, 0, warmTasks);
+    for (const path of PATHS) await runPath(side, path, 0, warmTasks);
 
     const rows: IterationRow[] = [];
     for (let i = 1; i <= iterations; i++) {
       const tasks = sampler.next(config.rollout.tasksPerIteration);
-      // Alternate the order so a drift in machine load does not always favour the same side.
-      const first = i % 2 === 1 ? 'direct' : 'queue';
-      const direct = first === 'direct' ? await inProcessIteration(side, i, tasks) : undefined;
-      const queued = await queuedIteration(side, i, tasks);
-      const directRun = direct ?? (await inProcessIteration(side, i, tasks));
+      const order = PATHS.map((_, j) => PATHS[(i + j) % PATHS.length]);
+      const runs = {} as Record<PathName, PathRun>;
+      for (const path of order) runs[path] = await runPath(side, path, i, tasks);
       rows.push({
         iteration: i,
-        groups: tasks.length,
-        episodes: queued.episodes,
-        directSec: directRun.wallMs / 1000,
-        queueSec: queued.wallMs / 1000,
-        directCpu: directRun.cpu,
-        queueCpu: queued.cpu,
-        identical: directRun.generatedTokens === queued.generatedTokens && directRun.episodes === queued.episodes,
+        runs,
+        identical: PATHS.every((p) => runs[p].generatedTokens === runs.direct.generatedTokens && runs[p].episodes === runs.direct.episodes),
       });
-      progress(`iteration ${i}/${iterations}: direct ${directRun.wallMs.toFixed(0)} ms, queue ${queued.wallMs.toFixed(0)} ms`);
+      progress(`iteration ${i}/${iterations}: ${PATHS.map((p) => `${p} ${runs[p].wallMs.toFixed(0)} ms`).join(', ')}`);
     }
 
     const latency = latencyGroups > 0 ? await measureLatency(side, sampler.next(latencyGroups)) : [];
@@ -149,15 +159,15 @@ interface Side {
   readonly redisPid: number;
 }
 
-/** CPU seconds spent on one side of the comparison, by process. */
+/** CPU seconds spent during one run, by process. */
 interface CpuSeconds {
-  /** This process: the groups themselves for (a); dispatch and result polling for (b). */
+  /** This process: the groups themselves for (a); dispatch and collection (the learner's part) for (b), (b′). */
   readonly bench: number;
   readonly worker: number;
   readonly redis: number;
 }
 
-interface SideRun {
+interface PathRun {
   readonly wallMs: number;
   readonly cpu: CpuSeconds;
   readonly episodes: number;
@@ -166,17 +176,23 @@ interface SideRun {
 
 interface IterationRow {
   readonly iteration: number;
-  readonly groups: number;
-  readonly episodes: number;
-  readonly directSec: number;
-  readonly queueSec: number;
-  readonly directCpu: CpuSeconds;
-  readonly queueCpu: CpuSeconds;
+  readonly runs: Record<PathName, PathRun>;
   readonly identical: boolean;
 }
 
+function runPath(side: Side, path: PathName, iteration: number, tasks: readonly TaskRef[]): Promise<PathRun> {
+  switch (path) {
+    case 'direct':
+      return inProcessIteration(side, iteration, tasks);
+    case 'learner':
+      return learnerIteration(side, iteration, tasks);
+    case 'transport':
+      return transportIteration(side, JOB_IDS.transport, iteration, tasks, side.config, TRANSPORT_POLL_MS);
+  }
+}
+
 /** (a): the groups one after another in this process, with exactly the inputs a worker would build. */
-async function inProcessIteration(side: Side, iteration: number, tasks: readonly TaskRef[], config = side.config): Promise<SideRun> {
+async function inProcessIteration(side: Side, iteration: number, tasks: readonly TaskRef[], config = side.config): Promise<PathRun> {
   const cpuBefore = cpuSnapshot(side);
   const started = performance.now();
   let episodes = 0;
@@ -194,35 +210,52 @@ async function inProcessIteration(side: Side, iteration: number, tasks: readonly
 function runGroupLikeWorker(side: Side, config: ResolvedConfig, iteration: number, groupIndex: number, task: TaskRef) {
   const K = config.rollout.groupSize;
   const firstJobAttempt = 0;
+  const jobId = JOB_IDS.learner;
   return runGroup(side.policy, {
     env: side.env,
     envOptions: side.envOptions,
     task,
     groupSize: K,
-    limits: {
-      maxTurns: config.rollout.maxTurns,
-      maxTokensPerTurn: config.rollout.maxTokensPerTurn,
-      maxObservationTokens: config.rollout.maxObservationTokens,
-      maxContextTokens: config.derived.maxContextTokens,
-      temperature: config.rollout.temperature,
-      trainOnEndOfTurn: config.rollout.trainOnEndOfTurn,
-      episodeRetries: config.rollout.episodeRetries,
-    },
+    limits: episodeLimits(config),
     rngs: Array.from({ length: K }, (_, k) => new Rng(mixSeed(config.seed, side.attempt, iteration, groupIndex, k, firstJobAttempt))),
-    rolloutIds: Array.from({ length: K }, (_, k) => rolloutId(JOB_ID, side.attempt, iteration, groupIndex, k)),
-    groupId: `${JOB_ID}/${side.attempt}/${iteration}/${groupIndex}`,
+    rolloutIds: Array.from({ length: K }, (_, k) => rolloutId(jobId, side.attempt, iteration, groupIndex, k)),
+    groupId: `${jobId}/${side.attempt}/${iteration}/${groupIndex}`,
     policyVersion: 0,
   });
 }
 
-/** (b): the same groups through the queue and one worker process. */
-async function queuedIteration(side: Side, iteration: number, tasks: readonly TaskRef[], config = side.config, pollMs = Number(process.env.BENCH_POLL ?? 10)): Promise<SideRun> {
+/** (b): dispatch and collect exactly as the learner's iteration does (collectGroups at its default poll interval). */
+async function learnerIteration(side: Side, iteration: number, tasks: readonly TaskRef[]): Promise<PathRun> {
+  const request = {
+    queue: side.queue,
+    redis: side.redis,
+    prefix: PREFIX,
+    jobId: JOB_IDS.learner,
+    attempt: side.attempt,
+    iteration,
+    policyVersion: 0,
+    tasks,
+    config: side.config,
+  };
+  const cpuBefore = cpuSnapshot(side);
+  const started = performance.now();
+  await dispatchGroups(request);
+  const collected = await collectGroups(request);
+  const wallMs = performance.now() - started;
+  const cpu = cpuSince(side, cpuBefore);
+  if (collected.failedGroups.length) throw new Error(`iteration ${iteration}: groups failed: ${collected.failedGroups.map((f) => f.reason).join('; ')}`);
+  const episodes = collected.groups.reduce((a, g) => a + g.trajectories.length, 0);
+  return { wallMs, cpu, episodes, generatedTokens: collected.generatedTokens };
+}
+
+/** (b′): the same groups through the queue, with the results hash watched every `pollMs`. */
+async function transportIteration(side: Side, jobId: string, iteration: number, tasks: readonly TaskRef[], config: ResolvedConfig, pollMs: number): Promise<PathRun> {
   const cpuBefore = cpuSnapshot(side);
   const run = await runIterationThroughQueue({
     queue: side.queue,
     redis: side.redis,
     prefix: PREFIX,
-    jobId: JOB_ID,
+    jobId,
     attempt: side.attempt,
     iteration,
     policyVersion: 0,
@@ -250,16 +283,16 @@ interface LatencySample {
   readonly directMs: number;
 }
 
-/** Near-empty groups one at a time: add→result through the queue, and the same group in process. */
+/** Near-empty groups one at a time: add→result through the queue (watched every 1 ms), and the same group in process. */
 async function measureLatency(side: Side, tasks: readonly TaskRef[]): Promise<LatencySample[]> {
-  const tiny = benchTinyGroupConfig(side.config);
+  const tiny = nearEmptyGroupConfig(side.config);
   const samples: LatencySample[] = [];
   // One unmeasured group each way first (the new rollout limits take other code paths).
   await inProcessIteration(side, LATENCY_ITERATION_BASE - 1, [tasks[0]], tiny);
-  await queuedIteration(side, LATENCY_ITERATION_BASE - 1, [tasks[0]], tiny, 1);
+  await transportIteration(side, JOB_IDS.transport, LATENCY_ITERATION_BASE - 1, [tasks[0]], tiny, 1);
   for (let i = 0; i < tasks.length; i++) {
     const iteration = LATENCY_ITERATION_BASE + i;
-    const queued = await queuedIteration(side, iteration, [tasks[i]], tiny, 1);
+    const queued = await transportIteration(side, JOB_IDS.transport, iteration, [tasks[i]], tiny, 1);
     const direct = await inProcessIteration(side, iteration, [tasks[i]], tiny);
     samples.push({ queueMs: queued.wallMs, directMs: direct.wallMs });
   }
@@ -268,50 +301,51 @@ async function measureLatency(side: Side, tasks: readonly TaskRef[]): Promise<La
 }
 
 /** The config with K = 2 and one one-token turn per episode: a group that does almost no work. */
-function benchTinyGroupConfig(config: ResolvedConfig): ResolvedConfig {
+function nearEmptyGroupConfig(config: ResolvedConfig): ResolvedConfig {
   return { ...config, rollout: { ...config.rollout, groupSize: 2, maxTurns: 1, maxTokensPerTurn: 1 } };
 }
 
 function report(input: { rows: IterationRow[]; latency: LatencySample[]; config: ResolvedConfig; machine: string; json: string }): void {
   const { rows, latency, config } = input;
-  const sumDirect = rows.reduce((a, r) => a + r.directSec, 0);
-  const sumQueue = rows.reduce((a, r) => a + r.queueSec, 0);
-  const overall = (sumQueue - sumDirect) / sumQueue;
-  const perIteration = rows.map((r) => (r.queueSec - r.directSec) / r.queueSec);
-  const perIter = (pick: (r: IterationRow) => number) => rows.reduce((a, r) => a + pick(r), 0) / rows.length;
-  const queueCpuTotal = (r: IterationRow) => r.queueCpu.worker + r.queueCpu.redis + r.queueCpu.bench;
+  const wallSec = (p: PathName) => rows.map((r) => r.runs[p].wallMs / 1000);
+  const cpuOf = (run: PathRun) => run.cpu.bench + run.cpu.worker + run.cpu.redis;
+  const totalCpu = (p: PathName) => mean(rows.map((r) => (p === 'direct' ? r.runs[p].cpu.bench : cpuOf(r.runs[p]))));
+  const direct = mean(wallSec('direct'));
+  const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+  const mainRows = PATHS.map((p) => {
+    const mine = wallSec(p);
+    const perIteration = rows.map((r) => (r.runs[p].wallMs - r.runs.direct.wallMs) / r.runs[p].wallMs);
+    const isDirect = p === 'direct';
+    return [
+      PATH_LABELS[p],
+      mean(mine),
+      percentile(mine, 50),
+      isDirect ? '–' : pct((mean(mine) - direct) / mean(mine)),
+      isDirect ? '–' : `${pct(Math.min(...perIteration))} … ${pct(Math.max(...perIteration))}`,
+      totalCpu(p),
+      isDirect ? '–' : pct((totalCpu(p) - totalCpu('direct')) / totalCpu(p)),
+    ];
+  });
+  const cpuRows = (['learner', 'transport'] as const).map((p) => [
+    PATH_LABELS[p],
+    mean(rows.map((r) => r.runs[p].cpu.worker)),
+    mean(rows.map((r) => r.runs[p].cpu.redis)),
+    mean(rows.map((r) => r.runs[p].cpu.bench)),
+  ]);
   const lines = [
-    `## Queue overhead (${config.name}: ${config.rollout.tasksPerIteration} groups × K=${config.rollout.groupSize} per iteration, 1 worker)`,
+    `## Queue overhead (${config.name}: ${config.rollout.tasksPerIteration} groups × K=${config.rollout.groupSize} per iteration, 1 worker, ${rows.length} iterations per path)`,
     '',
     input.machine,
     '',
-    markdownTable(
-      ['', 'iterations', 'direct s/iter (a)', 'queue s/iter (b)', 'overhead (b−a)/b', 'identical work'],
-      [
-        [
-          'total',
-          rows.length,
-          sumDirect / rows.length,
-          sumQueue / rows.length,
-          `${(100 * overall).toFixed(1)} %`,
-          rows.every((r) => r.identical) ? 'yes' : `NO (${rows.filter((r) => !r.identical).length} differ)`,
-        ],
-        ['per-iteration median', rows.length, percentile(rows.map((r) => r.directSec), 50), percentile(rows.map((r) => r.queueSec), 50), `${(100 * percentile(perIteration, 50)).toFixed(1)} %`, ''],
-        ['per-iteration min … max', '', '', '', `${(100 * Math.min(...perIteration)).toFixed(1)} … ${(100 * Math.max(...perIteration)).toFixed(1)} %`, ''],
-      ],
-    ),
+    markdownTable(['path', 'wall s/iter', 'median', 'overhead (b−a)/b', 'per-iteration min … max', 'CPU s/iter (all processes)', 'CPU overhead'], mainRows),
     '',
-    '(a) runs the groups with runGroup in the benchmark process; (b) sends the same groups (same tasks, seeds and weights) through',
-    'dispatchGroups → BullMQ → one `horizon worker` → results hash, timed from enqueue to the last result. Order alternates per iteration.',
+    `Identical work on every path (same tasks, seeds and weights): ${rows.every((r) => r.identical) ? 'yes' : `NO (${rows.filter((r) => !r.identical).length} iterations differ)`}.`,
+    'Wall time runs from enqueue to the last result (for (b): until collectGroups returns). CPU s/iter adds the worker, redis-server and',
+    'this process (dispatch and collection) for (b) and (b′); for (a) it is this process alone.',
     '',
-    'CPU time per iteration (s): what each side costs, whether or not it had to wait for a free core.',
+    'CPU seconds per iteration by process, queue paths:',
     '',
-    markdownTable(
-      ['direct (a)', 'worker (b)', 'redis-server (b)', 'learner side (b)', 'total (b)', 'CPU overhead (b−a)/b'],
-      [[perIter((r) => r.directCpu.bench), perIter((r) => r.queueCpu.worker), perIter((r) => r.queueCpu.redis), perIter((r) => r.queueCpu.bench), perIter(queueCpuTotal), `${(100 * (1 - perIter((r) => r.directCpu.bench) / perIter(queueCpuTotal))).toFixed(1)} %`]],
-    ),
-    '',
-    '"learner side" is this process during (b): dispatchGroups and polling the results hash every 10 ms.',
+    markdownTable(['path', 'worker', 'redis-server', 'learner side (dispatch + collect)'], cpuRows),
   ];
   if (latency.length) {
     const queueMs = latency.map((s) => s.queueMs);
@@ -324,17 +358,15 @@ function report(input: { rows: IterationRow[]; latency: LatencySample[]; config:
       markdownTable(
         ['', 'p50 ms', 'p95 ms', 'mean ms'],
         [
-          ['through the queue (add → result visible)', percentile(queueMs, 50), percentile(queueMs, 95), mean(queueMs)],
+          ['through the queue (add → result visible, watched every 1 ms)', percentile(queueMs, 50), percentile(queueMs, 95), mean(queueMs)],
           ['same group in process', percentile(directMs, 50), percentile(directMs, 95), mean(directMs)],
           ['difference (queue cost per group)', percentile(extra, 50), percentile(extra, 95), mean(extra)],
         ],
       ),
-      '',
-      'The learner-side poll runs every 1 ms here (the learner itself polls every 150 ms by default, which adds up to that much per iteration).',
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
-  writeJsonIfAsked(input.json || undefined, { benchmark: 'queue-overhead', machine: input.machine, overhead: overall, rows, latency });
+  writeJsonIfAsked(input.json || undefined, { benchmark: 'queue-overhead', machine: input.machine, rows, latency });
 }
 
 main().then(

@@ -13,6 +13,7 @@
  *   npx tsx bench/rollout.ts [--groups 320] [--workers 1,2] [--config configs/quickstart.yaml] [--set k=v]…
  *                            [--backend wasm] [--weights model.safetensors] [--straggler-stop] [--json out.json]
  */
+import os from 'node:os';
 import { connectRedis } from '../rollout/connection.js';
 import {
   benchConfig,
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
   const workerCounts = flags.workers.split(',').map((w) => intFlag(w.trim(), 'workers'));
   const overrides = [...flags.set, ...(flags['straggler-stop'] ? [] : ['rollout.stragglerStop.enabled=false'])];
   const config = benchConfig(flags.config, overrides);
-  const loadAtStart = (await import('node:os')).loadavg()[0];
+  const loadAtStart = os.loadavg()[0];
   const localBackend = await selectWorkerBackend(config, flags.backend);
   const weights = policyBytes(config, flags.weights || undefined);
   const { sampler } = await taskSampler(config);

@@ -35,6 +35,10 @@ export const guessOptionsSchema = z
       .max(1)
       .default(0.5)
       .describe('Demonstrations: probability that a guess is a uniformly random number consistent with the feedback instead of the binary-search midpoint.'),
+    demoOpening: z
+      .enum(['bisect', 'random'])
+      .default('bisect')
+      .describe('Demonstrations: the first guess is the midpoint (`bisect`) or a uniformly random number (`random`: a demonstrator that does not know the best opening).'),
     hints: z
       .boolean()
       .default(false)
@@ -160,8 +164,8 @@ export function guessDemonstration(task: TaskRef, options: GuessOptions): Demons
   const turns: { role: 'env' | 'policy'; text: string }[] = [{ role: 'env', text: env.reset(task) }];
   let low = 1;
   let high = options.maxNumber;
-  for (;;) {
-    const explore = rng.next() < options.demoNoise;
+  for (let turn = 0; ; turn++) {
+    const explore = (turn === 0 && options.demoOpening === 'random') || rng.next() < options.demoNoise;
     const guess = explore ? low + rng.int(high - low + 1) : Math.floor((low + high) / 2);
     const { observation, done } = env.step(String(guess));
     turns.push({ role: 'policy', text: String(guess) }, { role: 'env', text: observation });

@@ -53,7 +53,7 @@ function binarySearchPolicy(maxNumber: number) {
 
 describe('toy/guess options', () => {
   it('defaults to 16 numbers, 5 guesses and demo noise 0.5, with a description on every option', () => {
-    expect(defaults).toEqual({ maxNumber: 16, maxGuesses: 5, demoNoise: 0.5, hints: false });
+    expect(defaults).toEqual({ maxNumber: 16, maxGuesses: 5, demoNoise: 0.5, demoOpening: "bisect", hints: false });
     for (const field of Object.values(guessOptionsSchema.shape)) expect(field.description).toBeTruthy();
   });
 
@@ -155,7 +155,7 @@ describe('toy/guess episodes', () => {
   });
 
   it('refuses hand-built options that break the schema', () => {
-    expect(() => new GuessEnv({ maxNumber: 0, maxGuesses: 5, demoNoise: 0, hints: false })).toThrow(/env\.options\.maxNumber/);
+    expect(() => new GuessEnv({ maxNumber: 0, maxGuesses: 5, demoNoise: 0, demoOpening: 'bisect', hints: false })).toThrow(/env\.options\.maxNumber/);
   });
 });
 
@@ -246,5 +246,24 @@ describe('toy/guess with hints', () => {
       expect(demo.turns.at(-1)!.text).toBe('correct\n'); // binary search always wins 1..16 in 5
       expect(demo.turns.filter((t) => t.role === 'policy').at(-1)!.text).toBe(String(guessTaskFor(task, options).target));
     }
+  });
+});
+
+describe('toy/guess demonstrations with a random opening', () => {
+  it('open with a random number and bisect after it (demoNoise 0), so the opening is the only imperfection', async () => {
+    const { guessEnv: def } = await import('../../../envs/toy/guess.js');
+    const options = def.optionsSchema!.parse({ maxNumber: 16, maxGuesses: 4, demoNoise: 0, demoOpening: 'random', hints: true });
+    const openings = new Set<string>();
+    for (let index = 0; index < 200; index++) {
+      const demo = def.demonstrations!({ split: 'train', index, seed: 5 }, options);
+      const guesses = demo.turns.filter((t) => t.role === 'policy').map((t) => Number(t.text));
+      openings.add(String(guesses[0]));
+      // After the opening, each guess is the midpoint of the range the previous reply named.
+      for (let i = 1; i < guesses.length; i++) {
+        const range = /\((\d+)-(\d+)\)/.exec(demo.turns[2 * i].text)!;
+        expect(guesses[i]).toBe(Math.floor((Number(range[1]) + Number(range[2])) / 2));
+      }
+    }
+    expect(openings.size).toBeGreaterThan(12); // openings spread over 1..16
   });
 });

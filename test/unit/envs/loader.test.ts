@@ -164,8 +164,8 @@ describe('loadEnvDefinition: plug-in modules', () => {
 
 describe('validateEnvOptions', () => {
   it('applies the schema defaults, also when options are absent', () => {
-    expect(validateEnvOptions(guessEnv, undefined)).toEqual({ maxNumber: 16, maxGuesses: 5, demoNoise: 0.5, hints: false });
-    expect(validateEnvOptions(guessEnv, { maxNumber: 100 })).toEqual({ maxNumber: 100, maxGuesses: 5, demoNoise: 0.5, hints: false });
+    expect(validateEnvOptions(guessEnv, undefined)).toEqual({ maxNumber: 16, maxGuesses: 5, demoNoise: 0.5, demoOpening: "bisect", hints: false });
+    expect(validateEnvOptions(guessEnv, { maxNumber: 100 })).toEqual({ maxNumber: 100, maxGuesses: 5, demoNoise: 0.5, demoOpening: "bisect", hints: false });
   });
 
   it('names each bad option by its path, with the value given and the valid option names', () => {
@@ -173,7 +173,7 @@ describe('validateEnvOptions', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.message).toBe(
       'invalid env.options for toy/guess: env.options.maxNumber: Too small: expected number to be >=2 (got 1); ' +
-        'env.options: unknown option `maxGuess`; valid options: maxNumber, maxGuesses, demoNoise, hints',
+        'env.options: unknown option `maxGuess`; valid options: maxNumber, maxGuesses, demoNoise, demoOpening, hints',
     );
   });
 
