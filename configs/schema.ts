@@ -161,6 +161,13 @@ export const TrainSchema = z
     evalEvery: z.number().int().min(0).default(0).describe('Greedy-free evaluation on the eval split every this many iterations (0 = off).'),
     evalTasks: z.number().int().min(1).default(64).describe('Tasks per evaluation.'),
     split: z.string().default('train').describe('Task split RL samples from.'),
+    sampleGroups: z
+      .number()
+      .int()
+      .min(0)
+      .max(64)
+      .default(2)
+      .describe('Whole groups per iteration recorded for inspection (trajectory viewer); the newest 500 iterations are kept in Redis.'),
   })
   .strict();
 

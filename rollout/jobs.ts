@@ -17,8 +17,10 @@ import {
   RETENTION,
   jobIndexKey,
   jobKeys,
+  TrajectorySampleSchema,
   type JobState,
   type TrainingJobPayload,
+  type TrajectorySample,
 } from './protocol.js';
 
 /** A job id that does not exist in this Redis. */
@@ -179,6 +181,21 @@ export class JobControl {
   async metrics(jobId: string, from = 0): Promise<Record<string, unknown>[]> {
     const rows = await this.redis.lrange(jobKeys(this.prefix, jobId).metrics, from, -1);
     return rows.map((r) => JSON.parse(r) as Record<string, unknown>);
+  }
+
+  /** Record one iteration's sampled groups (capped list). */
+  async pushSample(jobId: string, sample: TrajectorySample): Promise<void> {
+    const key = jobKeys(this.prefix, jobId).samples;
+    await this.redis.multi().rpush(key, JSON.stringify(sample)).ltrim(key, -RETENTION.samples, -1).exec();
+  }
+
+  /** Recorded samples, oldest first; records that do not parse are skipped. */
+  async samples(jobId: string): Promise<TrajectorySample[]> {
+    const rows = await this.redis.lrange(jobKeys(this.prefix, jobId).samples, 0, -1);
+    return rows.flatMap((r) => {
+      const parsed = TrajectorySampleSchema.safeParse(JSON.parse(r));
+      return parsed.success ? [parsed.data] : [];
+    });
   }
 
   /** Ask a job to stop. A queued job is cancelled at once; a running one at the learner's next check. */

@@ -39,6 +39,8 @@ export function jobKeys(prefix: string, jobId: string) {
     progress: (attempt: number, iteration: number) => `${base}:progress:${attempt}:${iteration}`,
     /** Set when the learner cancels the remaining rollouts of an iteration (straggler early stop). */
     stop: (attempt: number, iteration: number) => `${base}:stop:${attempt}:${iteration}`,
+    /** List of sampled groups, one JSON record per iteration (see TrajectorySampleSchema), capped. */
+    samples: `${base}:samples`,
     /** Hash groupIndex → GroupResult JSON. Written once per group (HSETNX): a redone group cannot land twice. */
     results: (attempt: number, iteration: number) => `${base}:results:${attempt}:${iteration}`,
   };
@@ -50,6 +52,8 @@ export const jobIndexKey = (prefix: string) => `${prefix}:jobs`;
 /** Caps on what Redis keeps, so memory stays bounded on long runs. */
 export const RETENTION = {
   metrics: 100_000,
+  /** Iterations whose sampled trajectories are kept (the newest). */
+  samples: 500,
   logs: 10_000,
   completedGroups: { age: 3600, count: 5000 },
   failedGroups: { age: 7 * 24 * 3600, count: 5000 },
@@ -161,3 +165,32 @@ export function parsePayload<S extends z.ZodType>(schema: S, data: unknown, what
   }
   return parsed.data;
 }
+
+/**
+ * The trajectories the learner records for inspection: for one iteration, a few whole groups with each
+ * rollout's tokens, mask, sampler log-probs, reward parts and advantage (before the |A| filter).
+ */
+export const TrajectorySampleSchema = z
+  .object({
+    step: z.number().int(),
+    groups: z.array(
+      z
+        .object({
+          groupIndex: z.number().int(),
+          task: TaskRefSchema,
+          rollouts: z.array(
+            z
+              .object({
+                trajectory: TrajectorySchema,
+                advantage: z.number(),
+                /** False when the |A| filter dropped the rollout from training. */
+                trained: z.boolean(),
+              })
+              .strict(),
+          ),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+export type TrajectorySample = z.output<typeof TrajectorySampleSchema>;

@@ -18,9 +18,10 @@ import { BYTE_TOKENIZER_VOCAB_SIZE } from '../models/tokenizer.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
 import { demonstrationSegment, episodeLimits } from '../rollout/episode.js';
 import type { JobControl } from '../rollout/jobs.js';
+import type { TrajectorySample } from '../rollout/protocol.js';
 import type { Trajectory } from '../rollout/trajectory.js';
 import { WeightStore } from '../rollout/weight-store.js';
-import { filterByAdvantage, groupRollouts, loopLoss, minibatchDivisor, planMinibatches, shouldAbort, truncatedImportanceWeights } from './algorithms/loop.js';
+import { filterByAdvantage, groupAdvantages, groupRollouts, loopLoss, minibatchDivisor, planMinibatches, shouldAbort, truncatedImportanceWeights } from './algorithms/loop.js';
 import { sftLoss } from './algorithms/sft.js';
 import { AdamW, clipGlobalNorm, type AdamWState } from './optim/adamw.js';
 import { chunks, packRows, rowsOf, type TrainingRow } from './batch.js';
@@ -88,6 +89,7 @@ export async function runTrainingJob(ctx: LearnerContext): Promise<'completed' |
       elapsedSec: state.elapsedBefore + (Date.now() - started) / 1000,
     });
     await recordIteration(ctx, state, metrics);
+    await recordSample(ctx, iteration + 1, collected);
   }
   await saveState(ctx, state, (Date.now() - started) / 1000);
   writeReport(ctx.runDir, readMetricsFile(ctx.runDir), config);
@@ -432,6 +434,28 @@ async function recordIteration(ctx: LearnerContext, state: LearnerState, metrics
     await saveState(ctx, state, metrics['time/elapsed_s'] - state.elapsedBefore);
     writeReport(ctx.runDir, readMetricsFile(ctx.runDir), ctx.config);
   }
+}
+
+/**
+ * Record the first `train.sampleGroups` groups of the iteration whole (every rollout with its advantage,
+ * trained or filtered) for the trajectory viewer. Bounded: a few groups per iteration, newest 500 kept.
+ */
+async function recordSample(ctx: LearnerContext, step: number, collected: CollectedIteration): Promise<void> {
+  const count = ctx.config.train.sampleGroups;
+  if (count === 0) return;
+  const { loop } = ctx.config;
+  const groups = collected.groups.slice(0, count).map((g) => {
+    const advantages = groupAdvantages(
+      g.trajectories.map((t) => t.reward.total),
+      { baseline: loop.advantage, normalize: loop.normalize },
+    );
+    return {
+      groupIndex: g.groupIndex,
+      task: g.task,
+      rollouts: g.trajectories.map((trajectory, k) => ({ trajectory, advantage: advantages[k], trained: Math.abs(advantages[k]) >= loop.advantageFilter })),
+    };
+  });
+  await ctx.jobs.pushSample(ctx.jobId, { step, groups: groups as TrajectorySample['groups'] });
 }
 
 /** What state.json of a checkpoint holds besides the weights and optimizer. */

@@ -98,6 +98,17 @@ describe('learner and two worker processes on a real Redis', () => {
       expect(JSON.parse(readFileSync(path.join(runDir, 'config.json'), 'utf8')).name).toBe('tiny');
       expect(readdirSync(path.join(runDir, 'checkpoints'))).toContain('iter-000003');
       expect((await cluster.jobs.metrics(jobId)).length).toBe(3);
+      // Two whole groups per iteration are kept for the trajectory viewer, with advantages summing to 0 (LOO).
+      const samples = await cluster.jobs.samples(jobId);
+      expect(samples.map((s) => s.step)).toEqual([1, 2, 3]);
+      for (const sample of samples) {
+        expect(sample.groups).toHaveLength(2);
+        for (const group of sample.groups) {
+          expect(group.rollouts.length).toBe(3);
+          expect(Math.abs(group.rollouts.reduce((a, r) => a + r.advantage, 0))).toBeLessThan(1e-9);
+          for (const r of group.rollouts) expect(r.trajectory.segments[0].tokens.length).toBe(r.trajectory.segments[0].isOutput.length);
+        }
+      }
     } finally {
       await cluster.stop();
       cleanup();
