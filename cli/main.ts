@@ -282,13 +282,7 @@ async function runLocal(run: LocalRun): Promise<number> {
     bar.done();
     await service.close();
     const records = readMetricsFile(run.runDir).filter((m) => m.step >= 1);
-    if (records.length) {
-      const first = records[0];
-      const last = records[records.length - 1];
-      console.error(
-        `reward ${first['charts/reward_mean'].toFixed(3)} → ${last['charts/reward_mean'].toFixed(3)}, success ${(100 * first['charts/success_rate']).toFixed(0)}% → ${(100 * last['charts/success_rate']).toFixed(0)}% over ${last.step} iterations in ${formatDuration(last['time/elapsed_s'])}`,
-      );
-    }
+    if (records.length) console.error(summaryLine(records));
     console.error(`${outcome}: run directory ${run.runDir} (report.html, metrics.jsonl, checkpoints/)`);
     return outcome === 'completed' ? 0 : 1;
   } finally {
@@ -296,6 +290,24 @@ async function runLocal(run: LocalRun): Promise<number> {
     process.off('SIGTERM', onSignal);
     if (!stopping) await shutdown();
   }
+}
+
+/**
+ * The before/after line printed at the end of a run: means over the first and the last few iterations
+ * (a tenth of the run, 1 to 10), so one noisy iteration does not decide it.
+ */
+export function summaryLine(records: ReadonlyArray<Record<string, number>>): string {
+  const n = Math.max(1, Math.min(10, Math.floor(records.length / 10)));
+  const mean = (rows: ReadonlyArray<Record<string, number>>, key: string) => rows.reduce((a, r) => a + r[key], 0) / rows.length;
+  const head = records.slice(0, n);
+  const tail = records.slice(-n);
+  const last = records[records.length - 1];
+  const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
+  return (
+    `reward ${mean(head, 'charts/reward_mean').toFixed(3)} → ${mean(tail, 'charts/reward_mean').toFixed(3)}, ` +
+    `success ${pct(mean(head, 'charts/success_rate'))} → ${pct(mean(tail, 'charts/success_rate'))} ` +
+    `(mean of the first and last ${n} iteration${n > 1 ? 's' : ''}) over ${last.step} iterations in ${formatDuration(last['time/elapsed_s'])}`
+  );
 }
 
 /** Start one local worker process; a worker that dies while the run goes on is restarted (up to 3 times). */
