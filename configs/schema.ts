@@ -157,7 +157,7 @@ export const TrainSchema = z
   .object({
     iterations: z.number().int().min(0).max(10_000_000).default(100).describe('RL iterations (one iteration = T·K rollouts, then updates).'),
     checkpointEvery: z.number().int().min(1).default(10).describe('Save a checkpoint every this many iterations (and at the end).'),
-    keepCheckpoints: z.number().int().min(1).default(3).describe('Checkpoints kept on disk (oldest removed first).'),
+    keepCheckpoints: z.number().int().min(1).default(3).describe('Checkpoints kept on disk (oldest removed first); the warm start (iteration 0) is always kept as well.'),
     evalEvery: z.number().int().min(0).default(0).describe('Greedy-free evaluation on the eval split every this many iterations (0 = off).'),
     evalTasks: z.number().int().min(1).default(64).describe('Tasks per evaluation.'),
     split: z.string().default('train').describe('Task split RL samples from.'),

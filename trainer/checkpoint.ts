@@ -320,11 +320,13 @@ export async function latestValidCheckpoint(dir: string): Promise<string | undef
  * Keep the newest `keep` checkpoints (and always the newest valid one, even if older) and delete the rest,
  * plus temp/trash directories left by saves of processes that are no longer running. Returns deleted paths.
  */
-export async function pruneCheckpoints(dir: string, keep: number): Promise<string[]> {
+export async function pruneCheckpoints(dir: string, keep: number, options: { alwaysKeep?: readonly number[] } = {}): Promise<string[]> {
   if (!Number.isSafeInteger(keep) || keep < 1) throw new ConfigError(`checkpoint keep count must be an integer >= 1, got ${keep}`);
   const root = resolve(dir);
   const entries = await listCheckpoints(root);
   const kept = new Set(entries.slice(-keep).map((e) => e.path));
+  // Checkpoints of these iterations are never pruned (the learner keeps its warm start, iteration 0).
+  for (const e of entries) if (options.alwaysKeep?.includes(e.iteration)) kept.add(e.path);
   const newestValid = await latestValidCheckpoint(root);
   if (newestValid !== undefined) kept.add(newestValid);
 

@@ -481,7 +481,7 @@ async function saveState(ctx: LearnerContext, state: LearnerState, elapsedThisRu
     optimizer: portableOptimizerState(await state.optimizer.getState()),
     state: saved,
   });
-  await pruneCheckpoints(dir, ctx.config.train.keepCheckpoints);
+  await pruneCheckpoints(dir, ctx.config.train.keepCheckpoints, { alwaysKeep: [0] });
   ctx.log(`checkpoint: ${where}`);
 }
 

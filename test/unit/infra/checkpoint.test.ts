@@ -234,4 +234,11 @@ describe('listing, atomicity and pruning', () => {
     expect(await latestValidCheckpoint(root)).toBe(join(root, 'iter-000003'));
     await expect(pruneCheckpoints(root, 0)).rejects.toBeInstanceOf(ConfigError);
   });
+
+  it('never prunes the iterations it is told to keep (the warm start)', async () => {
+    for (const iteration of [0, 1, 2, 3]) await saveCheckpoint(root, iteration, payload(iteration));
+    const removed = await pruneCheckpoints(root, 1, { alwaysKeep: [0] });
+    expect(removed.sort()).toEqual([join(root, 'iter-000001'), join(root, 'iter-000002')].sort());
+    expect(readdirSync(root).sort()).toEqual(['iter-000000', 'iter-000003']);
+  });
 });
