@@ -70,7 +70,7 @@ export function machineInfo(backend: string, loadAverage1m = os.loadavg()[0]): M
   };
 }
 
-/** One line: `machine: AMD EPYC, 2 cores, Node v20.20.0, backend wasm, load 1.2 (2026-11-26)`. */
+/** One line: `machine: AMD EPYC, 2 cores, Node v20.20.2, backend wasm, load average 1.2 at start (2026-11-26)`. */
 export function machineLine(info: MachineInfo): string {
   return `machine: ${info.cpuModel}, ${info.cores} cores, Node ${info.node}, backend ${info.backend}, load average ${info.loadAverage1m.toFixed(1)} at start (${info.date})`;
 }
@@ -348,6 +348,7 @@ export interface QueuedIterationRequest {
   readonly config: ResolvedConfig;
   /** How often the result count is polled (HLEN, cheap). Default 25 ms. */
   readonly pollMs?: number;
+  /** Give up after this long. Default 30 minutes. */
   readonly timeoutMs?: number;
 }
 
@@ -362,8 +363,9 @@ export async function runIterationThroughQueue(req: QueuedIterationRequest): Pro
   const resultsKey = keys.results(req.attempt, req.iteration);
   const pollMs = req.pollMs ?? 25;
   const started = performance.now();
-  const deadline = started + (req.timeoutMs ?? 30 * 60_000);
-  await dispatchGroups({ ...req, tasks: req.tasks });
+  const timeoutMs = req.timeoutMs ?? 30 * 60_000;
+  const deadline = started + timeoutMs;
+  await dispatchGroups(req);
   const arrivalsMs: number[] = [];
   let seen = 0;
   let lastFailureCheck = started;
@@ -378,7 +380,7 @@ export async function runIterationThroughQueue(req: QueuedIterationRequest): Pro
       const ours = failed.find((job) => job.id?.startsWith(`${req.jobId}.a${req.attempt}.i${req.iteration}.`));
       if (ours) throw new Error(`group job ${ours.id} failed: ${ours.failedReason}`);
     }
-    if (now > deadline) throw new Error(`only ${seen} of ${req.tasks.length} groups finished within ${req.timeoutMs} ms`);
+    if (now > deadline) throw new Error(`only ${seen} of ${req.tasks.length} groups finished within ${timeoutMs} ms`);
     await sleep(pollMs);
   }
   const wallMs = arrivalsMs[arrivalsMs.length - 1];

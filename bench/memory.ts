@@ -147,7 +147,7 @@ async function main(): Promise<void> {
     ),
     '',
     `Run: ${finalIteration}/${iterations} iterations in ${wallSec.toFixed(0)} s, exit ${exitCode}; ${samples.length} samples every ${intervalMs} ms.`,
-    `RSS @N is the first sample after iteration N finished (for the last iteration: the last sample before the process exited);`,
+    `RSS @N is the first sample after iteration N finished (for the last iteration: the process's last sample before the run ended);`,
     `the slope is a least-squares fit over the first sample of each iteration from ${SLOPE_FROM} on.`,
   ];
   const tensorRow = reported.map((i) => samples.find((s) => s.iteration >= i && s.tensors !== undefined)?.tensors);
@@ -191,8 +191,8 @@ interface RoleSummary {
 function summarise(role: string, samples: readonly Sample[], reported: readonly number[], finalIteration: number): RoleSummary {
   const mine = samples.filter((s) => s.memory[role]);
   const last = mine[mine.length - 1];
-  // The learner exits right after its last iteration; then the last sample of the run stands for it.
-  const atIterations = reported.map((i) => (mine.find((s) => s.iteration >= i) ?? (last && last.iteration >= i - 1 && finalIteration >= i ? last : undefined))?.memory[role].rssMb);
+  // The run ends right after its last iteration, often before a sample sees it: then the process's last sample stands for it.
+  const atIterations = reported.map((i) => (mine.find((s) => s.iteration >= i) ?? (finalIteration >= i ? last : undefined))?.memory[role].rssMb);
   const peakMb = Math.max(...mine.map((s) => s.memory[role].hwmMb));
   const perIteration = new Map<number, number>();
   for (const s of mine) if (s.iteration >= SLOPE_FROM && !perIteration.has(s.iteration)) perIteration.set(s.iteration, s.memory[role].rssMb);

@@ -41,6 +41,8 @@ export function jobKeys(prefix: string, jobId: string) {
     stop: (attempt: number, iteration: number) => `${base}:stop:${attempt}:${iteration}`,
     /** List of sampled groups, one JSON record per iteration (see TrajectorySampleSchema), capped. */
     samples: `${base}:samples`,
+    /** List a worker pushes a group index onto after writing its result, so the learner wakes at once (BLPOP). */
+    arrivals: (attempt: number, iteration: number) => `${base}:arrivals:${attempt}:${iteration}`,
     /** Hash groupIndex → GroupResult JSON. Written once per group (HSETNX): a redone group cannot land twice. */
     results: (attempt: number, iteration: number) => `${base}:results:${attempt}:${iteration}`,
   };

@@ -167,7 +167,7 @@ export class RolloutWorker {
       rolloutIds: Array.from({ length: K }, (_, k) => rolloutId(payload.jobId, payload.attempt, payload.iteration, payload.groupIndex, k)),
       groupId,
       policyVersion: payload.policyVersion,
-      shouldStop: async () => (await redis.exists(stopKey)) === 1,
+      shouldStop: config.rollout.stragglerStop.enabled ? async () => (await redis.exists(stopKey)) === 1 : undefined,
       onFinished: async () => {
         await redis.hincrby(keys.progress(payload.attempt, payload.iteration), runField, 1);
       },
@@ -183,8 +183,14 @@ export class RolloutWorker {
       generatedTokens: outcome.generatedTokens,
     };
     const resultsKey = keys.results(payload.attempt, payload.iteration);
-    await redis.hsetnx(resultsKey, String(payload.groupIndex), JSON.stringify(result));
-    await redis.expire(resultsKey, 24 * 3600);
+    const arrivalsKey = keys.arrivals(payload.attempt, payload.iteration);
+    await redis
+      .multi()
+      .hsetnx(resultsKey, String(payload.groupIndex), JSON.stringify(result))
+      .expire(resultsKey, 24 * 3600)
+      .rpush(arrivalsKey, String(payload.groupIndex))
+      .expire(arrivalsKey, 24 * 3600)
+      .exec();
     this.groupsDone += 1;
     return { groupId, discarded: false, wallMs: result.wallMs };
   }

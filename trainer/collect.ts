@@ -93,6 +93,17 @@ export async function dispatchGroups(req: IterationRequest): Promise<void> {
  * finished, the learner sets the iteration's stop key and workers cancel the rest.
  */
 export async function collectGroups(req: IterationRequest): Promise<CollectedIteration> {
+  // Waiting is a BLPOP on the arrivals list (woken the moment a worker writes a result), on a connection
+  // of its own because a blocking command holds the connection.
+  const waiter = req.redis.duplicate();
+  try {
+    return await collectWith(req, waiter);
+  } finally {
+    waiter.disconnect();
+  }
+}
+
+async function collectWith(req: IterationRequest, waiter: Redis): Promise<CollectedIteration> {
   const started = Date.now();
   const keys = jobKeys(req.prefix, req.jobId);
   const resultsKey = keys.results(req.attempt, req.iteration);
@@ -101,6 +112,8 @@ export async function collectGroups(req: IterationRequest): Promise<CollectedIte
   const { rollout, derived } = req.config;
   const T = req.tasks.length;
   const K = rollout.groupSize;
+  const arrivalsKey = keys.arrivals(req.attempt, req.iteration);
+  // `pollMs` bounds each wait so progress, failures and cancellation are checked while nothing arrives.
   const pollMs = req.pollMs ?? 150;
   const deadline = started + rollout.groupTimeoutSec * 1000;
   const groups = new Map<number, CollectedGroup>();
@@ -153,10 +166,10 @@ export async function collectGroups(req: IterationRequest): Promise<CollectedIte
       for (let g = 0; g < T; g++) if (!groups.has(g) && !failed.has(g)) failed.set(g, `not finished within rollout.groupTimeoutSec = ${rollout.groupTimeoutSec}`);
       break;
     }
-    if (groups.size + failed.size < T) await sleep(pollMs);
+    if (groups.size + failed.size < T) await waiter.blpop(arrivalsKey, pollMs / 1000);
   }
   for (const [g, reason] of failed) req.log?.(`iteration ${req.iteration}: group ${g} failed and is left out: ${reason}`);
-  await req.redis.del(resultsKey, progressKey);
+  await req.redis.del(resultsKey, progressKey, arrivalsKey);
   return {
     groups: [...groups.values()].sort((a, b) => a.groupIndex - b.groupIndex),
     failedGroups: [...failed.entries()].map(([groupIndex, reason]) => ({ groupIndex, reason })),
@@ -184,8 +197,4 @@ function finishedPerGroup(progress: Record<string, string>, T: number, done: Rea
 function stripDerived(config: ResolvedConfig): Record<string, unknown> {
   const { derived: _derived, ...rest } = config;
   return JSON.parse(JSON.stringify(rest)) as Record<string, unknown>;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -416,6 +416,9 @@ function iterationMetrics(
     'time/update_s': timing.updateSec,
     'time/elapsed_s': timing.elapsedSec,
     'time/trained_tokens': update.trainedTokens,
+    // Leak watch: both stay flat over a long run (bench/memory.ts reads them).
+    'memory/tensors': tf.memory().numTensors,
+    'memory/rss_mb': process.memoryUsage().rss / 2 ** 20,
   };
   for (const [k, v] of Object.entries(update.means)) metrics[`losses/${k}`] = v;
   const parts = new Map<string, number[]>();

@@ -23,6 +23,7 @@ describe('LOOP on the lucky-digit bandit', () => {
         'train.iterations=15',
         'train.checkpointEvery=100',
         'rollout.tasksPerIteration=8',
+        'rollout.groupSize=6',
         'rollout.stragglerStop.enabled=false',
         'loop.minibatchSize=16',
         'optim.lr=0.003',
