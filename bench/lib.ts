@@ -22,7 +22,7 @@ import { GroupResultSchema, QUEUES, jobKeys, parsePayload, type GroupResult } fr
 import { queueConnection } from '../rollout/queue-connection.js';
 import { startRedisServer, stopOnExit, type RedisServerHandle } from '../rollout/redis-server.js';
 import { WeightStore } from '../rollout/weight-store.js';
-import { dispatchGroups } from '../trainer/collect.js';
+import { dispatchGroups, type IterationRequest } from '../trainer/collect.js';
 import { TaskSampler } from '../trainer/tasks.js';
 
 /** Repository root (benchmarks resolve configs and the CLI against it, whatever the working directory). */
@@ -336,16 +336,7 @@ export interface QueuedIteration {
 }
 
 /** What {@link runIterationThroughQueue} needs; the job record and weights must already exist. */
-export interface QueuedIterationRequest {
-  readonly queue: Queue;
-  readonly redis: Redis;
-  readonly prefix: string;
-  readonly jobId: string;
-  readonly attempt: number;
-  readonly iteration: number;
-  readonly policyVersion: number;
-  readonly tasks: readonly TaskRef[];
-  readonly config: ResolvedConfig;
+export interface QueuedIterationRequest extends Omit<IterationRequest, 'isCancelled' | 'log' | 'pollMs'> {
   /** How often the result count is polled (HLEN, cheap). Default 25 ms. */
   readonly pollMs?: number;
   /** Give up after this long. Default 30 minutes. */
