@@ -18,7 +18,9 @@ import { startRedisServer, stopOnExit, type RedisServerHandle } from '../rollout
 import { RolloutWorker } from '../rollout/worker.js';
 import { LearnerService } from '../trainer/service.js';
 import { readMetricsFile } from '../trainer/learner.js';
-import { ProgressBar, formatDuration } from './progress.js';
+import { summaryLine } from '../trainer/report.js';
+import { ProgressBar } from './progress.js';
+import { DEFAULT_DASHBOARD_PORT, startDashboard, type DashboardHandle } from '../dashboard/server.js';
 
 const BIN = fileURLToPath(new URL('../bin/horizon.js', import.meta.url));
 
@@ -45,11 +47,12 @@ export async function main(argv: string[]): Promise<number> {
     .option('--run-dir <dir>', 'run directory (default runs/<job id>)')
     .option('--workers <n>', 'rollout worker processes (default: workers.count of the config)')
     .option('--no-progress', 'no progress bar (log lines only)')
+    .option('--no-dashboard', 'do not serve the dashboard (default: on a free loopback port)')
     .action(async (file: string, opts) => {
       const config = loadConfigFile(file, opts.set);
       const jobId = newJobId(config.name);
       const runDir = path.resolve(opts.runDir ?? path.join('runs', jobId));
-      exitCode = await runLocal({ runDir, jobId, redisFlag: opts.redis, prefix: opts.prefix, workers: opts.workers, progress: opts.progress, submit: config });
+      exitCode = await runLocal({ runDir, jobId, redisFlag: opts.redis, prefix: opts.prefix, workers: opts.workers, progress: opts.progress, dashboard: opts.dashboard, submit: config });
     });
 
   program
@@ -162,6 +165,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--run-dir <dir>', 'local run directory (default runs/<job id>)')
     .option('--workers <n>', 'local rollout worker processes (default: workers.count of the config)')
     .option('--no-progress', 'no progress bar (log lines only)')
+    .option('--no-dashboard', 'do not serve the dashboard (default: on a free loopback port)')
     .action(async (jobId: string, opts) => {
       if (resolveRedisUrl(opts.redis)) {
         await withJobs(opts, async (jobs) => {
@@ -171,7 +175,30 @@ export async function main(argv: string[]): Promise<number> {
         return;
       }
       const runDir = path.resolve(opts.runDir ?? path.join('runs', jobId));
-      exitCode = await runLocal({ runDir, jobId, prefix: opts.prefix, workers: opts.workers, progress: opts.progress });
+      exitCode = await runLocal({ runDir, jobId, prefix: opts.prefix, workers: opts.workers, progress: opts.progress, dashboard: opts.dashboard });
+    });
+
+  program
+    .command('dashboard')
+    .description('serve the web dashboard: jobs, live curves, trajectories and the queues (bull-board)')
+    .addOption(redisOption())
+    .addOption(prefixOption())
+    .option('--port <n>', 'port (0 picks a free one)', String(DEFAULT_DASHBOARD_PORT))
+    .option('--host <host>', 'address to bind; anything but loopback needs --token', '127.0.0.1')
+    .option('--token <secret>', 'require "Authorization: Bearer <secret>" (or ?token=<secret>) on every request')
+    .option('--allow-actions', 'let the queue board retry, remove and clean jobs (read-only otherwise)')
+    .action(async (opts) => {
+      const dashboard = await startDashboard({
+        redisUrl: requireRedis(opts.redis),
+        prefix: opts.prefix,
+        port: nonNegativeInt(opts.port, '--port'),
+        host: opts.host,
+        token: opts.token,
+        allowActions: opts.allowActions === true,
+      });
+      console.log(`dashboard: ${dashboard.url}${opts.token ? ' (send "Authorization: Bearer <token>" or open it once with ?token=<token>)' : ''}`);
+      await untilSignal();
+      await dashboard.close();
     });
 
   program
@@ -213,6 +240,8 @@ interface LocalRun {
   readonly prefix: string;
   readonly workers?: string;
   readonly progress: boolean;
+  /** Serve the dashboard on a free loopback port for the length of the run. */
+  readonly dashboard: boolean;
   /** A new job's config; absent when resuming. */
   readonly submit?: ReturnType<typeof loadConfigFile>;
 }
@@ -233,9 +262,11 @@ async function runLocal(run: LocalRun): Promise<number> {
   const redis = await connectRedis(url);
   const jobs = new JobControl(redis, url, { prefix: run.prefix });
   const children: ChildProcess[] = [];
+  let dashboard: DashboardHandle | undefined;
   let stopping = false;
   const shutdown = async () => {
     stopping = true;
+    await dashboard?.close();
     // Workers finish their current group when they can; one that cannot (Redis already gone) is killed.
     await Promise.all(children.map((c) => stopChild(c, 5000)));
     await jobs.close();
@@ -258,6 +289,10 @@ async function runLocal(run: LocalRun): Promise<number> {
     const config = resolveConfig(await jobs.config(run.jobId), { configDir: (await redis.hget(jobKeys(jobs.prefix, run.jobId).status, 'configDir')) ?? undefined });
     const workerCount = run.workers !== undefined ? nonNegativeInt(run.workers, '--workers') : config.workers.count;
     for (let i = 0; i < workerCount; i++) children.push(spawnWorker(i, url, run, config.workers.concurrency, () => stopping, children, say));
+    if (run.dashboard) {
+      dashboard = await startDashboard({ redisUrl: url, prefix: run.prefix, port: 0 });
+      say(`dashboard: ${dashboard.url}jobs/${encodeURIComponent(run.jobId)}`);
+    }
     say(`job ${run.jobId}: ${config.algorithm} on ${config.env.name ?? config.env.module}, ${config.train.iterations} iterations, ${workerCount} workers; run dir ${run.runDir}`);
     const service = new LearnerService({
       redis,
@@ -290,24 +325,6 @@ async function runLocal(run: LocalRun): Promise<number> {
     process.off('SIGTERM', onSignal);
     if (!stopping) await shutdown();
   }
-}
-
-/**
- * The before/after line printed at the end of a run: means over the first and the last few iterations
- * (a tenth of the run, 1 to 10), so one noisy iteration does not decide it.
- */
-export function summaryLine(records: ReadonlyArray<Record<string, number>>): string {
-  const n = Math.max(1, Math.min(10, Math.floor(records.length / 10)));
-  const mean = (rows: ReadonlyArray<Record<string, number>>, key: string) => rows.reduce((a, r) => a + r[key], 0) / rows.length;
-  const head = records.slice(0, n);
-  const tail = records.slice(-n);
-  const last = records[records.length - 1];
-  const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
-  return (
-    `reward ${mean(head, 'charts/reward_mean').toFixed(3)} → ${mean(tail, 'charts/reward_mean').toFixed(3)}, ` +
-    `success ${pct(mean(head, 'charts/success_rate'))} → ${pct(mean(tail, 'charts/success_rate'))} ` +
-    `(mean of the first and last ${n} iteration${n > 1 ? 's' : ''}) over ${last.step} iterations in ${formatDuration(last['time/elapsed_s'])}`
-  );
 }
 
 /** Start one local worker process; a worker that dies while the run goes on is restarted (up to 3 times). */

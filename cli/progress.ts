@@ -2,6 +2,9 @@
  * A one-line progress display for training: iteration, reward, episodes/s and ETA. On a terminal it
  * redraws one line; otherwise (logs, CI) it prints a line every `everySec` seconds and at the end.
  */
+import { formatDuration } from '../core/format.js';
+
+export { formatDuration };
 
 /** What the bar shows after each iteration. */
 export interface ProgressUpdate {
@@ -11,15 +14,6 @@ export interface ProgressUpdate {
   readonly success: number;
   readonly episodesPerSec: number;
   readonly elapsedSec: number;
-}
-
-/** Format seconds as `1h02m`, `3m07s` or `12s`. */
-export function formatDuration(sec: number): string {
-  if (!Number.isFinite(sec) || sec < 0) return '?';
-  const s = Math.round(sec);
-  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${s}s`;
 }
 
 /** The progress line for an update (no terminal control codes). */

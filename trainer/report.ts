@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { ResolvedConfig } from '../configs/resolve.js';
+import { formatDuration } from '../core/format.js';
 
 const require = createRequire(import.meta.url);
 
@@ -19,6 +20,24 @@ export const REPORT_CHARTS: ReadonlyArray<{ title: string; keys: readonly string
   { title: 'Throughput (episodes/s)', keys: ['rollout/episodes_per_s'] },
   { title: 'SFT warm start (NLL per step)', keys: ['sft/nll'] },
 ];
+
+/**
+ * The before/after line printed at the end of a run: means over the first and the last few iterations
+ * (a tenth of the run, 1 to 10), so one noisy iteration does not decide it.
+ */
+export function summaryLine(records: ReadonlyArray<Record<string, number>>): string {
+  const n = Math.max(1, Math.min(10, Math.floor(records.length / 10)));
+  const mean = (rows: ReadonlyArray<Record<string, number>>, key: string) => rows.reduce((a, r) => a + r[key], 0) / rows.length;
+  const head = records.slice(0, n);
+  const tail = records.slice(-n);
+  const last = records[records.length - 1];
+  const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
+  return (
+    `reward ${mean(head, 'charts/reward_mean').toFixed(3)} → ${mean(tail, 'charts/reward_mean').toFixed(3)}, ` +
+    `success ${pct(mean(head, 'charts/success_rate'))} → ${pct(mean(tail, 'charts/success_rate'))} ` +
+    `(mean of the first and last ${n} iteration${n > 1 ? 's' : ''}) over ${last.step} iterations in ${formatDuration(last['time/elapsed_s'])}`
+  );
+}
 
 let cachedAssets: { js: string; css: string } | undefined;
 
@@ -52,11 +71,8 @@ export function chartData(records: ReadonlyArray<Record<string, number>>, keys: 
 export function renderReport(records: ReadonlyArray<Record<string, number>>, config: Pick<ResolvedConfig, 'name' | 'algorithm' | 'env'> & Partial<ResolvedConfig>, now = new Date()): string {
   const { js, css } = uplotAssets();
   const charts = REPORT_CHARTS.map((c) => ({ ...c, data: chartData(records, c.keys) })).filter((c) => c.data.x.length > 0);
-  const last = [...records].reverse().find((r) => r.step >= 1);
-  const first = records.find((r) => r.step >= 1);
-  const summary = last
-    ? `iterations ${last.step} · reward ${fmt(first?.['charts/reward_mean'])} → ${fmt(last['charts/reward_mean'])} · success ${fmt(first?.['charts/success_rate'])} → ${fmt(last['charts/success_rate'])} · elapsed ${fmt(last['time/elapsed_s'])} s`
-    : 'no iterations recorded yet';
+  const iterations = records.filter((r) => r.step >= 1);
+  const summary = iterations.length ? summaryLine(iterations) : 'no iterations recorded yet';
   const payload = JSON.stringify(charts.map((c) => ({ title: c.title, keys: c.keys, x: c.data.x, ys: c.data.ys }))).replace(/</g, '\\u003c');
   const env = config.env?.name ?? config.env?.module ?? '';
   return `<!doctype html>
@@ -76,7 +92,8 @@ for (const c of charts) {
   document.getElementById('charts').appendChild(card);
   new uPlot({ title: c.title, width: 520, height: 260,
     series: [{ label: 'step' }, ...c.keys.map((k, i) => ({ label: k, stroke: colors[i % colors.length], width: 1.5, spanGaps: true }))],
-    scales: { x: { time: false } } }, [c.x, ...c.ys], card);
+    scales: { x: { time: false } },
+    axes: [{}, { size: 60, values: (u, vals) => vals.map((v) => String(Number(v.toPrecision(3)))) }] }, [c.x, ...c.ys], card);
 }
 </script></body></html>
 `;
@@ -88,8 +105,4 @@ export function writeReport(runDir: string, records: ReadonlyArray<Record<string
   writeFileSync(`${file}.tmp`, renderReport(records, config));
   renameSync(`${file}.tmp`, file);
   return file;
-}
-
-function fmt(v: number | undefined): string {
-  return v === undefined || !Number.isFinite(v) ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3);
 }
