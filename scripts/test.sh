@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One command: set up this machine, then typecheck and run the whole test suite (tests start their own
-# redis-server processes on free loopback ports). Ends with the line "N passed, N failed".
+# redis-server processes on free loopback ports; the dashboard's browser tests drive Debian's chromium,
+# which setup.sh --with-browser installs). Ends with the line "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --with-browser
 npx tsc --noEmit -p .
 report=$(mktemp)
 status=0
