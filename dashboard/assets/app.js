@@ -56,6 +56,12 @@
     if (a >= 100) return v.toFixed(1);
     return v.toFixed(digits);
   }
+  // uPlot's default labels round small values (a KL of 1e-4) to 0; scientific notation keeps them apart.
+  function axisLabel(v) {
+    if (v === 0) return '0';
+    const a = Math.abs(v);
+    return a < 0.01 || a >= 1e5 ? v.toExponential(1) : String(Number(v.toPrecision(3)));
+  }
   function fmtTime(ms) {
     return typeof ms === 'number' && ms > 0 ? new Date(ms).toISOString().replace('T', ' ').slice(0, 19) : '–';
   }
@@ -204,6 +210,7 @@
               width: 470,
               height: 240,
               scales: { x: { time: false } },
+              axes: [{}, { size: 64, values: (_u, ticks) => ticks.map(axisLabel) }],
               series: [{ label: chart.x === 'sft/step' ? 'SFT step' : 'iteration' }, ...keys.map((k, i) => ({ label: k, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true }))],
             },
             data,
@@ -272,12 +279,17 @@
         if (attempt !== undefined && info.status.attempt !== attempt) reset();
         attempt = info.status.attempt;
         renderStatus(info);
+        const t0 = performance.now();
         const metrics = await getJson(`/api/jobs/${encodedJob}/metrics?from=${next}`);
+        const t1 = performance.now();
         ingest(metrics);
         next = metrics.next;
         renderStatus(info);
         renderTables();
+        const t2 = performance.now();
         drawCharts();
+        // Where the time of the latest update went (ms): fetching the metrics, merging them, drawing.
+        shared.timings = { fetch: t1 - t0, ingest: t2 - t1, draw: performance.now() - t2 };
         clearMessage();
         active = ACTIVE.has(info.status.state);
         shared.polling = active;

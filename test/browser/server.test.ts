@@ -10,7 +10,8 @@ import { QUEUES } from '../../rollout/protocol.js';
 import { queueConnection } from '../../rollout/queue-connection.js';
 import { checkBindSafety, isLoopbackHost, startDashboard, type DashboardHandle } from '../../dashboard/server.js';
 import { segmentPieces } from '../../dashboard/trajectory.js';
-import { runCli, uniquePrefix, useTestRedis } from '../helpers/services.js';
+import { runCli, startCli, tempDir, uniquePrefix, useTestRedis, waitFor } from '../helpers/services.js';
+import { TINY } from './fixture.js';
 
 const redis = useTestRedis();
 
@@ -159,6 +160,34 @@ describe('on loopback without a token', () => {
     expect(page.body).not.toContain('<img src=x>');
     expect(page.body).toContain('&lt;img src=x&gt;');
     expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+  });
+});
+
+describe('from the CLI', () => {
+  it('`horizon dashboard` prints its URL, serves, and stops on SIGTERM', async () => {
+    const proc = startCli(['dashboard', '--redis', redis.url(), '--prefix', uniquePrefix('dash-cli'), '--port', '0']);
+    const url = await waitFor(() => /dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(proc.output())?.[1], 30_000, 'the dashboard URL');
+    const jobs = await request(`${url}api/jobs`);
+    expect(jobs.status).toBe(200);
+    expect(JSON.parse(jobs.body)).toMatchObject({ readOnly: true, jobs: [] });
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+  });
+
+  it('`horizon train` serves the dashboard for its job while it runs (and not with --no-dashboard)', async () => {
+    const prefix = uniquePrefix('dash-train');
+    const { dir, cleanup } = tempDir('dash-train');
+    const proc = startCli(['train', TINY, '--run-dir', dir, '--redis', redis.url(), '--prefix', prefix, '--no-progress', '--set', 'train.iterations=6']);
+    const [, url, jobId] = await waitFor(() => /dashboard: (http:\/\/127\.0\.0\.1:\d+\/)jobs\/(\S+)/.exec(proc.output()) ?? undefined, 60_000, 'the dashboard URL');
+    const job = await request(`${url}api/jobs/${jobId}`);
+    expect(job.status).toBe(200);
+    expect(JSON.parse(job.body).status).toMatchObject({ jobId, iterations: 6 });
+    expect(await proc.exited).toBe(0);
+    await expect(request(`${url}api/jobs`)).rejects.toThrow(/ECONNREFUSED/);
+    const quiet = await runCli(['train', TINY, '--run-dir', dir, '--redis', redis.url(), '--prefix', prefix, '--no-progress', '--no-dashboard', '--set', 'train.iterations=1'], { timeoutMs: 120_000 });
+    expect(quiet.code).toBe(0);
+    expect(quiet.output).not.toContain('dashboard:');
+    cleanup();
   });
 });
 
