@@ -78,7 +78,7 @@ type PathName = (typeof PATHS)[number];
 
 const PATH_LABELS: Record<PathName, string> = {
   direct: '(a) in process, runGroup',
-  learner: '(b) queue, collected like the learner (collectGroups, 150 ms poll)',
+  learner: '(b) queue, collected like the learner (collectGroups)',
   transport: `(b′) queue, results watched every ${TRANSPORT_POLL_MS} ms`,
 };
 

@@ -168,9 +168,12 @@ export class RolloutWorker {
       groupId,
       policyVersion: payload.policyVersion,
       shouldStop: config.rollout.stragglerStop.enabled ? async () => (await redis.exists(stopKey)) === 1 : undefined,
-      onFinished: async () => {
-        await redis.hincrby(keys.progress(payload.attempt, payload.iteration), runField, 1);
-      },
+      // Per-rollout progress only feeds the straggler early stop.
+      onFinished: config.rollout.stragglerStop.enabled
+        ? async () => {
+            await redis.hincrby(keys.progress(payload.attempt, payload.iteration), runField, 1);
+          }
+        : undefined,
     });
     const result: GroupResult = {
       v: PROTOCOL_VERSION,
