@@ -118,7 +118,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'machine-readable output')
     .action(async (jobId: string | undefined, opts) => {
       await withJobs(opts, async (jobs) => {
-        const rows = jobId ? [await jobs.status(jobId)] : await jobs.list();
+        const listed = jobId ? [await jobs.status(jobId)] : await jobs.list();
+        // A running job whose learner holds no lease has lost its learner: say so, and what to do.
+        const rows = await Promise.all(
+          listed.map(async (r) => ({ ...r, learnerGone: (r.state === 'running' || r.state === 'cancelling') && !(await jobs.learnerAlive(r.jobId)) })),
+        );
         if (opts.json) console.log(JSON.stringify(jobId ? rows[0] : rows, null, 2));
         else if (rows.length === 0) console.log('no training jobs');
         else console.log(formatStatusTable(rows));
@@ -410,11 +414,11 @@ function untilSignal(): Promise<void> {
   });
 }
 
-function formatStatusTable(rows: readonly JobStatus[]): string {
+function formatStatusTable(rows: ReadonlyArray<JobStatus & { learnerGone?: boolean }>): string {
   const header = ['job', 'state', 'iteration', 'version', 'reward', 'algorithm', 'env', 'updated'];
   const body = rows.map((r) => [
     r.jobId,
-    r.state,
+    r.learnerGone ? `${r.state} (no learner: horizon resume ${r.jobId})` : r.state,
     `${r.iteration}/${r.iterations}`,
     String(r.policyVersion),
     r.rewardMean === undefined ? '–' : r.rewardMean.toFixed(3),

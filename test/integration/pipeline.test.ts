@@ -171,6 +171,8 @@ describe('learner and two worker processes on a real Redis', () => {
       await cluster.learner.exited;
       const interrupted = await cluster.jobs.status(jobId);
       expect(interrupted.state).toBe('running');
+      const shown = await runCli(['status', jobId, '--redis', testRedis.url(), '--prefix', cluster.prefix]);
+      expect(shown.output).toContain(`running (no learner: horizon resume ${jobId})`);
       expect(interrupted.iteration).toBeLessThan(5);
       const resumed = await runCli(['resume', jobId, '--redis', testRedis.url(), '--prefix', cluster.prefix]);
       expect(resumed.code, resumed.output).toBe(0);
