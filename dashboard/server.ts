@@ -24,7 +24,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import { HorizonError, ServiceError } from '../core/errors.js';
 import { connectRedis, redactUrl } from '../rollout/connection.js';
 import { JobControl, JobNotFoundError, type JobStatus } from '../rollout/jobs.js';
-import { DEFAULT_PREFIX, QUEUES, type TrajectorySample } from '../rollout/protocol.js';
+import { DEFAULT_PREFIX, QUEUES } from '../rollout/protocol.js';
 import { queueConnection } from '../rollout/queue-connection.js';
 import { renderPage, type PageName } from './pages.js';
 import { segmentPieces } from './trajectory.js';
@@ -236,19 +236,18 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   });
   app.get<{ Params: { id: string } }>('/api/jobs/:id/samples', async (request) => {
     await status(request.params.id);
-    const samples = await readSamples(jobs, request.params.id);
-    return {
-      steps: samples.map((s) => ({ step: s.step, groups: s.groups.map((g) => ({ groupIndex: g.groupIndex, task: g.task, rollouts: g.rollouts.length })) })),
-    };
+    return { steps: await readSamples(() => jobs.sampleIndex(request.params.id)) };
   });
   app.get<{ Params: { id: string; step: string; group: string } }>('/api/jobs/:id/samples/:step/:group', async (request) => {
     await status(request.params.id);
-    const samples = await readSamples(jobs, request.params.id);
     const step = Number(request.params.step);
     const groupIndex = Number(request.params.group);
     // The newest record of a step wins (a resumed job records the iterations it redoes again).
-    const sample = [...samples].reverse().find((s) => s.step === step);
-    if (!sample) throw new ApiError(404, `no trajectories recorded for iteration ${request.params.step} (recorded: ${samples.map((s) => s.step).join(', ') || 'none'})`);
+    const sample = await readSamples(() => jobs.sampleAt(request.params.id, step));
+    if (!sample) {
+      const recorded = (await readSamples(() => jobs.sampleIndex(request.params.id))).map((s) => s.step);
+      throw new ApiError(404, `no trajectories recorded for iteration ${request.params.step} (recorded: ${recorded.join(', ') || 'none'})`);
+    }
     const group = sample.groups.find((g) => g.groupIndex === groupIndex);
     if (!group) throw new ApiError(404, `iteration ${step} has no recorded group ${request.params.group} (recorded: ${sample.groups.map((g) => g.groupIndex).join(', ')})`);
     return {
@@ -318,9 +317,9 @@ export function metricColumns(records: readonly Record<string, unknown>[]): { ke
   return { keys, columns };
 }
 
-async function readSamples(jobs: JobControl, jobId: string): Promise<TrajectorySample[]> {
+async function readSamples<T>(read: () => Promise<T>): Promise<T> {
   try {
-    return await jobs.samples(jobId);
+    return await read();
   } catch (err) {
     throw new ApiError(502, `a recorded trajectory sample of this job is not valid JSON (${(err as Error).message})`);
   }

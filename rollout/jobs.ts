@@ -18,7 +18,9 @@ import {
   jobIndexKey,
   jobKeys,
   TrajectorySampleSchema,
+  summariseSample,
   type JobState,
+  type TrajectorySampleSummary,
   type TrainingJobPayload,
   type TrajectorySample,
 } from './protocol.js';
@@ -183,10 +185,43 @@ export class JobControl {
     return rows.map((r) => JSON.parse(r) as Record<string, unknown>);
   }
 
-  /** Record one iteration's sampled groups (capped list). */
+  /** Record one iteration's sampled groups (capped list, with its summary in a parallel list). */
   async pushSample(jobId: string, sample: TrajectorySample): Promise<void> {
-    const key = jobKeys(this.prefix, jobId).samples;
-    await this.redis.multi().rpush(key, JSON.stringify(sample)).ltrim(key, -RETENTION.samples, -1).exec();
+    const { samples, samplesIndex } = jobKeys(this.prefix, jobId);
+    await this.redis
+      .multi()
+      .rpush(samples, JSON.stringify(sample))
+      .ltrim(samples, -RETENTION.samples, -1)
+      .rpush(samplesIndex, JSON.stringify(summariseSample(sample)))
+      .ltrim(samplesIndex, -RETENTION.samples, -1)
+      .exec();
+  }
+
+  /** Summaries of the recorded iterations, oldest first (reads only the small index list). */
+  async sampleIndex(jobId: string): Promise<TrajectorySampleSummary[]> {
+    const { samples, samplesIndex } = jobKeys(this.prefix, jobId);
+    const [full, index] = await Promise.all([this.redis.llen(samples), this.redis.llen(samplesIndex)]);
+    if (full !== index) return (await this.samples(jobId)).map(summariseSample); // recorded by an older build
+    return (await this.redis.lrange(samplesIndex, 0, -1)).map((r) => JSON.parse(r) as TrajectorySampleSummary);
+  }
+
+  /**
+   * The newest record of iteration `step` (a resumed job records the iterations it redoes again), or
+   * undefined. Reads the index and one element, whatever the number of recorded iterations.
+   */
+  async sampleAt(jobId: string, step: number): Promise<TrajectorySample | undefined> {
+    const { samples, samplesIndex } = jobKeys(this.prefix, jobId);
+    const index = await this.redis.lrange(samplesIndex, 0, -1);
+    const full = await this.redis.llen(samples);
+    if (full !== index.length) return [...(await this.samples(jobId))].reverse().find((s) => s.step === step);
+    for (let i = index.length - 1; i >= 0; i--) {
+      if ((JSON.parse(index[i]) as TrajectorySampleSummary).step !== step) continue;
+      const raw = await this.redis.lindex(samples, i);
+      if (raw === null) return undefined;
+      const parsed = TrajectorySampleSchema.safeParse(JSON.parse(raw));
+      return parsed.success ? parsed.data : undefined;
+    }
+    return undefined;
   }
 
   /** Recorded samples, oldest first; records that do not parse are skipped. */

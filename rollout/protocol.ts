@@ -41,6 +41,8 @@ export function jobKeys(prefix: string, jobId: string) {
     stop: (attempt: number, iteration: number) => `${base}:stop:${attempt}:${iteration}`,
     /** List of sampled groups, one JSON record per iteration (see TrajectorySampleSchema), capped. */
     samples: `${base}:samples`,
+    /** Parallel list of compact summaries of `samples` (step, groups, rollout counts): same length, same order. */
+    samplesIndex: `${base}:samples:index`,
     /** List a worker pushes a group index onto after writing its result, so the learner wakes at once (BLPOP). */
     arrivals: (attempt: number, iteration: number) => `${base}:arrivals:${attempt}:${iteration}`,
     /** Hash groupIndex → GroupResult JSON. Written once per group (HSETNX): a redone group cannot land twice. */
@@ -196,3 +198,14 @@ export const TrajectorySampleSchema = z
   })
   .strict();
 export type TrajectorySample = z.output<typeof TrajectorySampleSchema>;
+
+/** The summary of one recorded iteration, kept next to the full record so listing them stays cheap. */
+export interface TrajectorySampleSummary {
+  readonly step: number;
+  readonly groups: ReadonlyArray<{ readonly groupIndex: number; readonly task: z.output<typeof TaskRefSchema>; readonly rollouts: number }>;
+}
+
+/** Summarise a recorded iteration. */
+export function summariseSample(sample: TrajectorySample): TrajectorySampleSummary {
+  return { step: sample.step, groups: sample.groups.map((g) => ({ groupIndex: g.groupIndex, task: g.task, rollouts: g.rollouts.length })) };
+}
