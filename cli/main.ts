@@ -82,10 +82,10 @@ export async function main(argv: string[]): Promise<number> {
       const redis = await connectRedis(url);
       const service = new LearnerService({ redis, redisUrl: url, prefix: opts.prefix, runsDir: path.resolve(opts.runsDir) });
       await service.start();
-      await untilSignal();
-      await Promise.race([service.close(), new Promise((r) => setTimeout(r, 10_000))]);
-      redis.disconnect();
-      process.exit(0);
+      await serveUntilSignal(async () => {
+        await service.close();
+        redis.disconnect();
+      });
     });
 
   program
@@ -103,10 +103,8 @@ export async function main(argv: string[]): Promise<number> {
         backend: opts.backend,
       });
       await worker.start();
-      await untilSignal();
-      // Let the group in progress finish (up to 10 s); an unfinished group is redone by another worker.
-      await Promise.race([worker.close(), new Promise((r) => setTimeout(r, 10_000))]);
-      process.exit(0);
+      // The group in progress may finish during the grace period; an unfinished one is redone by another worker.
+      await serveUntilSignal(() => worker.close());
     });
 
   program
@@ -201,8 +199,7 @@ export async function main(argv: string[]): Promise<number> {
         allowActions: opts.allowActions === true,
       });
       console.log(`dashboard: ${dashboard.url}${opts.token ? ' (send "Authorization: Bearer <token>" or open it once with ?token=<token>)' : ''}`);
-      await untilSignal();
-      await dashboard.close();
+      await serveUntilSignal(() => dashboard.close());
     });
 
   program
@@ -397,6 +394,16 @@ function nonNegativeInt(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new HorizonError('E_USAGE', `${flag} expects a whole number ≥ 0, got "${value}"`);
   return n;
+}
+
+/**
+ * For the long-running commands (learner, worker, dashboard): wait for SIGINT/SIGTERM, give `close` up
+ * to 10 s to finish cleanly, then exit 0.
+ */
+async function serveUntilSignal(close: () => Promise<unknown>): Promise<never> {
+  await untilSignal();
+  await Promise.race([close(), new Promise((r) => setTimeout(r, 10_000))]);
+  process.exit(0);
 }
 
 function untilSignal(): Promise<void> {
