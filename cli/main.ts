@@ -20,6 +20,7 @@ import { LearnerService } from '../trainer/service.js';
 import { readMetricsFile } from '../trainer/learner.js';
 import { summaryLine } from '../trainer/report.js';
 import { ProgressBar } from './progress.js';
+import { evalCommand, formatEval } from './eval.js';
 import { DEFAULT_DASHBOARD_PORT, startDashboard, type DashboardHandle } from '../dashboard/server.js';
 
 const BIN = fileURLToPath(new URL('../bin/horizon.js', import.meta.url));
@@ -203,6 +204,36 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('eval')
+    .description('evaluate checkpoints of a run on held-out tasks (with the env\'s metrics and baselines; accuracy vs thinking budget for delethink / longcot runs)')
+    .argument('<run-dir>', 'run directory written by `horizon train` (runs/<job id>)')
+    .option('--checkpoint <n|last>', 'checkpoint iteration to evaluate (repeatable, e.g. --checkpoint 0 --checkpoint last)', collect, [])
+    .option('--split <name>', 'task split (default: test if the env has it, else eval)')
+    .option('--tasks <n>', 'evaluate the first n tasks of the split (default: all, at most 1000)')
+    .option('--samples <n>', 'episodes per task', '1')
+    .option('--batch <n>', 'episodes generated together', '32')
+    .option('--chunks <list>', 'delethink / longcot: chunk caps I′ to report, e.g. 1,2,4,8 or 1..8 (traces run to the largest)')
+    .option('--backend <name>', 'tensor backend (default: the run\'s)')
+    .option('--no-baselines', 'skip the environment\'s baselines')
+    .option('--json <file>', 'write the results as JSON')
+    .option('--plot <file.svg>', 'write accuracy vs thinking budget as an SVG plot')
+    .action(async (runDir: string, opts) => {
+      const evals = await evalCommand(path.resolve(runDir), {
+        checkpoint: opts.checkpoint,
+        split: opts.split,
+        tasks: opts.tasks === undefined ? undefined : positiveInt(opts.tasks, '--tasks'),
+        samples: positiveInt(opts.samples, '--samples'),
+        batch: positiveInt(opts.batch, '--batch'),
+        chunks: opts.chunks,
+        backend: opts.backend,
+        baselines: opts.baselines,
+        json: opts.json,
+        plot: opts.plot,
+      });
+      console.log(formatEval(evals));
+    });
+
+  program
     .command('validate')
     .description('check a config and print it resolved (defaults, preset and derived values)')
     .argument('<config>', 'YAML config file')
@@ -317,7 +348,7 @@ async function runLocal(run: LocalRun): Promise<number> {
     const outcome = await service.runJob(run.jobId);
     bar.done();
     await service.close();
-    const records = readMetricsFile(run.runDir).filter((m) => m.step >= 1);
+    const records = readMetricsFile(run.runDir).filter((m) => m.step >= 1 && m['charts/reward_mean'] !== undefined);
     if (records.length) console.error(summaryLine(records));
     console.error(`${outcome}: run directory ${run.runDir} (report.html, metrics.jsonl, checkpoints/)`);
     return outcome === 'completed' ? 0 : 1;

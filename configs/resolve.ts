@@ -18,6 +18,11 @@ export interface DerivedConfig {
   /** Numeric clip bounds of the ratio: lo = 1−ε or 1/(1+ε), hi = 1+ε. */
   readonly clipLow: number;
   readonly clipHigh: number;
+  /**
+   * Thinking budget of a trace in tokens (contexts `delethink` / `longcot`): C + (I − 1)(C − m). LongCoT
+   * generates it in one chunk, so both baselines of a config compare at the same budget.
+   */
+  readonly thinkingBudget: number;
   /** ceil(perTaskFraction · K): finished rollouts every task needs before stragglers are cancelled. */
   readonly stragglerMinPerTask: number;
   /** Total context cap in tokens (rollout.maxContextTokens or model.maxSeqLen, whichever is smaller). */
@@ -50,7 +55,8 @@ export function resolveConfig(raw: unknown, options: { configDir?: string; overr
   const derived: DerivedConfig = {
     rolloutsPerIteration: config.rollout.tasksPerIteration * config.rollout.groupSize,
     clipLow: config.loop.clipLow === 'paper' ? 1 - eps : 1 / (1 + eps),
-    clipHigh: 1 + eps,
+    clipHigh: 1 + (config.loop.clipHighEpsilon ?? eps),
+    thinkingBudget: thinkingBudget(config.delethink),
     stragglerMinPerTask: Math.ceil(config.rollout.stragglerStop.perTaskFraction * config.rollout.groupSize),
     maxContextTokens: Math.min(config.rollout.maxContextTokens ?? config.model.maxSeqLen, config.model.maxSeqLen),
     configDir: path.resolve(options.configDir ?? process.cwd()),
@@ -64,7 +70,45 @@ export function resolveConfig(raw: unknown, options: { configDir?: string; overr
   if (config.model.dModel % config.model.nHeads !== 0) {
     throw new ConfigError(`model.dModel (${config.model.dModel}) must be a multiple of model.nHeads (${config.model.nHeads})`);
   }
+  checkContext(config, derived);
   return deepFreeze({ ...config, derived });
+}
+
+/** ℓ_max = C + (I − 1)(C − m) (specs/delethink.md, tracing step 5): 24,576 for (8192, 4096, 5). */
+export function thinkingBudget(d: { chunkTokens: number; carryoverTokens: number; maxChunks: number }): number {
+  return d.chunkTokens + (d.maxChunks - 1) * (d.chunkTokens - d.carryoverTokens);
+}
+
+/** The recipe presets that only make sense with one context policy. */
+const CONTEXT_OF_ALGORITHM: Partial<Record<string, ParsedRunConfig['rollout']['context']>> = {
+  delethink: 'delethink',
+  longcot: 'longcot',
+  memalpha: 'fresh',
+};
+
+function checkContext(config: ParsedRunConfig, derived: DerivedConfig): void {
+  const context = config.rollout.context;
+  const wanted = CONTEXT_OF_ALGORITHM[config.algorithm];
+  if (wanted !== undefined && wanted !== context) {
+    throw new ConfigError(`algorithm: ${config.algorithm} trains with rollout.context: ${wanted}, but the config sets rollout.context: ${context}`);
+  }
+  const d = config.delethink;
+  const seq = config.model.maxSeqLen;
+  if (context === 'delethink') {
+    // A chunk's context is BOS + query + head + carry + response; the response alone can be C tokens.
+    const carry = d.carry === 'paper' ? d.carryoverTokens : d.carryoverTokens - d.headTokens;
+    const longest = Math.max(d.chunkTokens, d.headTokens + carry + d.chunkTokens - d.carryoverTokens);
+    if (longest + 1 >= seq) {
+      throw new ConfigError(
+        `model.maxSeqLen (${seq}) leaves no room for the query: a delethink chunk needs up to ${longest} tokens of head, carryover and response (delethink.chunkTokens ${d.chunkTokens}); raise model.maxSeqLen or lower the chunk size`,
+      );
+    }
+  }
+  if (context === 'longcot' && derived.thinkingBudget + 1 >= seq) {
+    throw new ConfigError(
+      `model.maxSeqLen (${seq}) must exceed the LongCoT thinking budget ${derived.thinkingBudget} (= C + (I − 1)(C − m) of the delethink section) plus the query`,
+    );
+  }
 }
 
 /** Read a YAML config file, apply `--set` overrides and resolve it. */

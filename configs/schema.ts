@@ -101,6 +101,13 @@ export const RolloutSchema = z
       .default(2)
       .describe('With maxStaleness > 0: truncation C of the per-token importance weight min(p_old/p_sampler, C) applied to stale samples.'),
     groupTimeoutSec: z.number().int().min(5).max(86400).default(1800).describe('A group not finished after this long fails the iteration.'),
+    context: z
+      .enum(['multi-turn', 'fresh', 'delethink', 'longcot'])
+      .default('multi-turn')
+      .describe(
+        'What the policy sees at each turn. `multi-turn`: the whole episode so far (LOOP). `fresh`: only the latest observation, each turn its own training row (Mem-α). ' +
+          '`delethink`: chunked Markovian thinking per the `delethink` section (one answer per episode). `longcot`: one chunk holding the whole `delethink` thinking budget (the baseline).',
+      ),
   })
   .strict();
 
@@ -130,8 +137,50 @@ export const LoopSchema = z
       .default(true)
       .describe('Recompute old log-probs with the learner’s weights before the first update (step 7).'),
     fullBatch: z.boolean().default(false).describe('One minibatch holding every rollout (on-policy RLOO / GRPO).'),
+    clipHighEpsilon: z
+      .number()
+      .positive()
+      .max(10)
+      .nullish()
+      .transform((v) => v ?? undefined)
+      .describe('ε of the upper clip bound 1 + ε when it differs from `clipEpsilon` ("clip-higher", Delethink: 0.26); unset = `clipEpsilon`.'),
+    dualClip: z
+      .number()
+      .gt(1)
+      .nullish()
+      .transform((v) => v ?? undefined)
+      .describe('Dual clip c: for A < 0 each token term is bounded below by c·A (Delethink: 3); unset = off.'),
+    aggregation: z
+      .enum(['fixed-divisor', 'trace-length', 'token-mean'])
+      .default('fixed-divisor')
+      .describe(
+        'How token terms are summed. `fixed-divisor`: (1/M) Σ_x (1/|a(x)|) Σ_t (LOOP). `trace-length`: (1/N) Σ_traces (1/ℓ(τ)) Σ_chunks Σ_t (Delethink). `token-mean`: mean over every output token of the minibatch (Mem-α).',
+      ),
+    importanceSampling: z
+      .enum(['stale', 'always'])
+      .default('stale')
+      .describe('Truncated importance weights min(p_old/p_sampler, rollout.importanceWeightCap): only for rows sampled by an older policy version (`stale`) or on every token (`always`, Delethink).'),
+    advantageUnit: z
+      .enum(['rollout', 'turn'])
+      .default('rollout')
+      .describe('`rollout`: one return per rollout, shared by its rows. `turn`: each turn is a sample with its own reward (env `turnRewards`), grouped with all turns of all rollouts of the task (Mem-α).'),
   })
   .strict();
+
+export const DelethinkSchema = z
+  .object({
+    chunkTokens: z.number().int().min(8).max(1_000_000).default(8192).describe('C: tokens generated in the first chunk (paper: 8192).'),
+    carryoverTokens: z.number().int().min(1).max(1_000_000).default(4096).describe('m: carryover; later chunks generate C − m tokens (paper: C/2).'),
+    headTokens: z.number().int().min(0).max(1_000_000).default(100).describe('h: first tokens of chunk 1 kept in every later prompt (paper: 100).'),
+    maxChunks: z.number().int().min(1).max(10_000).default(5).describe('I: chunk cap of a trace in training; thinking budget C + (I − 1)(C − m) (paper: 5 → 24K).'),
+    carry: z
+      .enum(['paper', 'released'])
+      .default('paper')
+      .describe('Carryover of chunk l ≥ 2: `paper` = q ⊕ head ⊕ last m tokens; `released` = q ⊕ head ⊕ last m − h tokens (head + tail = m).'),
+  })
+  .strict()
+  .refine((d) => d.carryoverTokens < d.chunkTokens, { message: 'delethink.carryoverTokens (m) must be smaller than delethink.chunkTokens (C)' })
+  .refine((d) => d.headTokens < d.carryoverTokens, { message: 'delethink.headTokens (h) must be smaller than delethink.carryoverTokens (m)' });
 
 export const OptimSchema = z
   .object({
@@ -186,7 +235,7 @@ export const RunConfigSchema = z
   .object({
     name: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only').default('run').describe('Run name (prefix of the job id).'),
     algorithm: z
-      .enum(['loop', 'loop-rwnorm', 'grpo', 'grpo-nokl', 'rloo', 'custom'])
+      .enum(['loop', 'loop-rwnorm', 'grpo', 'grpo-nokl', 'rloo', 'delethink', 'longcot', 'memalpha', 'custom'])
       .default('loop')
       .describe('Recipe preset: sets `loop.*` (and rollout) to the paper’s settings; `custom` uses `loop.*` as written.'),
     seed: z.number().int().min(0).default(0).describe('Seed of every random choice (tasks, init, sampling).'),
@@ -197,7 +246,8 @@ export const RunConfigSchema = z
     env: EnvSchema.describe('The environment.'),
     model: ModelSchema.prefault({}).describe('Policy transformer.'),
     rollout: RolloutSchema.prefault({}).describe('Rollout collection.'),
-    loop: LoopSchema.prefault({}).describe('LOOP / PPO update.'),
+    loop: LoopSchema.prefault({}).describe('Policy-gradient update (LOOP, GRPO, RLOO, Delethink, Mem-α are settings of it).'),
+    delethink: DelethinkSchema.prefault({}).describe('Chunked thinking (read when `rollout.context` is `delethink` or `longcot`).'),
     optim: OptimSchema.prefault({}).describe('Optimizer.'),
     sft: SftSchema.prefault({}).describe('Supervised warm start.'),
     train: TrainSchema.prefault({}).describe('Outer loop.'),

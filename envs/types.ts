@@ -10,6 +10,11 @@ import type { z } from 'zod';
 export interface Reward {
   readonly total: number;
   readonly parts: Readonly<Record<string, number>>;
+  /**
+   * Optional reward of each agent turn (length = number of turns), for objectives whose training sample is
+   * one turn rather than the whole episode (Mem-α: R_{j,t} per chunk). `total` stays the episode's score.
+   */
+  readonly turnRewards?: readonly number[];
 }
 
 /** What `step` returns: the environment's reply (appended to the context as non-policy tokens). */
@@ -60,4 +65,21 @@ export interface EnvDefinition<Options = unknown> {
   create(options: Options): Env | Promise<Env>;
   /** Optional scripted demonstrations for the SFT warm start. */
   demonstrations?(task: TaskRef, options: Options): Demonstration;
+  /**
+   * Optional evaluation summary over finished episodes, beyond mean reward and success rate (e.g.
+   * toolworld's task and scenario goal completion). Keys become metric names; values should be in [0, 1]
+   * or documented units.
+   */
+  summarize?(results: ReadonlyArray<EpisodeResult>, options: Options): Record<string, number>;
+  /**
+   * Optional scores of non-learned reference methods on a task (e.g. Mem-α's long-context and RAG
+   * readers), evaluated next to the policy by `horizon eval`. Keys are the baselines' names.
+   */
+  baselines?(task: TaskRef, options: Options): Promise<Record<string, Reward>> | Record<string, Reward>;
+}
+
+/** One evaluated episode: which task and how it scored. */
+export interface EpisodeResult {
+  readonly task: TaskRef;
+  readonly reward: Reward;
 }

@@ -24,6 +24,11 @@ export interface EpisodeLimits {
   readonly trainOnEndOfTurn: boolean;
   /** Fresh-env retries per episode before the whole group fails. */
   readonly episodeRetries: number;
+  /**
+   * `multi-turn`: each turn sees the whole episode so far (one segment). `fresh`: each turn sees only BOS
+   * and the latest observation; every turn is its own segment (Mem-α's per-chunk samples). Default multi-turn.
+   */
+  readonly context?: 'multi-turn' | 'fresh';
 }
 
 /** The episode caps of a run, from its resolved config (the one place that maps config → limits). */
@@ -37,6 +42,7 @@ export function episodeLimits(config: ResolvedConfig): EpisodeLimits {
     temperature: rollout.temperature,
     trainOnEndOfTurn: rollout.trainOnEndOfTurn,
     episodeRetries: rollout.episodeRetries,
+    context: rollout.context === 'fresh' ? 'fresh' : 'multi-turn',
   };
 }
 
@@ -45,6 +51,8 @@ export interface GroupSpec<Options = unknown> {
   readonly env: EnvDefinition<Options>;
   readonly envOptions: Options;
   readonly task: TaskRef;
+  /** Optional task of each member (length groupSize), overriding `task`: evaluation batches many tasks. */
+  readonly memberTasks?: readonly TaskRef[];
   readonly groupSize: number;
   readonly limits: EpisodeLimits;
   /** Per-member random streams (sampling). */
@@ -70,6 +78,8 @@ const tokenizer = new ByteTokenizer();
 interface LiveEpisode {
   readonly k: number;
   env: Env;
+  /** Finished turns' segments in `fresh` context (each turn its own context); empty in multi-turn. */
+  closed: Segment[];
   tokens: number[];
   isOutput: (0 | 1)[];
   logProbs: number[];
@@ -141,13 +151,21 @@ export async function runGroup<Options>(policy: TransformerPolicy, spec: GroupSp
       let finished: FinishReason | undefined;
       try {
         const step = await e.env.step(action);
-        const room = limits.maxContextTokens - e.tokens.length;
-        const obs = observationTokens(step.observation, Math.min(limits.maxObservationTokens, Math.max(0, room)));
-        for (const t of obs) {
-          e.tokens.push(t);
-          e.isOutput.push(0);
-          e.logProbs.push(0);
-          e.turn.push(e.turns - 1);
+        if (limits.context === 'fresh') {
+          // The turn's context ends here; the next turn starts from BOS and the new observation alone.
+          if (!step.done && e.turns < limits.maxTurns) {
+            e.closed.push(currentSegment(e));
+            resetContext(e, freshContext(step.observation, limits));
+          }
+        } else {
+          const room = limits.maxContextTokens - e.tokens.length;
+          const obs = observationTokens(step.observation, Math.min(limits.maxObservationTokens, Math.max(0, room)));
+          for (const t of obs) {
+            e.tokens.push(t);
+            e.isOutput.push(0);
+            e.logProbs.push(0);
+            e.turn.push(e.turns - 1);
+          }
         }
         if (step.done) finished = 'done';
         else if (e.turns >= limits.maxTurns) finished = 'max_turns';
@@ -180,14 +198,14 @@ async function startEpisode<Options>(spec: GroupSpec<Options>, k: number, retrie
   let env: Env | undefined;
   try {
     env = await spec.env.create(spec.envOptions);
-    const prompt = await env.reset(spec.task);
-    const tokens = [BOS, ...observationTokens(prompt, spec.limits.maxObservationTokens)];
+    const prompt = await env.reset(spec.memberTasks?.[k] ?? spec.task);
+    const tokens = spec.limits.context === 'fresh' ? freshContext(prompt, spec.limits) : [BOS, ...observationTokens(prompt, spec.limits.maxObservationTokens)];
     if (tokens.length + spec.limits.maxTokensPerTurn > spec.limits.maxContextTokens) {
       throw new EnvError(
         `the task prompt (${tokens.length} tokens) leaves no room for a ${spec.limits.maxTokensPerTurn}-token turn within maxContextTokens ${spec.limits.maxContextTokens}`,
       );
     }
-    return { k, env, tokens, isOutput: tokens.map(() => 0), logProbs: tokens.map(() => 0), turn: tokens.map(() => -1), turns: 0, retries, startedAt: Date.now() };
+    return { k, env, closed: [], tokens, isOutput: tokens.map(() => 0), logProbs: tokens.map(() => 0), turn: tokens.map(() => -1), turns: 0, retries, startedAt: Date.now() };
   } catch (err) {
     if (env) await closeQuietly(env);
     if (retries < spec.limits.episodeRetries) return startEpisode(spec, k, retries + 1);
@@ -217,14 +235,37 @@ function checkReward(reward: Reward): void {
   }
 }
 
+/**
+ * The context of a `fresh` turn: BOS and the observation, truncated (with a note) so that a full turn of
+ * `maxTokensPerTurn` still fits `maxContextTokens`.
+ */
+function freshContext(observation: string, limits: EpisodeLimits): number[] {
+  const room = Math.max(0, limits.maxContextTokens - 1 - limits.maxTokensPerTurn);
+  return [BOS, ...observationTokens(observation, Math.min(limits.maxObservationTokens, room))];
+}
+
+function currentSegment(e: LiveEpisode): Segment {
+  return { tokens: e.tokens, isOutput: e.isOutput, logProbs: e.logProbs, turn: e.turn };
+}
+
+function resetContext(e: LiveEpisode, tokens: number[]): void {
+  e.tokens = tokens;
+  e.isOutput = tokens.map(() => 0);
+  e.logProbs = tokens.map(() => 0);
+  e.turn = tokens.map(() => e.turns - 1);
+}
+
 function toTrajectory<Options>(spec: GroupSpec<Options>, e: LiveEpisode, reward: Reward, finishReason: FinishReason): Trajectory {
-  const segment: Segment = { tokens: e.tokens, isOutput: e.isOutput, logProbs: e.logProbs, turn: e.turn };
   return {
     rolloutId: spec.rolloutIds[e.k],
     groupId: spec.groupId,
     policyVersion: spec.policyVersion,
-    segments: [segment],
-    reward: { total: reward.total, parts: { ...reward.parts } },
+    segments: [...e.closed, currentSegment(e)],
+    reward: {
+      total: reward.total,
+      parts: { ...reward.parts },
+      ...(reward.turnRewards !== undefined ? { turnRewards: [...reward.turnRewards] } : {}),
+    },
     finishReason,
     turns: e.turns,
     retries: e.retries,
@@ -238,6 +279,36 @@ async function closeQuietly(env: Env): Promise<void> {
   } catch {
     // Closing is best effort; the episode's result does not depend on it.
   }
+}
+
+/**
+ * The training segments of a demonstration as the run's context policy would see it: one segment
+ * (`demonstrationSegment`) in multi-turn context, one per (observation, policy turn) pair in `fresh` context.
+ */
+export function demonstrationSegments(
+  demo: Demonstration,
+  limits: Pick<EpisodeLimits, 'maxObservationTokens' | 'maxContextTokens' | 'trainOnEndOfTurn' | 'maxTokensPerTurn' | 'context'>,
+): Segment[] {
+  if (limits.context !== 'fresh') return [demonstrationSegment(demo, limits)];
+  // Fresh context: each (observation, policy turn) pair is its own sample, seen exactly as a live turn is.
+  const out: Segment[] = [];
+  let observation: string | undefined;
+  for (const part of demo.turns) {
+    if (part.role === 'env') observation = part.text;
+    else if (observation !== undefined) {
+      const context = freshContext(observation, { ...limits, temperature: 1, maxTurns: 1, episodeRetries: 0 });
+      const seg = demonstrationSegment({ turns: [{ role: 'policy', text: part.text }] }, { ...limits, maxContextTokens: limits.maxContextTokens - context.length + 1 });
+      // demonstrationSegment starts with its own BOS; splice the context (which has one) in front of the turn.
+      out.push({
+        tokens: [...context, ...seg.tokens.slice(1)],
+        isOutput: [...context.map(() => 0 as const), ...seg.isOutput.slice(1)],
+        logProbs: [...context.map(() => 0), ...seg.logProbs.slice(1)],
+        turn: [...context.map(() => out.length - 1), ...seg.turn.slice(1).map(() => out.length)],
+      });
+      observation = undefined;
+    }
+  }
+  return out;
 }
 
 /**

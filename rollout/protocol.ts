@@ -124,7 +124,7 @@ export const TrajectorySchema = z
     groupId: z.string(),
     policyVersion: z.number().int().min(0),
     segments: z.array(SegmentSchema),
-    reward: z.object({ total: z.number(), parts: z.record(z.string(), z.number()) }).strict(),
+    reward: z.object({ total: z.number(), parts: z.record(z.string(), z.number()), turnRewards: z.array(z.number()).optional() }).strict(),
     finishReason: z.enum(['done', 'max_turns', 'max_context', 'cancelled']),
     turns: z.number().int().min(0),
     retries: z.number().int().min(0),

@@ -17,7 +17,7 @@ import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js
 import { BYTE_TOKENIZER_VOCAB_SIZE as VOCAB_SIZE } from '../models/tokenizer.js';
 import { connectRedis } from './connection.js';
 import { queueConnection } from './queue-connection.js';
-import { episodeLimits, runGroup } from './episode.js';
+import { runEpisodes } from './runners.js';
 import {
   GroupJobPayloadSchema,
   PROTOCOL_VERSION,
@@ -157,12 +157,11 @@ export class RolloutWorker {
     const stopKey = keys.stop(payload.attempt, payload.iteration);
     // One progress field per processing run, so a killed run's partial count cannot add to the redo's.
     const runField = `${payload.groupIndex}|${this.workerId}|${started}`;
-    const outcome = await runGroup(policy, {
+    const outcome = await runEpisodes(policy, {
       env,
       envOptions,
       task: payload.task,
       groupSize: K,
-      limits: episodeLimits(config),
       rngs: Array.from({ length: K }, (_, k) => new Rng(mixSeed(config.seed, payload.attempt, payload.iteration, payload.groupIndex, k, job.attemptsMade))),
       rolloutIds: Array.from({ length: K }, (_, k) => rolloutId(payload.jobId, payload.attempt, payload.iteration, payload.groupIndex, k)),
       groupId,
@@ -174,7 +173,7 @@ export class RolloutWorker {
             await redis.hincrby(keys.progress(payload.attempt, payload.iteration), runField, 1);
           }
         : undefined,
-    });
+    }, config);
     const result: GroupResult = {
       v: PROTOCOL_VERSION,
       groupId,

@@ -63,3 +63,40 @@ export function chunks(n: number, size: number): number[][] {
   for (let i = 0; i < n; i += size) out.push(Array.from({ length: Math.min(size, n - i) }, (_, j) => i + j));
   return out;
 }
+
+/** How a minibatch's token terms are weighted (config `loop.aggregation`). */
+export type Aggregation = 'fixed-divisor' | 'trace-length' | 'token-mean';
+
+/**
+ * Per-row token weights of one minibatch for `trace-length` and `token-mean` (`fixed-divisor` is
+ * `loopLoss`'s own 1/(M·|a(x)|) and returns undefined). Rows sharing a `rolloutId` are the chunks of one
+ * trace and are always in the same minibatch.
+ *   trace-length: w = 1/(ℓ(τ)·N), ℓ(τ) = output tokens over all chunks of the trace, N = traces in the
+ *                 minibatch (specs/delethink.md, invariant 6): a trace weighs the same however it is chunked.
+ *   token-mean:   w = 1/Σ output tokens of the minibatch (every token weighs the same).
+ * Rows without output tokens get 0. Example: traces a (chunks of 3 and 1 output tokens) and b (2):
+ * trace-length → a's rows 1/(4·2) = 0.125, b's row 1/(2·2) = 0.25; token-mean → 1/6 each.
+ */
+export function aggregationWeights(rows: readonly TrainingRow[], indices: readonly number[], aggregation: Aggregation): Float32Array | undefined {
+  if (aggregation === 'fixed-divisor') return undefined;
+  const outputs = indices.map((i) => rows[i].segment.isOutput.reduce<number>((a, m) => a + m, 0));
+  if (aggregation === 'token-mean') {
+    const total = outputs.reduce((a, b) => a + b, 0);
+    return Float32Array.from(outputs, (n) => (n > 0 ? 1 / total : 0));
+  }
+  const traceLength = new Map<string, number>();
+  indices.forEach((i, k) => traceLength.set(rows[i].rolloutId, (traceLength.get(rows[i].rolloutId) ?? 0) + outputs[k]));
+  const traces = traceLength.size;
+  return Float32Array.from(indices, (i, k) => (outputs[k] > 0 ? 1 / (traceLength.get(rows[i].rolloutId)! * traces) : 0));
+}
+
+/** Row indices grouped by `rolloutId` in first-seen order: the units minibatches are planned over. */
+export function unitsOf(rows: readonly TrainingRow[]): number[][] {
+  const units = new Map<string, number[]>();
+  rows.forEach((r, i) => {
+    const unit = units.get(r.rolloutId);
+    if (unit) unit.push(i);
+    else units.set(r.rolloutId, [i]);
+  });
+  return [...units.values()];
+}

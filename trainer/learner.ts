@@ -16,7 +16,7 @@ import type { EnvDefinition, TaskRef } from '../envs/types.js';
 import { selectBackend } from '../models/backend.js';
 import { BYTE_TOKENIZER_VOCAB_SIZE } from '../models/tokenizer.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
-import { demonstrationSegment, episodeLimits } from '../rollout/episode.js';
+import { demonstrationRows } from '../rollout/runners.js';
 import type { JobControl } from '../rollout/jobs.js';
 import type { TrajectorySample } from '../rollout/protocol.js';
 import type { Trajectory } from '../rollout/trajectory.js';
@@ -24,9 +24,10 @@ import { WeightStore } from '../rollout/weight-store.js';
 import { filterByAdvantage, groupAdvantages, groupRollouts, loopLoss, minibatchDivisor, planMinibatches, shouldAbort, truncatedImportanceWeights } from './algorithms/loop.js';
 import { sftLoss } from './algorithms/sft.js';
 import { AdamW, clipGlobalNorm, type AdamWState } from './optim/adamw.js';
-import { chunks, packRows, rowsOf, type TrainingRow } from './batch.js';
+import { aggregationWeights, chunks, packRows, rowsOf, unitsOf, type TrainingRow } from './batch.js';
 import { listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from './checkpoint.js';
 import { collectGroups, dispatchGroups, type CollectedIteration } from './collect.js';
+import { evaluatePolicy } from './evaluate.js';
 import { writeReport } from './report.js';
 import { TaskSampler, type TaskSamplerState } from './tasks.js';
 
@@ -90,6 +91,7 @@ export async function runTrainingJob(ctx: LearnerContext): Promise<'completed' |
     });
     await recordIteration(ctx, state, metrics);
     await recordSample(ctx, iteration + 1, collected);
+    if (config.train.evalEvery > 0 && state.iteration % config.train.evalEvery === 0) await periodicEval(ctx, state);
   }
   await saveState(ctx, state, (Date.now() - started) / 1000);
   writeReport(ctx.runDir, readMetricsFile(ctx.runDir), config);
@@ -170,15 +172,17 @@ async function runSftStage(ctx: LearnerContext, state: LearnerState): Promise<vo
   const pool = env.taskCount(config.sft.split, options);
   const sampler = new TaskSampler(config.sft.split, pool, mixSeed(config.seed, 0x5f7));
   const optimizer = new AdamW(state.policy.variables, optimOptions(config, config.sft.lr));
-  const limits = episodeLimits(config);
   const t0 = Date.now();
   for (let step = 0; step < config.sft.steps; step++) {
-    const rows: TrainingRow[] = sampler.next(config.sft.batchSize).map((task) => ({
-      rolloutId: `sft/${task.index}`,
-      segment: demonstrationSegment(env.demonstrations!(task, options), limits),
-      advantage: 0,
-      policyVersion: 0,
-    }));
+    // A demonstration gives one row per context the policy would see (several for fresh turns / chunks).
+    const rows: TrainingRow[] = sampler.next(config.sft.batchSize).flatMap((task) =>
+      demonstrationRows(env.demonstrations!(task, options), config).map((segment) => ({
+        rolloutId: `sft/${task.index}`,
+        segment,
+        advantage: 0,
+        policyVersion: 0,
+      })),
+    );
     const packed = packRows(rows, rows.map((_, i) => i));
     const { value, grads } = tf.variableGrads(() => sftLoss(state.policy.logProbs(packed.batch), packed.mask), state.policy.variables);
     const { grads: clipped } = await clipGlobalNorm(grads, config.optim.gradClip);
@@ -256,6 +260,7 @@ interface ScoredRows {
 
 function scoreAndFilter(collected: CollectedIteration, config: ResolvedConfig): ScoredRows {
   const trajectories = collected.groups.flatMap((g) => g.trajectories);
+  if (config.loop.advantageUnit === 'turn') return scoreTurns(trajectories, config);
   const scored = groupRollouts(
     trajectories.map((t) => ({ groupId: t.groupId, reward: t.reward.total, cancelled: false, trajectory: t })),
     { baseline: config.loop.advantage, normalize: config.loop.normalize },
@@ -265,6 +270,27 @@ function scoreAndFilter(collected: CollectedIteration, config: ResolvedConfig): 
     kept.map((s) => s.rollout.trajectory),
     kept.map((s) => s.advantage),
   );
+  return { rows, trajectories, filtered: scored.length - kept.length };
+}
+
+/**
+ * `loop.advantageUnit: turn` (Mem-α): every turn (segment) is a sample with its own reward from the env's
+ * `turnRewards`; the group is all turns of all rollouts of the task, scored together.
+ */
+function scoreTurns(trajectories: Trajectory[], config: ResolvedConfig): ScoredRows {
+  const samples = trajectories.flatMap((t) => {
+    const turnRewards = t.reward.turnRewards;
+    if (turnRewards === undefined || turnRewards.length !== t.segments.length) {
+      throw new TrainingError(
+        `loop.advantageUnit is 'turn' but rollout ${t.rolloutId} has ${t.segments.length} turn segments and ${turnRewards === undefined ? 'no' : turnRewards.length} turnRewards; ` +
+          `the environment's score() must return one reward per turn (and rollout.context must be 'fresh')`,
+      );
+    }
+    return t.segments.map((segment, s) => ({ groupId: t.groupId, reward: turnRewards[s], cancelled: false, id: `${t.rolloutId}#${s}`, segment, t }));
+  });
+  const scored = groupRollouts(samples, { baseline: config.loop.advantage, normalize: config.loop.normalize });
+  const kept = filterByAdvantage(scored, config.loop.advantageFilter);
+  const rows: TrainingRow[] = kept.map((k) => ({ rolloutId: k.rollout.id, segment: k.rollout.segment, advantage: k.advantage, policyVersion: k.rollout.t.policyVersion }));
   return { rows, trajectories, filtered: scored.length - kept.length };
 }
 
@@ -297,9 +323,13 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
       }
     });
   });
-  // 8. N_epoch epochs of shuffled minibatches of M rollouts, fixed divisor M.
-  const plan = planMinibatches(rows.length, loopCfg.minibatchSize, loopCfg.epochs, state.rng, loopCfg.fullBatch);
-  const divisor = minibatchDivisor(loopCfg.minibatchSize, rows.length, loopCfg.fullBatch);
+  // 8. N_epoch epochs of shuffled minibatches of M rollouts (a rollout's rows — Delethink chunks — stay
+  // together), aggregated per `loop.aggregation` (LOOP: fixed divisor M).
+  const units = unitsOf(rows);
+  const plan = planMinibatches(units.length, loopCfg.minibatchSize, loopCfg.epochs, state.rng, loopCfg.fullBatch).map((epoch) =>
+    epoch.map((minibatch) => minibatch.flatMap((u) => units[u])),
+  );
+  const divisor = minibatchDivisor(loopCfg.minibatchSize, units.length, loopCfg.fullBatch);
   const sums: Record<string, number> = {};
   let steps = 0;
   let aborted = false;
@@ -312,8 +342,9 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
         minibatch.forEach((r, b) => out.set(per[r].subarray(0, Math.min(per[r].length, seqLen)), b * seqLen));
         return out;
       };
-      // Off-policy correction only where some row was sampled by an older version than the update starts from.
-      const stale = minibatch.some((r) => rows[r].policyVersion < state.iteration);
+      // Off-policy correction where some row was sampled by an older version than the update starts from
+      // (or on every token with `importanceSampling: always`, Delethink's truncated IS).
+      const stale = loopCfg.importanceSampling === 'always' || minibatch.some((r) => rows[r].policyVersion < state.iteration);
       const importanceWeights = stale
         ? truncatedImportanceWeights(gather(old), packed.samplerLogProbs, packed.mask, config.rollout.importanceWeightCap)
         : undefined;
@@ -326,6 +357,8 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
           turnIds: packed.turnIds,
           advantages: packed.advantages,
           divisor,
+          rowWeights: aggregationWeights(rows, minibatch, loopCfg.aggregation),
+          dualClip: loopCfg.dualClip,
           clipLow: config.derived.clipLow,
           clipHigh: config.derived.clipHigh,
           ratio: loopCfg.ratio,
@@ -459,6 +492,28 @@ async function recordSample(ctx: LearnerContext, step: number, collected: Collec
     };
   });
   await ctx.jobs.pushSample(ctx.jobId, { step, groups: groups as TrajectorySample['groups'] });
+}
+
+/**
+ * `train.evalEvery`: evaluate the current policy on the first `train.evalTasks` tasks of the `eval` split
+ * (or `test` when the env has no `eval` split), one sampled episode each; recorded as `eval/*` metrics.
+ */
+async function periodicEval(ctx: LearnerContext, state: LearnerState): Promise<void> {
+  const { config } = ctx;
+  const options = validateEnvOptions(state.env, config.env.options);
+  const split = state.env.taskCount('eval', options) > 0 ? 'eval' : 'test';
+  const result = await evaluatePolicy(state.policy, config, { split, tasks: config.train.evalTasks, baselines: false });
+  const record: IterationMetrics = {
+    step: state.iteration,
+    time: Date.now(),
+    'eval/reward_mean': result.policy.rewardMean,
+    'eval/success_rate': result.policy.successRate,
+    'eval/wall_s': result.wallSec,
+  };
+  for (const [k, v] of Object.entries(result.policy.summary)) record[`eval/${k}`] = v;
+  appendMetrics(ctx.runDir, record);
+  await ctx.jobs.pushMetrics(ctx.jobId, record);
+  ctx.log(`eval at iteration ${state.iteration} (${split}, ${result.tasks} tasks): reward ${result.policy.rewardMean.toFixed(3)}, success ${(100 * result.policy.successRate).toFixed(1)}%`);
 }
 
 /** What state.json of a checkpoint holds besides the weights and optimizer. */

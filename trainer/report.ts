@@ -18,6 +18,7 @@ export const REPORT_CHARTS: ReadonlyArray<{ title: string; keys: readonly string
   { title: 'Gradient norm', keys: ['losses/grad_norm'] },
   { title: 'Episode length', keys: ['charts/episode_turns'] },
   { title: 'Throughput (episodes/s)', keys: ['rollout/episodes_per_s'] },
+  { title: 'Evaluation (held-out tasks)', keys: ['eval/reward_mean', 'eval/success_rate'] },
   { title: 'SFT warm start (NLL per step)', keys: ['sft/nll'] },
 ];
 
@@ -71,7 +72,7 @@ export function chartData(records: ReadonlyArray<Record<string, number>>, keys: 
 export function renderReport(records: ReadonlyArray<Record<string, number>>, config: Pick<ResolvedConfig, 'name' | 'algorithm' | 'env'> & Partial<ResolvedConfig>, now = new Date()): string {
   const { js, css } = uplotAssets();
   const charts = REPORT_CHARTS.map((c) => ({ ...c, data: chartData(records, c.keys) })).filter((c) => c.data.x.length > 0);
-  const iterations = records.filter((r) => r.step >= 1);
+  const iterations = records.filter((r) => r.step >= 1 && r['charts/reward_mean'] !== undefined);
   const summary = iterations.length ? summaryLine(iterations) : 'no iterations recorded yet';
   const payload = JSON.stringify(charts.map((c) => ({ title: c.title, keys: c.keys, x: c.data.x, ys: c.data.ys }))).replace(/</g, '\\u003c');
   const env = config.env?.name ?? config.env?.module ?? '';

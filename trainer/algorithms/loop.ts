@@ -201,8 +201,19 @@ export interface LoopLossInputs {
   readonly turnIds: Int32Array;
   /** A(x) of each rollout (step 5): [B]. */
   readonly advantages: Float32Array;
-  /** The fixed M of step 8 (see `minibatchDivisor`). */
+  /** The fixed M of step 8 (see `minibatchDivisor`). Ignored when `rowWeights` is given. */
   readonly divisor: number;
+  /**
+   * Per-row token weight w_b: [B]. When given, every output token of row b weighs w_b instead of
+   * 1/(M·|a(x)|) — other aggregations of the same surrogate: Delethink's 1/(ℓ(τ)·N_traces) (a trace's
+   * chunks are rows sharing ℓ(τ)), or a token mean 1/Σ|a(x)| (Mem-α).
+   */
+  readonly rowWeights?: Float32Array;
+  /**
+   * Dual clip c > 1 (Ye et al. 2020): for A < 0 the per-token term is max(min(r·A, clip(r)·A), c·A), so a
+   * huge ratio on a negative-advantage token cannot produce an unbounded loss. Absent = off.
+   */
+  readonly dualClip?: number;
   /** Lower ratio bound (see `clipBounds`). */
   readonly clipLow: number;
   /** Upper ratio bound 1 + ε. */
@@ -310,7 +321,11 @@ export function loopLoss(inputs: LoopLossInputs): { loss: tf.Scalar; stats: Loop
     const advantages = tf.tensor2d(inputs.advantages, [rows, 1]);
     const unclipped = tf.mul(ratio, advantages);
     const clipped = tf.mul(tf.clipByValue(ratio, inputs.clipLow, inputs.clipHigh), advantages);
-    const surrogate = tf.minimum(unclipped, clipped);
+    const pessimistic = tf.minimum(unclipped, clipped);
+    const surrogate =
+      inputs.dualClip === undefined
+        ? pessimistic
+        : tf.where(tf.tile(tf.less(advantages, 0), [1, cols]), tf.maximum(pessimistic, tf.mul(advantages, inputs.dualClip)), pessimistic);
 
     // 8d. Aggregation: weight mask/(M·|a(x)|) per token, precomputed on the CPU. With stale samples
     // (rollout.maxStaleness > 0) each token's term is also weighted by the truncated importance weight
@@ -388,6 +403,7 @@ function prepareLossInputs(inputs: LoopLossInputs): PreparedLossInputs {
     advantages: [inputs.advantages.length, rows],
   };
   if (inputs.refLogProbs !== undefined) lengths.refLogProbs = [inputs.refLogProbs.length, size];
+  if (inputs.rowWeights !== undefined) lengths.rowWeights = [inputs.rowWeights.length, rows];
   if (inputs.importanceWeights !== undefined) lengths.importanceWeights = [inputs.importanceWeights.length, size];
   for (const [name, [actual, expected]] of Object.entries(lengths)) {
     if (actual !== expected) {
@@ -396,7 +412,9 @@ function prepareLossInputs(inputs: LoopLossInputs): PreparedLossInputs {
       });
     }
   }
-  if (!(inputs.divisor > 0)) throw new TrainingError(`loopLoss: divisor M must be > 0, got ${inputs.divisor}`);
+  if (inputs.rowWeights === undefined && !(inputs.divisor > 0)) throw new TrainingError(`loopLoss: divisor M must be > 0, got ${inputs.divisor}`);
+  if (inputs.rowWeights?.some((w) => !(w >= 0 && Number.isFinite(w)))) throw new TrainingError('loopLoss: rowWeights must be finite and ≥ 0');
+  if (inputs.dualClip !== undefined && !(inputs.dualClip > 1)) throw new TrainingError(`loopLoss: dualClip must be > 1, got ${inputs.dualClip}`);
   if (!(inputs.clipLow > 0 && inputs.clipLow <= 1 && inputs.clipHigh >= 1)) {
     throw new TrainingError(`loopLoss: clip bounds must satisfy 0 < lo ≤ 1 ≤ hi, got [${inputs.clipLow}, ${inputs.clipHigh}]`);
   }
@@ -415,7 +433,7 @@ function prepareLossInputs(inputs: LoopLossInputs): PreparedLossInputs {
     if (rowOutputs === 0) continue;
     outputTokenCount += rowOutputs;
     activeRowCount++;
-    const weight = 1 / (inputs.divisor * rowOutputs);
+    const weight = inputs.rowWeights ? inputs.rowWeights[b] : 1 / (inputs.divisor * rowOutputs);
     for (let t = 0; t < cols; t++) if (inputs.mask[b * cols + t] > 0) tokenWeights[b * cols + t] = weight;
   }
 

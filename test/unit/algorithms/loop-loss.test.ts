@@ -479,3 +479,56 @@ describe('loopLoss with a stand-in policy', () => {
     logits.dispose();
   });
 });
+
+describe('loopLoss: row weights and dual clip (other aggregations of the same surrogate)', () => {
+  it('rowWeights replace 1/(M·|a(x)|): each output token of row b weighs w_b', () => {
+    // Two rows, T = 2, all output, A = [1, 1], ratios 1 (new = old). w = [0.25, 0.1].
+    // L = −(0.25·(1 + 1) + 0.1·(1 + 1)) = −0.7; dL/dnew = −w_b·A·r = [−0.25, −0.25, −0.1, −0.1].
+    const old = [ln(0.5), ln(0.4), ln(0.3), ln(0.2)];
+    const v = tf.variable(tf.tensor2d([old.slice(0, 2), old.slice(2)]));
+    const out = lossAndGrad(v, (x) =>
+      handInputs(x, {
+        oldLogProbs: Float32Array.from(old),
+        mask: Float32Array.from([1, 1, 1, 1]),
+        advantages: Float32Array.from([1, 1]),
+        divisor: 999,
+        rowWeights: Float32Array.from([0.25, 0.1]),
+      }),
+    );
+    expect(out.loss).toBeCloseTo(-0.7, 6);
+    expect(Array.from(out.grad)).toEqual([-0.25, -0.25, -0.1, -0.1].map((g) => expect.closeTo(g, 6)));
+    v.dispose();
+  });
+
+  it('dual clip bounds a negative-advantage token at c·A and zeroes its gradient; A > 0 is unaffected', () => {
+    // Row 0: A = −1, r = 5 → min(−5, −1.1) = −5, dual clip c = 3: max(−5, −3) = −3 (gradient 0).
+    // Row 1: A = −1, r = 2 → min(−2, −1.1) = −2 > −3: kept, gradient −w·A·r = 2·w.
+    // Row 2: A = +1, r = 5 → min(5, 1.1) = 1.1 (clipped, gradient 0); the dual clip only acts on A < 0.
+    // w = 1 each: L = −(−3 − 2 + 1.1) = 3.9.
+    const old = [ln(0.1), ln(0.1), ln(0.1)];
+    const v = tf.variable(tf.tensor2d([[ln(0.5)], [ln(0.2)], [ln(0.5)]]));
+    const out = lossAndGrad(v, (x) =>
+      handInputs(x, {
+        oldLogProbs: Float32Array.from(old),
+        mask: Float32Array.from([1, 1, 1]),
+        advantages: Float32Array.from([-1, -1, 1]),
+        divisor: 1,
+        rowWeights: Float32Array.from([1, 1, 1]),
+        dualClip: 3,
+      }),
+    );
+    expect(out.loss).toBeCloseTo(3.9, 5);
+    expect(out.grad[0]).toBe(0);
+    expect(out.grad[1]).toBeCloseTo(2, 5);
+    expect(out.grad[2]).toBe(0);
+    v.dispose();
+  });
+
+  it('rejects a dual clip ≤ 1 and negative row weights', () => {
+    const v = tf.variable(tf.tensor2d([[0]]));
+    const base = { oldLogProbs: Float32Array.from([0]), mask: Float32Array.from([1]), advantages: Float32Array.from([1]), divisor: 1 };
+    expect(() => lossAndGrad(v, (x) => handInputs(x, { ...base, dualClip: 1 }))).toThrow(/dualClip must be > 1/);
+    expect(() => lossAndGrad(v, (x) => handInputs(x, { ...base, rowWeights: Float32Array.from([-1]) }))).toThrow(/rowWeights/);
+    v.dispose();
+  });
+});
