@@ -51,6 +51,17 @@ describe('horizon train', () => {
       expect(readFileSync(path.join(dir, 'report.html'), 'utf8')).toContain('"title":"Reward"');
       const port = /127\.0\.0\.1:(\d+)/.exec(r.output)![1];
       expect(processesMentioning(`127.0.0.1:${port}`)).toEqual([]); // workers and redis are gone
+      // `horizon eval` on the warm start and the last checkpoint of the run.
+      const json = path.join(dir, 'eval.json');
+      const ev = await runCli(['eval', dir, '--checkpoint', '0', '--checkpoint', 'last', '--tasks', '6', '--json', json]);
+      expect(ev.code, ev.output).toBe(0);
+      expect(ev.output).toMatch(/checkpoint 0 +6 +\d\.\d{3} +\d+\.\d%/);
+      expect(ev.output).toMatch(/checkpoint 3 +6 /);
+      const saved = JSON.parse(readFileSync(json, 'utf8'));
+      expect(saved.evals.map((e: { checkpoint: number }) => e.checkpoint)).toEqual([0, 3]);
+      const bad = await runCli(['eval', dir, '--checkpoint', '7']);
+      expect(bad.code).toBe(1);
+      expect(bad.output).toMatch(/no checkpoint "7" .*available: 0, 1, 2, 3/);
     } finally {
       cleanup();
     }

@@ -132,3 +132,43 @@ describe('docs/config-reference.md', () => {
     expect(readFileSync(path.join(process.cwd(), 'docs/config-reference.md'), 'utf8')).toBe(renderConfigReference());
   });
 });
+
+describe('recipe presets and context policies', () => {
+  const delethink = { ...base, algorithm: 'delethink', rollout: { context: 'delethink' }, model: { maxSeqLen: 256 }, delethink: { chunkTokens: 64, carryoverTokens: 32, headTokens: 8, maxChunks: 4 } };
+
+  it('delethink: clip [0.8, 1.26], dual clip 3, trace-length aggregation, TIS on every token; budget C + (I−1)(C−m)', () => {
+    const c = resolveConfig(delethink);
+    expect(c.derived.clipLow).toBeCloseTo(0.8, 12);
+    expect(c.derived.clipHigh).toBeCloseTo(1.26, 12);
+    expect(c.loop.dualClip).toBe(3);
+    expect(c.loop.aggregation).toBe('trace-length');
+    expect(c.loop.importanceSampling).toBe('always');
+    expect(c.loop.klCoef).toBe(0);
+    expect(c.derived.thinkingBudget).toBe(64 + 3 * 32);
+    // The paper's numbers: (8192, 4096, 5) → 24,576.
+    expect(resolveConfig({ ...base, model: { maxSeqLen: 16384 } }).derived.thinkingBudget).toBe(24576);
+  });
+
+  it('memalpha: per-turn GRPO, token mean, KL 0.001, and it needs the fresh context', () => {
+    const c = resolveConfig({ ...base, algorithm: 'memalpha', rollout: { context: 'fresh' } });
+    expect([c.loop.advantageUnit, c.loop.aggregation, c.loop.klCoef, c.loop.advantage, c.loop.normalize]).toEqual(['turn', 'token-mean', 0.001, 'group-mean', 'std']);
+    expect(errorOf(() => resolveConfig({ ...base, algorithm: 'memalpha' })).message).toContain('rollout.context: fresh');
+  });
+
+  it('a preset whose context differs from the config is an error naming both', () => {
+    const err = errorOf(() => resolveConfig({ ...delethink, rollout: { context: 'longcot' } }));
+    expect(err.message).toMatch(/algorithm: delethink trains with rollout.context: delethink.*longcot/);
+  });
+
+  it('checks that chunks (delethink) or the whole budget (longcot) fit model.maxSeqLen', () => {
+    expect(errorOf(() => resolveConfig({ ...delethink, model: { maxSeqLen: 64 } })).message).toContain('model.maxSeqLen (64)');
+    const longcot = { ...delethink, algorithm: 'longcot', rollout: { context: 'longcot' }, model: { maxSeqLen: 128 } };
+    expect(errorOf(() => resolveConfig(longcot)).message).toContain('LongCoT thinking budget 160');
+    expect(resolveConfig({ ...longcot, model: { maxSeqLen: 512 } }).derived.thinkingBudget).toBe(160);
+  });
+
+  it('checks m < C and h < m', () => {
+    expect(errorOf(() => resolveConfig({ ...delethink, delethink: { chunkTokens: 32, carryoverTokens: 32 } })).message).toContain('carryoverTokens (m) must be smaller');
+    expect(errorOf(() => resolveConfig({ ...delethink, delethink: { ...delethink.delethink, headTokens: 40 } })).message).toContain('headTokens (h) must be smaller');
+  });
+});
