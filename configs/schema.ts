@@ -210,6 +210,13 @@ export const TrainSchema = z
     evalEvery: z.number().int().min(0).default(0).describe('Greedy-free evaluation on the eval split every this many iterations (0 = off).'),
     evalTasks: z.number().int().min(1).default(64).describe('Tasks per evaluation.'),
     split: z.string().default('train').describe('Task split RL samples from.'),
+    initFrom: z
+      .string()
+      .nullish()
+      .transform((v) => v ?? undefined)
+      .describe(
+        'Start from the weights of this checkpoint (a checkpoint directory, or a run directory for its latest) instead of a fresh init; the SFT stage is skipped. Relative to the config file. For comparisons from one SFT checkpoint.',
+      ),
     sampleGroups: z
       .number()
       .int()

@@ -147,7 +147,8 @@ async function initialise(ctx: LearnerContext): Promise<LearnerState> {
       iteration: 0,
       elapsedBefore: 0,
     };
-    if (config.sft.steps > 0) await runSftStage(ctx, state);
+    if (config.train.initFrom !== undefined) await initFromCheckpoint(ctx, state, config.train.initFrom);
+    else if (config.sft.steps > 0) await runSftStage(ctx, state);
     await saveState(ctx, state, 0);
   }
   if (config.loop.klCoef > 0) {
@@ -161,6 +162,20 @@ async function initialise(ctx: LearnerContext): Promise<LearnerState> {
 function optimOptions(config: ResolvedConfig, lr: number) {
   const o = config.optim;
   return { lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay };
+}
+
+/**
+ * `train.initFrom`: the policy starts from another run's checkpoint (model weights only; the optimizer,
+ * task stream and RNG start fresh), e.g. every variant of a comparison from the same SFT checkpoint.
+ */
+async function initFromCheckpoint(ctx: LearnerContext, state: LearnerState, from: string): Promise<void> {
+  const where = path.resolve(ctx.config.derived.configDir, from);
+  const dir = existsSync(path.join(where, 'manifest.json')) ? where : path.join(where, 'checkpoints');
+  const checkpoint = existsSync(path.join(dir, 'manifest.json')) ? dir : (await listCheckpoints(dir)).at(-1)?.path;
+  if (checkpoint === undefined) throw new TrainingError(`train.initFrom: no checkpoint at ${where} (give a checkpoint directory such as runs/<job>/checkpoints/iter-000000, or a run directory)`);
+  const loaded = await loadCheckpoint(checkpoint);
+  state.policy.setWeights(loaded.model);
+  ctx.log(`initialised from ${checkpoint} (iteration ${loaded.iteration} of that run); SFT skipped`);
 }
 
 /** Supervised warm start on the environment's scripted demonstrations (masked NLL on policy tokens). */

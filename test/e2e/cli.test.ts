@@ -59,6 +59,16 @@ describe('horizon train', () => {
       expect(ev.output).toMatch(/checkpoint 3 +6 /);
       const saved = JSON.parse(readFileSync(json, 'utf8'));
       expect(saved.evals.map((e: { checkpoint: number }) => e.checkpoint)).toEqual([0, 3]);
+      // A second run from this run's weights (train.initFrom): no SFT stage, starts from checkpoint 3.
+      const { dir: dir2, cleanup: cleanup2 } = tempDir('e2e-init');
+      try {
+        const r2 = await runCli(['train', TINY, '--run-dir', dir2, '--no-progress', '--no-dashboard', '--set', `train.initFrom=${dir}`, '--set', 'train.iterations=1'], { timeoutMs: 120_000 });
+        expect(r2.code, r2.output).toBe(0);
+        expect(r2.output).toMatch(/initialised from .*iter-000003 \(iteration 3 of that run\); SFT skipped/);
+        expect(readFileSync(path.join(dir2, 'metrics.jsonl'), 'utf8')).not.toContain('sft/nll');
+      } finally {
+        cleanup2();
+      }
       const bad = await runCli(['eval', dir, '--checkpoint', '7']);
       expect(bad.code).toBe(1);
       expect(bad.output).toMatch(/no checkpoint "7" .*available: 0, 1, 2, 3/);
