@@ -3,7 +3,7 @@
  * learner / workers. Errors print their code and message (with causes) and exit 1; nothing is lost on a
  * bad input because validation happens before anything is written or enqueued.
  */
-import { mkdirSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, writeFileSync, openSync, closeSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +23,8 @@ import { ProgressBar } from './progress.js';
 import { evalCommand, formatEval } from './eval.js';
 import { DEFAULT_DASHBOARD_PORT, startDashboard, type DashboardHandle } from '../dashboard/server.js';
 
-const BIN = fileURLToPath(new URL('../bin/horizon.js', import.meta.url));
+/** The executable worker children run: bin/horizon.js, or the single-file build that is running (cli/entry.ts). */
+const bin = () => process.env.HORIZON_BIN ?? fileURLToPath(new URL('../bin/horizon.js', import.meta.url));
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -320,7 +321,20 @@ async function runLocal(run: LocalRun): Promise<number> {
     }
     const config = resolveConfig(await jobs.config(run.jobId), { configDir: (await redis.hget(jobKeys(jobs.prefix, run.jobId).status, 'configDir')) ?? undefined });
     const workerCount = run.workers !== undefined ? nonNegativeInt(run.workers, '--workers') : config.workers.count;
-    for (let i = 0; i < workerCount; i++) children.push(spawnWorker(i, url, run, config.workers.concurrency, () => stopping, children, say));
+    // A worker that keeps crashing is given up; when every worker is, the job is cancelled with the
+    // reason instead of waiting for rollouts that can never come.
+    const gaveUp = new Set<number>();
+    const onGaveUp = (index: number, logFile: string) => {
+      gaveUp.add(index);
+      if (gaveUp.size < workerCount || stopping) return;
+      const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim());
+      // The error line itself (not the stack below it) and what follows it.
+      const at = lines.findIndex((l) => /\b(Error|horizon):/.test(l));
+      const excerpt = (at >= 0 ? lines.slice(at, at + 3) : lines.slice(-3)).join('\n  ');
+      say(`every rollout worker exited ${MAX_WORKER_RESTARTS + 1} times; stopping the job. From ${logFile}:\n  ${excerpt}`);
+      void jobs.cancel(run.jobId, `every rollout worker crashed (see ${logFile})`).catch(() => {});
+    };
+    for (let i = 0; i < workerCount; i++) children.push(spawnWorker(i, url, run, config.workers.concurrency, () => stopping, children, say, onGaveUp));
     if (run.dashboard) {
       dashboard = await startDashboard({ redisUrl: url, prefix: run.prefix, port: 0 });
       say(`dashboard: ${dashboard.url}jobs/${encodeURIComponent(run.jobId)}`);
@@ -360,6 +374,9 @@ async function runLocal(run: LocalRun): Promise<number> {
 }
 
 /** Start one local worker process; a worker that dies while the run goes on is restarted (up to 3 times). */
+/** Restarts of a crashing local worker before it is given up. */
+const MAX_WORKER_RESTARTS = 3;
+
 function spawnWorker(
   index: number,
   url: string,
@@ -368,21 +385,22 @@ function spawnWorker(
   isStopping: () => boolean,
   children: ChildProcess[],
   say: (line: string) => void,
+  onGaveUp: (index: number, logFile: string) => void,
   restarts = 0,
 ): ChildProcess {
   const logFile = path.join(run.runDir, `worker-${index}.log`);
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [BIN, 'worker', '--redis', url, '--prefix', run.prefix, '--concurrency', String(concurrency)], {
+  const child = spawn(process.execPath, [bin(), 'worker', '--redis', url, '--prefix', run.prefix, '--concurrency', String(concurrency)], {
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
   child.once('exit', (code, signal) => {
     if (isStopping()) return;
     say(`worker ${index} exited (${signal ?? `code ${code}`}); see ${logFile}`);
-    if (restarts < 3) {
-      const replacement = spawnWorker(index, url, run, concurrency, isStopping, children, say, restarts + 1);
+    if (restarts < MAX_WORKER_RESTARTS) {
+      const replacement = spawnWorker(index, url, run, concurrency, isStopping, children, say, onGaveUp, restarts + 1);
       children[children.indexOf(child)] = replacement;
-    }
+    } else onGaveUp(index, logFile);
   });
   return child;
 }

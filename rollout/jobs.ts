@@ -233,12 +233,15 @@ export class JobControl {
     });
   }
 
-  /** Ask a job to stop. A queued job is cancelled at once; a running one at the learner's next check. */
-  async cancel(jobId: string): Promise<JobStatus['state']> {
+  /**
+   * Ask a job to stop. A queued job is cancelled at once; a running one at the learner's next check.
+   * `reason` (default: the user asked) is what the learner reports.
+   */
+  async cancel(jobId: string, reason?: string): Promise<JobStatus['state']> {
     const status = await this.status(jobId);
     if (status.state === 'completed' || status.state === 'cancelled' || status.state === 'failed') return status.state;
     const keys = jobKeys(this.prefix, jobId);
-    await this.redis.set(keys.cancel, '1');
+    await this.redis.set(keys.cancel, reason ?? '1');
     if (status.state === 'queued') {
       await this.update(jobId, { state: 'cancelled', finishedAt: Date.now() });
       return 'cancelled';

@@ -125,7 +125,11 @@ async function collectWith(req: IterationRequest, waiter: Redis): Promise<Collec
   let lastStateCheck = 0;
 
   while (groups.size + failed.size < T) {
-    if (req.isCancelled && (await req.isCancelled())) throw new TrainingError('cancelled by the user');
+    if (req.isCancelled && (await req.isCancelled())) {
+      // The cancel key holds the reason (`horizon cancel`: the user; `horizon train`: crashed workers).
+      const reason = await req.redis.get(`${req.prefix}:job:${req.jobId}:cancel`);
+      throw new TrainingError(reason && reason !== '1' ? `cancelled: ${reason}` : 'cancelled by the user');
+    }
     const raw = await req.redis.hgetall(resultsKey);
     for (const [field, json] of Object.entries(raw)) {
       const groupIndex = Number(field);

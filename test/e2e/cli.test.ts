@@ -77,6 +77,19 @@ describe('horizon train', () => {
     }
   });
 
+  it('stops the job with the workers\' last log lines when every worker keeps crashing', async () => {
+    const { dir, cleanup } = tempDir('e2e-crash');
+    try {
+      const r = await runCli(['train', TINY, '--run-dir', dir, '--no-progress', '--no-dashboard'], { env: { HORIZON_BIN: path.join(dir, 'missing-worker.js') }, timeoutMs: 120_000 });
+      expect(r.code, r.output).toBe(1);
+      expect(r.output).toMatch(/every rollout worker exited 4 times; stopping the job\. From .*worker-\d\.log/);
+      expect(r.output).toContain('missing-worker.js');
+      expect(r.output).toMatch(/cancelled: every rollout worker crashed/);
+    } finally {
+      cleanup();
+    }
+  });
+
   it('stops redis and the workers on Ctrl-C, and `horizon resume` finishes the job from its checkpoint', async () => {
     const { dir, cleanup } = tempDir('sigint');
     try {
