@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bundle-gpu.sh cli/entry.ts
+cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css dist/gpu/
 server=$(command -v redis-server || true)
 if [ -z "$server" ]; then echo "redis-server is not installed here (bash scripts/setup.sh installs it)" >&2; exit 1; fi
 rm -rf dist/gpu/redis && mkdir -p dist/gpu/redis/lib

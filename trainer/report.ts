@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ResolvedConfig } from '../configs/resolve.js';
 import { formatDuration } from '../core/format.js';
 
@@ -44,7 +45,13 @@ let cachedAssets: { js: string; css: string } | undefined;
 
 function uplotAssets(): { js: string; css: string } {
   if (!cachedAssets) {
-    const dist = path.dirname(require.resolve('uplot/dist/uPlot.iife.min.js'));
+    // From node_modules, or from next to the single-file build (scripts/gpu-pack.sh copies them there).
+    let dist: string;
+    try {
+      dist = path.dirname(require.resolve('uplot/dist/uPlot.iife.min.js'));
+    } catch {
+      dist = path.dirname(fileURLToPath(import.meta.url));
+    }
     cachedAssets = {
       js: readFileSync(path.join(dist, 'uPlot.iife.min.js'), 'utf8'),
       css: readFileSync(path.join(dist, 'uPlot.min.css'), 'utf8'),
