@@ -12,6 +12,8 @@ import { evaluatePolicy, loadRunConfig, loadRunPolicy, type EvalResult } from '.
 
 export interface EvalCommandOptions {
   readonly checkpoint: readonly string[];
+  /** `path=value` overrides of the run's config (e.g. env.options.length=24 for longer problems). */
+  readonly set?: readonly string[];
   readonly split?: string;
   readonly tasks?: number;
   readonly samples?: number;
@@ -46,7 +48,7 @@ export function parseChunkList(text: string): number[] {
 }
 
 export async function evalCommand(runDir: string, opts: EvalCommandOptions, log: (line: string) => void = (l) => console.error(l)): Promise<CheckpointEval[]> {
-  const config = loadRunConfig(runDir);
+  const config = loadRunConfig(runDir, opts.set);
   const backend = await selectBackend((opts.backend ?? config.backend) as Parameters<typeof selectBackend>[0]);
   log(`backend: ${backend.name} (${backend.reason})`);
   const chunks = opts.chunks ? parseChunkList(opts.chunks) : undefined;
@@ -103,6 +105,8 @@ export function formatEval(evals: readonly CheckpointEval[]): string {
     const bHeader = ['chunks', 'budget', ...evals.map((e) => `ckpt ${e.checkpoint} accuracy`)];
     const bRows = budgets.map((b, i) => [String(b.chunks), String(b.budget), ...evals.map((e) => pct(e.result.budgets?.[i]?.accuracy ?? 0))]);
     lines.push('', 'accuracy against thinking budget (each trace right-trimmed to the budget):', table(bHeader, bRows));
+    const cap = evals[0].result.contextCap;
+    if (cap !== undefined) lines.push(`(longcot: one context holds at most ${cap} thinking tokens with this model.maxSeqLen; larger budgets are the same traces)`);
   }
   return lines.join('\n');
 }

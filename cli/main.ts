@@ -210,6 +210,7 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<run-dir>', 'run directory written by `horizon train` (runs/<job id>)')
     .option('--checkpoint <n|last>', 'checkpoint iteration to evaluate (repeatable, e.g. --checkpoint 0 --checkpoint last)', collect, [])
     .option('--split <name>', 'task split (default: test if the env has it, else eval)')
+    .option('--set <path=value>', 'override a field of the run\'s config, e.g. env.options.length=24 (repeatable)', collect, [])
     .option('--tasks <n>', 'evaluate the first n tasks of the split (default: all, at most 1000)')
     .option('--samples <n>', 'episodes per task', '1')
     .option('--batch <n>', 'episodes generated together', '32')
@@ -221,6 +222,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (runDir: string, opts) => {
       const evals = await evalCommand(path.resolve(runDir), {
         checkpoint: opts.checkpoint,
+        set: opts.set,
         split: opts.split,
         tasks: opts.tasks === undefined ? undefined : positiveInt(opts.tasks, '--tasks'),
         samples: positiveInt(opts.samples, '--samples'),

@@ -4,11 +4,15 @@
  */
 import { ConfigError } from '../core/errors.js';
 import { guessEnv } from './toy/guess.js';
+import { jsonlEnv, multiplyEnv, runningSumEnv } from './reasoning/index.js';
 import type { EnvDefinition } from './types.js';
 
 /** Every built-in environment, keyed by the name a config uses. */
 export const builtinEnvs = {
   'toy/guess': guessEnv,
+  'reasoning/running-sum': runningSumEnv,
+  'reasoning/multiply': multiplyEnv,
+  'reasoning/jsonl': jsonlEnv,
 } satisfies Record<string, EnvDefinition<any>>;
 
 /** A valid `env.name`. */

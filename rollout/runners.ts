@@ -11,46 +11,39 @@
 import type { ResolvedConfig } from '../configs/resolve.js';
 import type { Demonstration } from '../envs/types.js';
 import type { TransformerPolicy } from '../models/transformer.js';
-import { ByteTokenizer } from '../models/tokenizer.js';
-import { delethinkDemonstrationSegments, runDelethinkGroup, type DelethinkTracing } from './delethink.js';
+import { demonstrationTraceSegments, longCotTracing, runDelethinkGroup, thinkingBudget, type DelethinkTracing } from './delethink.js';
 import { demonstrationSegments, episodeLimits, runGroup, type GroupOutcome, type GroupSpec } from './episode.js';
 import type { Segment } from './trajectory.js';
 
 /** The tracing parameters of a `delethink` / `longcot` run, optionally with another chunk cap (test-time scaling). */
 export function tracingOf(config: ResolvedConfig, maxChunks?: number): DelethinkTracing {
   const d = config.delethink;
-  if (config.rollout.context === 'longcot') {
-    // LongCoT: one chunk holding the thinking budget the delethink section defines (or the budget of
-    // `maxChunks` chunks when evaluating beyond the training budget), so both compare at equal budgets.
-    const budget = d.chunkTokens + ((maxChunks ?? d.maxChunks) - 1) * (d.chunkTokens - d.carryoverTokens);
-    return { chunkTokens: budget, carryoverTokens: 0, headTokens: 0, maxChunks: 1, carry: d.carry };
-  }
-  return { chunkTokens: d.chunkTokens, carryoverTokens: d.carryoverTokens, headTokens: d.headTokens, maxChunks: maxChunks ?? d.maxChunks, carry: d.carry };
+  const tracing: DelethinkTracing = { chunkTokens: d.chunkTokens, carryoverTokens: d.carryoverTokens, headTokens: d.headTokens, maxChunks: maxChunks ?? d.maxChunks, carry: d.carry };
+  // LongCoT: one chunk holding the thinking budget the delethink section defines (or the budget of
+  // `maxChunks` chunks when evaluating beyond the training budget), so both compare at equal budgets.
+  return config.rollout.context === 'longcot' ? longCotTracing(thinkingBudget(tracing)) : tracing;
 }
 
-/** Run one group's episodes with the run's context policy. `maxChunks` overrides I (evaluation only). */
+/** Run one group's episodes with the run's context policy. `maxChunks` overrides I, `tracing` the whole tracing (evaluation only). */
 export function runEpisodes<Options>(
   policy: TransformerPolicy,
   spec: Omit<GroupSpec<Options>, 'limits'>,
   config: ResolvedConfig,
-  opts: { maxChunks?: number } = {},
+  opts: { maxChunks?: number; tracing?: DelethinkTracing } = {},
 ): Promise<GroupOutcome> {
   const limits = episodeLimits(config);
   const context = config.rollout.context;
-  if (context === 'delethink' || context === 'longcot') return runDelethinkGroup(policy, { ...spec, limits }, tracingOf(config, opts.maxChunks));
+  if (context === 'delethink' || context === 'longcot') return runDelethinkGroup(policy, { ...spec, limits }, opts.tracing ?? tracingOf(config, opts.maxChunks));
   return runGroup(policy, { ...spec, limits });
 }
 
-const tokenizer = new ByteTokenizer();
-
 /**
  * Training segments of one scripted demonstration under the run's context policy: the multi-turn
- * transcript, one segment per fresh turn, or the solver's trace chunked exactly as the tracer would.
+ * transcript, one segment per fresh turn, or the solver's trace (with BOS and end-of-turn, as a live trace
+ * has them) chunked exactly as the tracer would.
  */
 export function demonstrationRows(demo: Demonstration, config: ResolvedConfig): Segment[] {
   const context = config.rollout.context;
   if (context !== 'delethink' && context !== 'longcot') return demonstrationSegments(demo, episodeLimits(config));
-  const query = demo.turns.find((t) => t.role === 'env')?.text ?? '';
-  const trace = demo.turns.filter((t) => t.role === 'policy').map((t) => t.text).join('');
-  return delethinkDemonstrationSegments(tokenizer.encode(query), tokenizer.encode(trace), tracingOf(config));
+  return demonstrationTraceSegments(demo, tracingOf(config), { trainOnEndOfTurn: config.rollout.trainOnEndOfTurn });
 }

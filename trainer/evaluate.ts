@@ -13,10 +13,12 @@ import { Rng, mixSeed } from '../core/rng.js';
 import { resolveConfig, thinkingBudget, type ResolvedConfig } from '../configs/resolve.js';
 import { loadEnvDefinition, validateEnvOptions } from '../envs/loader.js';
 import type { EnvDefinition, EpisodeResult, Reward, TaskRef } from '../envs/types.js';
-import { BYTE_TOKENIZER_VOCAB_SIZE, ByteTokenizer, EOT_ID } from '../models/tokenizer.js';
+import { BYTE_TOKENIZER_VOCAB_SIZE, ByteTokenizer } from '../models/tokenizer.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
 import { listCheckpoints, loadCheckpoint } from './checkpoint.js';
+import { finalWindowTokens, longCotTracing, type DelethinkTracing } from '../rollout/delethink.js';
 import { runEpisodes, tracingOf } from '../rollout/runners.js';
+import { segmentResponses, trimTraceToBudget } from './algorithms/delethink.js';
 import type { Trajectory } from '../rollout/trajectory.js';
 
 /** What to evaluate. */
@@ -59,6 +61,8 @@ export interface EvalResult {
   readonly tasks: number;
   readonly policy: MethodScores & { readonly meanTokens: number; readonly meanTurns: number };
   readonly budgets?: readonly BudgetPoint[];
+  /** LongCoT only: the thinking tokens its single context could hold, when smaller than the largest budget. */
+  readonly contextCap?: number;
   readonly baselines: Record<string, MethodScores>;
   readonly wallSec: number;
 }
@@ -82,6 +86,18 @@ export async function evaluatePolicy(policy: TransformerPolicy, config: Resolved
   if (chunkCaps.some((c) => !Number.isInteger(c) || c < 1)) throw new ConfigError(`--chunks: chunk caps must be integers ≥ 1, got ${chunkCaps.join(', ')}`);
   const maxChunks = chunkCaps.at(-1);
 
+  // LongCoT has one context: past model.maxSeqLen it cannot think further, so its traces are generated
+  // up to what fits the longest query and trimmed from there (its accuracy plateaus beyond).
+  let tracing = thinking ? tracingOf(config, maxChunks) : undefined;
+  let contextCap: number | undefined;
+  if (tracing && config.rollout.context === 'longcot') {
+    const longestQuery = 1 + Math.max(...(await Promise.all(tasks.map((t) => promptLength(env, options, t)))));
+    contextCap = config.model.maxSeqLen - longestQuery;
+    if (tracing.chunkTokens > contextCap) {
+      log(`eval: longcot traces capped at ${contextCap} tokens by model.maxSeqLen ${config.model.maxSeqLen} (budget asked: ${tracing.chunkTokens})`);
+      tracing = longCotTracing(contextCap);
+    } else contextCap = undefined;
+  }
   const members = tasks.flatMap((task) => Array.from({ length: samples }, () => task));
   const batchSize = opts.batchSize ?? 32;
   const episodes: { task: TaskRef; trajectory: Trajectory }[] = [];
@@ -101,7 +117,7 @@ export async function evaluatePolicy(policy: TransformerPolicy, config: Resolved
         policyVersion: 0,
       },
       config,
-      { maxChunks },
+      { tracing },
     );
     // Trajectories come back sorted by rollout id, which follows member order.
     outcome.trajectories.forEach((trajectory, k) => episodes.push({ task: batch[k], trajectory }));
@@ -121,7 +137,7 @@ export async function evaluatePolicy(policy: TransformerPolicy, config: Resolved
     for (const chunks of chunkCaps) {
       const budget = thinkingBudget({ ...config.delethink, maxChunks: chunks });
       const rewards: number[] = [];
-      for (const e of episodes) rewards.push((await scoreText(env, options, e.task, trimmedAnswerText(e.trajectory, budget))).total);
+      for (const e of episodes) rewards.push((await scoreText(env, options, e.task, trimmedAnswerText(e.trajectory, budget, tracing!))).total);
       budgets.push({ chunks, budget, accuracy: mean(rewards.map((r) => (r >= 1 ? 1 : 0))), rewardMean: mean(rewards) });
     }
   }
@@ -135,7 +151,7 @@ export async function evaluatePolicy(policy: TransformerPolicy, config: Resolved
     }
     for (const [name, rs] of perMethod) baselines[name] = scoresOf(env, rs, options);
   }
-  return { split, tasks: n, policy: policyScores, budgets, baselines, wallSec: (Date.now() - started) / 1000 };
+  return { split, tasks: n, policy: policyScores, budgets, contextCap, baselines, wallSec: (Date.now() - started) / 1000 };
 }
 
 function scoresOf<Options>(env: EnvDefinition<Options>, results: readonly EpisodeResult[], options: Options): MethodScores {
@@ -155,22 +171,24 @@ function meanParts(rewards: readonly Reward[]): Record<string, number> {
 }
 
 /**
- * The text a trace's answer is read from when its thinking is right-trimmed to `budget` output tokens:
- * the output of the chunk in which the budget runs out, cut there (or the last chunk if the trace fits).
- * A trace cut before it wrote its answer therefore scores 0.
+ * The text a trace's answer is read from when its thinking is right-trimmed to `budget` tokens: the
+ * responses are cut at the budget, then the reward window of the (new) last chunk — its carryover and
+ * response, as in training (`finalWindowTokens`) — is decoded. A trace cut before it wrote its answer
+ * therefore scores 0.
  */
-export function trimmedAnswerText(trajectory: Trajectory, budget: number): string {
-  let used = 0;
-  let text = '';
-  for (const segment of trajectory.segments) {
-    // A chunk is its prompt followed by its response; the response starts at the first output token.
-    const first = segment.isOutput.indexOf(1);
-    const response = first < 0 ? [] : segment.tokens.slice(first).filter((t) => t !== EOT_ID);
-    text = tokenizer.decode(response.slice(0, Math.max(0, budget - used)));
-    used += response.length;
-    if (used >= budget) break;
+export function trimmedAnswerText(trajectory: Trajectory, budget: number, tracing: DelethinkTracing): string {
+  const trimmed = trimTraceToBudget(segmentResponses(trajectory.segments), budget);
+  return tokenizer.decode(finalWindowTokens(trimmed.responses.map((response) => ({ response })), tracing));
+}
+
+/** Tokens of a task's prompt (its query), from a fresh env instance. */
+async function promptLength<Options>(env: EnvDefinition<Options>, options: Options, task: TaskRef): Promise<number> {
+  const instance = await env.create(options);
+  try {
+    return tokenizer.encode(await instance.reset(task)).length;
+  } finally {
+    await instance.close?.();
   }
-  return text;
 }
 
 /** Score `text` as the final chunk of a trace for `task`, with a fresh env instance. */
@@ -193,8 +211,8 @@ function mean(xs: readonly number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
 }
 
-/** The resolved config a run directory was trained with (its config.json). */
-export function loadRunConfig(runDir: string): ResolvedConfig {
+/** The resolved config a run directory was trained with (its config.json), with `path=value` overrides. */
+export function loadRunConfig(runDir: string, overrides: readonly string[] = []): ResolvedConfig {
   const file = path.join(runDir, 'config.json');
   if (!existsSync(file)) throw new ConfigError(`${runDir} is not a run directory: it has no config.json (pass the directory \`horizon train\` wrote, e.g. runs/<job id>)`);
   let saved: Record<string, unknown> & { derived?: { configDir?: string } };
@@ -204,7 +222,7 @@ export function loadRunConfig(runDir: string): ResolvedConfig {
     throw new ConfigError(`${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   const { derived, ...raw } = saved;
-  return resolveConfig(raw, { configDir: derived?.configDir });
+  return resolveConfig(raw, { configDir: derived?.configDir, overrides });
 }
 
 /**

@@ -47,19 +47,21 @@ describe('evaluatePolicy', () => {
 });
 
 describe('trimmedAnswerText', () => {
-  const seg = (prompt: string, response: string, eot = false) => {
+  // Prompt tokens carry turn −1, response tokens the chunk index (as the tracer writes them).
+  const seg = (chunk: number, prompt: string, response: string, eot = false) => {
     const p = tokenizer.encode(prompt);
     const r = [...tokenizer.encode(response), ...(eot ? [EOT_ID] : [])];
-    return { tokens: [...p, ...r], isOutput: [...p.map(() => 0 as const), ...r.map(() => 1 as const)], logProbs: [...p, ...r].map(() => 0), turn: [...p, ...r].map(() => 0) };
+    return { tokens: [...p, ...r], isOutput: [...p.map(() => 0 as const), ...r.map(() => 1 as const)], logProbs: [...p, ...r].map(() => 0), turn: [...p.map(() => -1), ...r.map(() => chunk)] };
   };
-  const trace = { segments: [seg('q', 'aaaa'), seg('q+carry', 'bbbb'), seg('q+carry', 'cc=7', true)] } as unknown as Trajectory;
+  const trace = { segments: [seg(0, 'q', 'aaaa'), seg(1, 'q+carry', 'bbbb'), seg(2, 'q+carry', 'cc=7', true)] } as unknown as Trajectory;
+  // Carryover m = 2 (paper variant): the reward window is the last 2 tokens of the previous chunk + the last response.
+  const tracing = { chunkTokens: 4, carryoverTokens: 2, headTokens: 0, maxChunks: 3, carry: 'paper' as const };
 
-  it('reads the answer from the chunk where the budget runs out, cut at the budget', () => {
-    expect(trimmedAnswerText(trace, 100)).toBe('cc=7'); // fits: the last chunk, EOT dropped
-    expect(trimmedAnswerText(trace, 12)).toBe('cc=7');
-    expect(trimmedAnswerText(trace, 11)).toBe('cc='); // cut before the answer digit
-    expect(trimmedAnswerText(trace, 6)).toBe('bb');
-    expect(trimmedAnswerText(trace, 4)).toBe('aaaa');
-    expect(trimmedAnswerText(trace, 0)).toBe('');
+  it('cuts the responses at the budget (end-of-turn counts) and reads the last chunk\'s window', () => {
+    expect(trimmedAnswerText(trace, 100, tracing)).toBe('bbcc=7'); // fits: EOT is not text
+    expect(trimmedAnswerText(trace, 13, tracing)).toBe('bbcc=7');
+    expect(trimmedAnswerText(trace, 11, tracing)).toBe('bbcc='); // cut before the answer digit
+    expect(trimmedAnswerText(trace, 6, tracing)).toBe('aabb');
+    expect(trimmedAnswerText(trace, 4, tracing)).toBe('aaaa');
   });
 });
