@@ -21,6 +21,8 @@ export interface EvalCommandOptions {
   readonly chunks?: string;
   readonly backend?: string;
   readonly baselines: boolean;
+  /** Print the first n episodes of each checkpoint, decoded. */
+  readonly show?: number;
   readonly json?: string;
   readonly plot?: string;
 }
@@ -68,6 +70,7 @@ export async function evalCommand(runDir: string, opts: EvalCommandOptions, log:
         chunks,
         // Baselines do not depend on the checkpoint: score them once.
         baselines: opts.baselines && evals.length === 0,
+        show: opts.show,
         log,
       });
       evals.push({ checkpoint: iteration, result });
@@ -107,6 +110,12 @@ export function formatEval(evals: readonly CheckpointEval[]): string {
     lines.push('', 'accuracy against thinking budget (each trace right-trimmed to the budget):', table(bHeader, bRows));
     const cap = evals[0].result.contextCap;
     if (cap !== undefined) lines.push(`(longcot: one context holds at most ${cap} thinking tokens with this model.maxSeqLen; larger budgets are the same traces)`);
+  }
+  for (const e of evals) {
+    for (const [i, ep] of e.result.shown.entries()) {
+      lines.push('', `── checkpoint ${e.checkpoint}, episode ${i + 1}: task ${ep.task.split}#${ep.task.index}, reward ${ep.reward.total.toFixed(3)}`);
+      ep.segments.forEach((seg, k) => lines.push(`[${k}] context: ${JSON.stringify(seg.context)}`, `[${k}] output:  ${JSON.stringify(seg.output)}`));
+    }
   }
   return lines.join('\n');
 }

@@ -217,6 +217,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--chunks <list>', 'delethink / longcot: chunk caps I′ to report, e.g. 1,2,4,8 or 1..8 (traces run to the largest)')
     .option('--backend <name>', 'tensor backend (default: the run\'s)')
     .option('--no-baselines', 'skip the environment\'s baselines')
+    .option('--show <n>', 'print the first n episodes of each checkpoint, decoded (context and output of every turn / chunk)', '0')
     .option('--json <file>', 'write the results as JSON')
     .option('--plot <file.svg>', 'write accuracy vs thinking budget as an SVG plot')
     .action(async (runDir: string, opts) => {
@@ -230,6 +231,7 @@ export async function main(argv: string[]): Promise<number> {
         chunks: opts.chunks,
         backend: opts.backend,
         baselines: opts.baselines,
+        show: nonNegativeInt(opts.show, '--show'),
         json: opts.json,
         plot: opts.plot,
       });

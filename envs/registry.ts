@@ -3,6 +3,7 @@
  * key becomes a valid `env.name`.
  */
 import { ConfigError } from '../core/errors.js';
+import { memalphaEnv } from './memalpha/env.js';
 import { guessEnv } from './toy/guess.js';
 import { jsonlEnv, multiplyEnv, runningSumEnv } from './reasoning/index.js';
 import type { EnvDefinition } from './types.js';
@@ -10,6 +11,7 @@ import type { EnvDefinition } from './types.js';
 /** Every built-in environment, keyed by the name a config uses. */
 export const builtinEnvs = {
   'toy/guess': guessEnv,
+  memalpha: memalphaEnv,
   'reasoning/running-sum': runningSumEnv,
   'reasoning/multiply': multiplyEnv,
   'reasoning/jsonl': jsonlEnv,

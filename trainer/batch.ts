@@ -5,6 +5,7 @@
 import { PAD_ID as PAD } from '../models/tokenizer.js';
 import type { TokenBatch } from '../models/transformer.js';
 import type { Segment, Trajectory } from '../rollout/trajectory.js';
+import { traceWeights } from './algorithms/delethink.js';
 
 /** One training row: a segment and the advantage of the rollout it belongs to. */
 export interface TrainingRow {
@@ -73,6 +74,7 @@ export type Aggregation = 'fixed-divisor' | 'trace-length' | 'token-mean';
  * trace and are always in the same minibatch.
  *   trace-length: w = 1/(ℓ(τ)·N), ℓ(τ) = output tokens over all chunks of the trace, N = traces in the
  *                 minibatch (specs/delethink.md, invariant 6): a trace weighs the same however it is chunked.
+ *                 This is Delethink's `traceWeights` over the minibatch's rows.
  *   token-mean:   w = 1/Σ output tokens of the minibatch (every token weighs the same).
  * Rows without output tokens get 0. Example: traces a (chunks of 3 and 1 output tokens) and b (2):
  * trace-length → a's rows 1/(4·2) = 0.125, b's row 1/(2·2) = 0.25; token-mean → 1/6 each.
@@ -84,10 +86,7 @@ export function aggregationWeights(rows: readonly TrainingRow[], indices: readon
     const total = outputs.reduce((a, b) => a + b, 0);
     return Float32Array.from(outputs, (n) => (n > 0 ? 1 / total : 0));
   }
-  const traceLength = new Map<string, number>();
-  indices.forEach((i, k) => traceLength.set(rows[i].rolloutId, (traceLength.get(rows[i].rolloutId) ?? 0) + outputs[k]));
-  const traces = traceLength.size;
-  return Float32Array.from(indices, (i, k) => (outputs[k] > 0 ? 1 / (traceLength.get(rows[i].rolloutId)! * traces) : 0));
+  return traceWeights(indices.map((i, k) => ({ trace: rows[i].rolloutId, outputTokens: outputs[k] })));
 }
 
 /** Row indices grouped by `rolloutId` in first-seen order: the units minibatches are planned over. */

@@ -13,7 +13,7 @@ import { Rng, mixSeed } from '../core/rng.js';
 import { resolveConfig, thinkingBudget, type ResolvedConfig } from '../configs/resolve.js';
 import { loadEnvDefinition, validateEnvOptions } from '../envs/loader.js';
 import type { EnvDefinition, EpisodeResult, Reward, TaskRef } from '../envs/types.js';
-import { BYTE_TOKENIZER_VOCAB_SIZE, ByteTokenizer } from '../models/tokenizer.js';
+import { BOS_ID, BYTE_TOKENIZER_VOCAB_SIZE, ByteTokenizer, EOT_ID } from '../models/tokenizer.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
 import { listCheckpoints, loadCheckpoint } from './checkpoint.js';
 import { finalWindowTokens, longCotTracing, type DelethinkTracing } from '../rollout/delethink.js';
@@ -35,6 +35,8 @@ export interface EvalOptions {
   readonly chunks?: readonly number[];
   /** Also score the env's baselines on the same tasks. Default true. */
   readonly baselines?: boolean;
+  /** Keep the first n episodes decoded (context and output of every turn / chunk) for inspection. */
+  readonly show?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -56,11 +58,20 @@ export interface MethodScores {
   readonly summary: Record<string, number>;
 }
 
+/** One decoded episode for inspection (`horizon eval --show`). */
+export interface ShownEpisode {
+  readonly task: TaskRef;
+  readonly reward: Reward;
+  readonly segments: ReadonlyArray<{ readonly context: string; readonly output: string }>;
+}
+
 export interface EvalResult {
   readonly split: string;
   readonly tasks: number;
   readonly policy: MethodScores & { readonly meanTokens: number; readonly meanTurns: number };
   readonly budgets?: readonly BudgetPoint[];
+  /** The first `show` episodes, decoded: one entry per segment (turn / chunk), prompt and output apart. */
+  readonly shown: readonly ShownEpisode[];
   /** LongCoT only: the thinking tokens its single context could hold, when smaller than the largest budget. */
   readonly contextCap?: number;
   readonly baselines: Record<string, MethodScores>;
@@ -151,7 +162,8 @@ export async function evaluatePolicy(policy: TransformerPolicy, config: Resolved
     }
     for (const [name, rs] of perMethod) baselines[name] = scoresOf(env, rs, options);
   }
-  return { split, tasks: n, policy: policyScores, budgets, contextCap, baselines, wallSec: (Date.now() - started) / 1000 };
+  const shown = episodes.slice(0, opts.show ?? 0).map((e) => ({ task: e.task, reward: e.trajectory.reward, segments: e.trajectory.segments.map(decodeSegment) }));
+  return { split, tasks: n, policy: policyScores, budgets, contextCap, baselines, shown, wallSec: (Date.now() - started) / 1000 };
 }
 
 function scoresOf<Options>(env: EnvDefinition<Options>, results: readonly EpisodeResult[], options: Options): MethodScores {
@@ -179,6 +191,14 @@ function meanParts(rewards: readonly Reward[]): Record<string, number> {
 export function trimmedAnswerText(trajectory: Trajectory, budget: number, tracing: DelethinkTracing): string {
   const trimmed = trimTraceToBudget(segmentResponses(trajectory.segments), budget);
   return tokenizer.decode(finalWindowTokens(trimmed.responses.map((response) => ({ response })), tracing));
+}
+
+/** A segment as text: the tokens before its first output token, and the rest (special tokens as <BOS>/<EOT>). */
+function decodeSegment(segment: Trajectory['segments'][number]): { context: string; output: string } {
+  const first = segment.isOutput.indexOf(1);
+  const cut = first < 0 ? segment.tokens.length : first;
+  const text = (ids: readonly number[]) => ids.map((t) => (t === BOS_ID ? '<BOS>' : t === EOT_ID ? '<EOT>' : tokenizer.decode([t]))).join('');
+  return { context: text(segment.tokens.slice(0, cut)), output: text(segment.tokens.slice(cut)) };
 }
 
 /** Tokens of a task's prompt (its query), from a fresh env instance. */

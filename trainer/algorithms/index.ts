@@ -19,3 +19,15 @@ export type {
   LoopLossStats,
 } from './loop.js';
 export { sftLoss } from './sft.js';
+export {
+  DELETHINK_OBJECTIVE_DEFAULTS,
+  grpoAdvantages,
+  groupTraceAdvantages,
+  traceWeights,
+  traceMinibatches,
+  delethinkLoss,
+  trimTraceToBudget,
+  segmentResponses,
+  accuracyByBudget,
+} from './delethink.js';
+export type { ChunkRowSize, DelethinkLossInputs, DelethinkLossStats, ChunkResponses, TrimmedTrace, BudgetAccuracy } from './delethink.js';

@@ -254,6 +254,8 @@ export type LoopLossStats = {
   readonly policy_loss: tf.Scalar;
   /** Share of output tokens whose ratio sits outside the bounds on the side that zeroes the gradient. */
   readonly clipfrac: tf.Scalar;
+  /** Share of output tokens whose term is the dual clip's c·A (A < 0 and r > c); 0 without `dualClip`. */
+  readonly dual_clip_fraction: tf.Scalar;
   /** Sequence-level KL estimate −mean_x Σ_{t∈a(x)} log r_t over rows with output tokens (step 9). */
   readonly approx_kl: tf.Scalar;
   /** Mean over output tokens of the ratio the objective used (per token, turn or trajectory). */
@@ -322,10 +324,11 @@ export function loopLoss(inputs: LoopLossInputs): { loss: tf.Scalar; stats: Loop
     const unclipped = tf.mul(ratio, advantages);
     const clipped = tf.mul(tf.clipByValue(ratio, inputs.clipLow, inputs.clipHigh), advantages);
     const pessimistic = tf.minimum(unclipped, clipped);
+    const dualBound = inputs.dualClip === undefined ? undefined : tf.mul(advantages, inputs.dualClip); // c·A: [B, 1]
     const surrogate =
-      inputs.dualClip === undefined
+      dualBound === undefined
         ? pessimistic
-        : tf.where(tf.tile(tf.less(advantages, 0), [1, cols]), tf.maximum(pessimistic, tf.mul(advantages, inputs.dualClip)), pessimistic);
+        : tf.where(tf.tile(tf.less(advantages, 0), [1, cols]), tf.maximum(pessimistic, dualBound), pessimistic);
 
     // 8d. Aggregation: weight mask/(M·|a(x)|) per token, precomputed on the CPU. With stale samples
     // (rollout.maxStaleness > 0) each token's term is also weighted by the truncated importance weight
@@ -366,6 +369,10 @@ export function loopLoss(inputs: LoopLossInputs): { loss: tf.Scalar; stats: Loop
       loss: tf.clone(loss),
       policy_loss: tf.clone(policyLoss),
       clipfrac: tf.div(tf.sum(tf.cast(clippedSide, 'float32')), outputCount) as tf.Scalar,
+      dual_clip_fraction:
+        dualBound === undefined
+          ? tf.scalar(0)
+          : (tf.div(tf.sum(tf.cast(tf.logicalAnd(tf.logicalAnd(isOutput, negative), tf.greater(dualBound, pessimistic)), 'float32')), outputCount) as tf.Scalar),
       approx_kl: tf.div(tf.neg(tf.sum(tokenLogRatio)), Math.max(prepared.activeRowCount, 1)) as tf.Scalar,
       ratio_mean: tf.div(tf.sum(tf.mul(ratio, outputMask)), outputCount) as tf.Scalar,
       ratio_max: tf.max(tf.where(isOutput, ratio, zeros)) as tf.Scalar,

@@ -31,6 +31,12 @@ describe('aggregationWeights', () => {
     expect(w2[0] * 4).toBeCloseTo(0.5, 12);
   });
 
+  it('trace-length counts only the minibatch\'s rows, in the order of indices; an empty minibatch gives []', () => {
+    // Rows 2 (trace a, 1 output token: ℓ = 1 here) and 1 (trace b, 2 tokens); N = 2.
+    expect(Array.from(aggregationWeights(rows, [2, 1], 'trace-length')!)).toEqual([0.5, 0.25]);
+    expect(aggregationWeights(rows, [], 'trace-length')).toEqual(new Float32Array(0));
+  });
+
   it('token-mean: 1/Σ output tokens of the minibatch', () => {
     expect(Array.from(aggregationWeights(rows, [0, 1, 2], 'token-mean')!)).toEqual([1 / 6, 1 / 6, 1 / 6].map((x) => Math.fround(x)));
   });
