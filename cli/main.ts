@@ -300,12 +300,15 @@ async function runLocal(run: LocalRun): Promise<number> {
   const jobs = new JobControl(redis, url, { prefix: run.prefix });
   const children: ChildProcess[] = [];
   let dashboard: DashboardHandle | undefined;
+  let service: LearnerService | undefined;
   let stopping = false;
   const shutdown = async () => {
     stopping = true;
     await dashboard?.close();
     // Workers finish their current group when they can; one that cannot (Redis already gone) is killed.
     await Promise.all(children.map((c) => stopChild(c, 5000)));
+    // Every client closes before redis-server stops, so none of them reports a refused reconnect.
+    await service?.close().catch(() => undefined);
     await jobs.close();
     redis.disconnect();
     await server?.stop();
@@ -344,7 +347,7 @@ async function runLocal(run: LocalRun): Promise<number> {
       say(`dashboard: ${dashboard.url}jobs/${encodeURIComponent(run.jobId)}`);
     }
     say(`job ${run.jobId}: ${config.algorithm} on ${config.env.name ?? config.env.module}, ${config.train.iterations} iterations, ${workerCount} workers; run dir ${run.runDir}`);
-    const service = new LearnerService({
+    service = new LearnerService({
       redis,
       redisUrl: url,
       prefix: run.prefix,
@@ -363,9 +366,11 @@ async function runLocal(run: LocalRun): Promise<number> {
         if (run.progress) bar.update(update);
       },
     });
-    const outcome = await service.runJob(run.jobId);
+    const learner = service;
+    const outcome = await learner.runJob(run.jobId);
+    service = undefined;
     bar.done();
-    await service.close();
+    await learner.close();
     const records = readMetricsFile(run.runDir).filter((m) => m.step >= 1 && m['charts/reward_mean'] !== undefined);
     if (records.length) console.error(summaryLine(records));
     console.error(`${outcome}: run directory ${run.runDir} (report.html, metrics.jsonl, checkpoints/)`);

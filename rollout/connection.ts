@@ -92,7 +92,7 @@ export interface ConnectRedisOptions extends RedisOptions {
  * Connect and wait until the server is ready. The first connection attempt is not retried: an unreachable
  * server or a rejected password fails at once with a ServiceError naming the (redacted) URL and the reason.
  * Once connected, the client reconnects with ioredis's usual backoff (or `options.retryStrategy`).
- * Callers should attach an 'error' listener for errors that happen after this resolves.
+ * Later connection errors surface as rejected commands; the client keeps reconnecting with ioredis' strategy.
  */
 export async function connectRedis(url: string, options: ConnectRedisOptions = {}): Promise<Redis> {
   const { connectTimeoutMs, ...ioredisOptions } = options;
@@ -124,6 +124,9 @@ export async function connectRedis(url: string, options: ConnectRedisOptions = {
     client.off('error', recordError);
   }
   client.options.retryStrategy = steadyRetryStrategy;
+  // Connection errors after this point surface as rejected commands (and ioredis reconnects); without a
+  // listener ioredis would also print each one as an "Unhandled error event" — e.g. while shutting down.
+  client.on('error', () => undefined);
   return client;
 }
 

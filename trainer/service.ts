@@ -37,6 +37,9 @@ export class LearnerService {
   private readonly rolloutQueue: Queue;
   private worker?: Worker;
   private readonly holder = `${os.hostname()}:${process.pid}`;
+  /** Lease renewal timers of running jobs (cleared by `close`). */
+  private readonly timers = new Set<ReturnType<typeof setInterval>>();
+  private closed = false;
 
   constructor(private readonly options: LearnerServiceOptions) {
     this.jobs = new JobControl(options.redis, options.redisUrl, { prefix: options.prefix });
@@ -77,6 +80,9 @@ export class LearnerService {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers.clear();
     await this.worker?.close();
     await this.rolloutQueue.close();
     await this.jobs.close();
@@ -87,7 +93,14 @@ export class LearnerService {
     const status = await this.jobs.status(jobId);
     if (status.state === 'completed' || status.state === 'cancelled') return 'skipped';
     if (!(await this.acquireLease(jobId))) return 'skipped';
-    const renew = setInterval(() => void this.renewLease(jobId), Math.floor(this.leaseMs() / 3));
+    // A failed renewal (Redis briefly away) is logged, never an unhandled rejection that ends the process;
+    // the lease only lapses if renewals keep failing for the whole lease time.
+    const renew = setInterval(() => {
+      this.renewLease(jobId).catch((err) => {
+        if (!this.closed) this.log(`[${jobId}] lease renewal failed: ${describeError(err)}`);
+      });
+    }, Math.floor(this.leaseMs() / 3));
+    this.timers.add(renew);
     const runDir = this.options.runDirFor?.(jobId) ?? path.join(this.options.runsDir, jobId);
     const log = (line: string) => {
       this.log(`[${jobId}] ${line}`);
@@ -108,7 +121,7 @@ export class LearnerService {
         attempt,
         log,
         onIteration: (m) => this.options.onIteration?.(jobId, m),
-        heartbeat: () => this.renewLease(jobId),
+        heartbeat: () => (this.closed ? Promise.resolve() : this.renewLease(jobId)),
       });
       await this.jobs.update(jobId, { state: outcome, finishedAt: Date.now() });
       log(`job ${outcome}`);
@@ -121,6 +134,7 @@ export class LearnerService {
       return 'failed';
     } finally {
       clearInterval(renew);
+      this.timers.delete(renew);
       await this.releaseLease(jobId);
     }
   }
