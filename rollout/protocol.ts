@@ -4,8 +4,14 @@
  * Large things travel by reference: a group job names a policy version, the worker fetches the weights
  * from the WeightStore.
  */
+import path from 'node:path';
 import { z } from 'zod';
 import { ProtocolError } from '../core/errors.js';
+import { WorkloadSchema, generateProgram } from '../envs/malloc/generators.js';
+import { loadProgramFile } from '../envs/malloc/loaders.js';
+import { compileProgram } from '../envs/malloc/program.js';
+import type { CompiledProgram } from '../envs/malloc/types.js';
+import { MallocEpisodeSchema } from './selfplay.js';
 
 /** Bumped on any incompatible change of a payload below. */
 export const PROTOCOL_VERSION = 1;
@@ -14,7 +20,7 @@ export const PROTOCOL_VERSION = 1;
 export const QUEUES = {
   /** Training jobs; one learner runs one job at a time. */
   jobs: 'jobs',
-  /** Rollout groups; any worker takes any group. */
+  /** Rollout groups and MuZero self-play jobs (`kind: 'selfplay'`); any worker takes any of them. */
   rollouts: 'rollouts',
 } as const;
 
@@ -47,6 +53,13 @@ export function jobKeys(prefix: string, jobId: string) {
     arrivals: (attempt: number, iteration: number) => `${base}:arrivals:${attempt}:${iteration}`,
     /** Hash groupIndex → GroupResult JSON. Written once per group (HSETNX): a redone group cannot land twice. */
     results: (attempt: number, iteration: number) => `${base}:results:${attempt}:${iteration}`,
+    /**
+     * MuZero: hash selfPlayJobIndex → SelfPlayResult JSON of one attempt. Written once per job (HSETNX);
+     * the learner deletes a field once it has ingested it.
+     */
+    selfPlayResults: (attempt: number) => `${base}:selfplay:results:${attempt}`,
+    /** MuZero: list a worker pushes a self-play job index onto after writing its result (the learner BLPOPs it). */
+    selfPlayArrivals: (attempt: number) => `${base}:selfplay:arrivals:${attempt}`,
   };
 }
 
@@ -66,6 +79,11 @@ export const RETENTION = {
 /** The BullMQ job id of a group: deterministic, so a re-dispatch of the same group is a no-op. */
 export function groupJobId(jobId: string, attempt: number, iteration: number, groupIndex: number): string {
   return `${jobId}.a${attempt}.i${iteration}.g${groupIndex}`;
+}
+
+/** The BullMQ job id of a self-play job: deterministic per (job, attempt, index), so a re-dispatch is a no-op. */
+export function selfPlayJobId(jobId: string, attempt: number, jobIndex: number): string {
+  return `${jobId}.a${attempt}.s${jobIndex}`;
 }
 
 /** Rollout id: unique per (job, attempt, iteration, group, member); ingestion dedups on it. */
@@ -151,6 +169,70 @@ export const GroupResultSchema = z
   .strict();
 export type GroupResult = z.output<typeof GroupResultSchema>;
 
+/**
+ * A training program a self-play job names, by reference: generated from a workload (its seed included)
+ * or read from a file (relative to the job's configDir; it must exist on the worker's machine too).
+ * Learner and workers turn a ref into a program with {@link loadProgramRef}, so both play the same one.
+ */
+export const ProgramRefSchema = z.union([
+  z.object({ id: z.string().min(1), workload: WorkloadSchema }).strict(),
+  z.object({ id: z.string().min(1), file: z.string().min(1), csvCapacityFraction: z.number().gt(0).max(1) }).strict(),
+]);
+export type ProgramRef = z.output<typeof ProgramRefSchema>;
+
+/** The program a ref names, compiled. Bad refs (unreadable file, invalid program) throw ConfigError. */
+export function loadProgramRef(ref: ProgramRef, configDir: string): CompiledProgram {
+  if ('workload' in ref) return compileProgram(generateProgram(ref.workload, ref.id));
+  return loadProgramFile(path.resolve(configDir, ref.file), { capacityFraction: ref.csvCapacityFraction }).compiled;
+}
+
+/** One MuZero self-play job: play each listed program once with the weights of `policyVersion`. */
+export const SelfPlayJobPayloadSchema = z
+  .object({
+    v: z.literal(PROTOCOL_VERSION),
+    kind: z.literal('selfplay'),
+    jobId: z.string(),
+    attempt: z.number().int().min(0),
+    /** Index of this self-play job within the attempt (0, 1, …): its BullMQ id and its seed. */
+    jobIndex: z.number().int().min(0),
+    policyVersion: z.number().int().min(0),
+    /** [gamesPerJob] programs, one game each (a program may appear more than once). */
+    programs: z.array(ProgramRefSchema).min(1),
+    /** The training job's config (algorithm muzero): game options, search, backend, seed. */
+    config: z.record(z.string(), z.unknown()),
+    /** Directory file refs and the config's relative paths resolve against. */
+    configDir: z.string(),
+  })
+  .strict();
+export type SelfPlayJobPayload = z.output<typeof SelfPlayJobPayloadSchema>;
+
+/** What a worker writes for a self-play job (into the self-play results hash; the BullMQ return value is a summary). */
+export const SelfPlayResultSchema = z
+  .object({
+    v: z.literal(PROTOCOL_VERSION),
+    jobIndex: z.number().int().min(0),
+    /** In the order of the payload's programs. */
+    episodes: z.array(MallocEpisodeSchema),
+    workerId: z.string(),
+    wallMs: z.number().min(0),
+  })
+  .strict();
+export type SelfPlayResult = z.output<typeof SelfPlayResultSchema>;
+
+/** A job of the rollouts queue, told apart by its payload. */
+export type RolloutJob = { readonly kind: 'group'; readonly payload: GroupJobPayload } | { readonly kind: 'selfplay'; readonly payload: SelfPlayJobPayload };
+
+/**
+ * Parse a rollouts-queue payload: `kind: 'selfplay'` is a self-play job, anything else a group job.
+ * Throws ProtocolError (never retried) for a malformed payload or another protocol version.
+ */
+export function parseRolloutJob(data: unknown, jobName: string): RolloutJob {
+  if (typeof data === 'object' && data !== null && (data as { kind?: unknown }).kind === 'selfplay') {
+    return { kind: 'selfplay', payload: parsePayload(SelfPlayJobPayloadSchema, data, `self-play job ${jobName}`) };
+  }
+  return { kind: 'group', payload: parsePayload(GroupJobPayloadSchema, data, `group job ${jobName}`) };
+}
+
 /** Job status as stored in the status hash (all values are strings in Redis). */
 export const JOB_STATES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -208,4 +290,13 @@ export interface TrajectorySampleSummary {
 /** Summarise a recorded iteration. */
 export function summariseSample(sample: TrajectorySample): TrajectorySampleSummary {
   return { step: sample.step, groups: sample.groups.map((g) => ({ groupIndex: g.groupIndex, task: g.task, rollouts: g.rollouts.length })) };
+}
+
+/**
+ * The weight-store namespace of one attempt of a training job. A resumed job (attempt a + 1) restarts from
+ * its last checkpoint and republishes versions the dead attempt may already have published with other
+ * bytes; separate namespaces keep a worker's cached copy of the old attempt's version from ever being used.
+ */
+export function weightsId(jobId: string, attempt: number): string {
+  return `${jobId}@${attempt}`;
 }

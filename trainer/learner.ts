@@ -18,7 +18,7 @@ import { BYTE_TOKENIZER_VOCAB_SIZE } from '../models/tokenizer.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
 import { demonstrationRows } from '../rollout/runners.js';
 import type { JobControl } from '../rollout/jobs.js';
-import type { TrajectorySample } from '../rollout/protocol.js';
+import { weightsId, type TrajectorySample } from '../rollout/protocol.js';
 import type { Trajectory } from '../rollout/trajectory.js';
 import { WeightStore } from '../rollout/weight-store.js';
 import { filterByAdvantage, groupAdvantages, groupRollouts, loopLoss, minibatchDivisor, planMinibatches, shouldAbort, truncatedImportanceWeights } from './algorithms/loop.js';
@@ -70,6 +70,9 @@ interface LearnerState {
 export async function runTrainingJob(ctx: LearnerContext): Promise<'completed' | 'cancelled'> {
   const { config } = ctx;
   const state = await initialise(ctx);
+  // Earlier attempts' weights are never read again (their groups are discarded by attempt).
+  const store = new WeightStore(ctx.redis, { prefix: ctx.jobs.prefix });
+  for (let a = 1; a < ctx.attempt; a++) await store.prune(weightsId(ctx.jobId, a), Number.POSITIVE_INFINITY);
   await publishWeights(ctx, state);
   const started = Date.now();
   const dispatched = new Map<number, Dispatched>();
@@ -426,9 +429,10 @@ async function rowLogProbs(policy: TransformerPolicy, rows: readonly TrainingRow
 
 async function publishWeights(ctx: LearnerContext, state: LearnerState): Promise<void> {
   const store = new WeightStore(ctx.redis, { prefix: ctx.jobs.prefix });
-  await store.put(ctx.jobId, state.iteration, await state.policy.toSafetensorsAsync());
+  const id = weightsId(ctx.jobId, ctx.attempt);
+  await store.put(id, state.iteration, await state.policy.toSafetensorsAsync());
   // Workers only ever need the newest version (plus staleness slack); drop older blobs.
-  await store.prune(ctx.jobId, Math.max(0, state.iteration - 1 - ctx.config.rollout.maxStaleness));
+  await store.prune(id, Math.max(0, state.iteration - 1 - ctx.config.rollout.maxStaleness));
   await ctx.jobs.update(ctx.jobId, { policyVersion: state.iteration });
 }
 

@@ -90,6 +90,26 @@ describe('horizon train', () => {
     }
   });
 
+  it('resumes from an older checkpoint after the dead attempt published newer weights (learning env, so the weights differ)', async () => {
+    const { dir, cleanup } = tempDir('resume-weights');
+    try {
+      const lengthEnv = path.join(REPO, 'test/fixtures/plugins/length-reward.ts');
+      const sets = ['env.name=null', `env.module=${lengthEnv}`, 'env.options={}', 'train.iterations=40', 'train.checkpointEvery=1000', 'optim.lr=0.01', 'rollout.maxTurns=1', 'sft.steps=0'].flatMap((s) => ['--set', s]);
+      const run = startCli(['train', TINY, '--run-dir', dir, '--no-progress', '--no-dashboard', ...sets]);
+      // Only the warm start (iteration 0) is checkpointed; versions 1..n are published before the kill.
+      await waitFor(() => (existsSync(path.join(dir, 'metrics.jsonl')) && metricSteps(dir).length >= 3 ? true : undefined), 120_000, 'three iterations');
+      run.child.kill('SIGINT');
+      expect(await run.exited).toBe(130);
+      const jobId = readFileSync(path.join(dir, 'job-id'), 'utf8').trim();
+      const resumed = await runCli(['resume', jobId, '--run-dir', dir, '--no-progress', '--no-dashboard'], { timeoutMs: 150_000 });
+      expect(resumed.code, resumed.output).toBe(0);
+      expect(resumed.output).toContain('resumed from');
+      expect(metricSteps(dir)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    } finally {
+      cleanup();
+    }
+  });
+
   it('stops redis and the workers on Ctrl-C, and `horizon resume` finishes the job from its checkpoint', async () => {
     const { dir, cleanup } = tempDir('sigint');
     try {
