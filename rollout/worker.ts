@@ -26,6 +26,7 @@ import {
   jobKeys,
   parsePayload,
   rolloutId,
+  weightsId,
   type GroupJobPayload,
   type GroupResult,
 } from './protocol.js';
@@ -234,7 +235,7 @@ export class RolloutWorker {
     const key = JSON.stringify([config.model, payload.jobId, payload.policyVersion]);
     let entry = this.policies.get(key);
     if (!entry) {
-      const bytes = await this.weights!.get(payload.jobId, payload.policyVersion);
+      const bytes = await this.weights!.get(weightsId(payload.jobId, payload.attempt), payload.policyVersion);
       entry = this.policies.get(key);
       if (!entry) {
         const policy = new TransformerPolicy(resolvePolicyConfig({ ...config.model, vocabSize: VOCAB_SIZE }), config.seed);
