@@ -1,14 +1,21 @@
 /**
  * `horizon eval <run-dir>`: evaluate one or more checkpoints of a run on held-out tasks and print a table
  * (policy, the environment's summary metrics, its baselines) — plus, for Delethink / LongCoT runs, accuracy
- * against thinking budget, as a table and an SVG plot.
+ * against thinking budget, as a table and an SVG plot. For mallocMuZero runs (algorithm `muzero`): one
+ * row per program (baseline time, agent time, speed-up over the XLA-like baseline) and the summary.
  */
 import { writeFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
 import { formatDuration } from '../core/format.js';
+import { mixSeed } from '../core/rng.js';
+import type { ResolvedConfig } from '../configs/resolve.js';
+import { formatSpeedupTable } from '../envs/malloc/evaluate.js';
+import { resolveGameOptions } from '../envs/malloc/game.js';
 import { selectBackend } from '../models/backend.js';
 import { escapeHtml } from '../trainer/report.js';
 import { evaluatePolicy, loadRunConfig, loadRunPolicy, type EvalResult } from '../trainer/evaluate.js';
+import { evalSearchConfig, evaluateMuZero, loadRunNetworks, type MuZeroEvalResult } from '../trainer/muzero/evaluate.js';
+import { loadEvalPrograms } from '../trainer/muzero/programs.js';
 
 export interface EvalCommandOptions {
   readonly checkpoint: readonly string[];
@@ -25,6 +32,8 @@ export interface EvalCommandOptions {
   readonly show?: number;
   readonly json?: string;
   readonly plot?: string;
+  /** MuZero runs only: program files or directories (default: the committed held-out set). */
+  readonly programs?: readonly string[];
 }
 
 /** One evaluated checkpoint. */
@@ -51,6 +60,8 @@ export function parseChunkList(text: string): number[] {
 
 export async function evalCommand(runDir: string, opts: EvalCommandOptions, log: (line: string) => void = (l) => console.error(l)): Promise<CheckpointEval[]> {
   const config = loadRunConfig(runDir, opts.set);
+  if (config.algorithm === 'muzero') throw new ConfigError(`${runDir} is a muzero run: evaluate it with muzeroEvalCommand (\`horizon eval\` does)`);
+  if (opts.programs?.length) throw new ConfigError('--programs applies to muzero runs; this run trains a token policy (use --split and --tasks)');
   const backend = await selectBackend((opts.backend ?? config.backend) as Parameters<typeof selectBackend>[0]);
   log(`backend: ${backend.name} (${backend.reason})`);
   const chunks = opts.chunks ? parseChunkList(opts.chunks) : undefined;
@@ -81,6 +92,73 @@ export async function evalCommand(runDir: string, opts: EvalCommandOptions, log:
   if (opts.json) writeFileSync(opts.json, `${JSON.stringify({ runDir, config: config.name, evals }, null, 2)}\n`);
   if (opts.plot && evals.some((e) => e.result.budgets)) writeFileSync(opts.plot, budgetPlotSvg(evals, `${config.name} (${config.rollout.context})`));
   return evals;
+}
+
+/** One evaluated checkpoint of a muzero run. */
+export interface MuZeroCheckpointEval {
+  readonly checkpoint: number;
+  readonly result: MuZeroEvalResult;
+}
+
+/**
+ * `horizon eval` of a muzero run: each chosen checkpoint plays every program once with the run's search
+ * (`muzero.search`, without noise unless `muzero.eval.deterministic` is false; `--set` changes either),
+ * and is compared with the XLA-like baseline. Programs: `opts.programs` (files or directories, relative
+ * to the working directory) or the committed held-out set; `opts.tasks` keeps the first n.
+ */
+export async function muzeroEvalCommand(
+  runDir: string,
+  config: ResolvedConfig,
+  opts: EvalCommandOptions,
+  log: (line: string) => void = (l) => console.error(l),
+): Promise<MuZeroCheckpointEval[]> {
+  const inapplicable = [
+    ['--split', opts.split],
+    ['--chunks', opts.chunks],
+    ['--plot', opts.plot],
+    ['--show', opts.show ? String(opts.show) : undefined],
+  ].filter(([, v]) => v !== undefined);
+  if (inapplicable.length) throw new ConfigError(`${inapplicable.map(([f]) => f).join(', ')}: not for muzero runs, which are evaluated on programs (--programs, --tasks)`);
+  const backend = await selectBackend((opts.backend ?? config.backend) as Parameters<typeof selectBackend>[0]);
+  log(`backend: ${backend.name} (${backend.reason})`);
+  const programs = loadEvalPrograms({
+    heldout: !opts.programs?.length,
+    files: opts.programs ?? [],
+    baseDir: process.cwd(),
+    csvCapacityFraction: config.muzero.programs.csvCapacityFraction,
+    maxPrograms: opts.tasks,
+  });
+  const game = resolveGameOptions(config.muzero.game);
+  const evals: MuZeroCheckpointEval[] = [];
+  for (const which of opts.checkpoint.length ? opts.checkpoint : ['last']) {
+    const { networks, iteration } = await loadRunNetworks(runDir, config, which);
+    log(`checkpoint ${iteration}: playing ${programs.length} programs`);
+    try {
+      const result = await evaluateMuZero(networks, programs, { search: evalSearchConfig(config), game, seed: mixSeed(config.seed, 0xe7a1) });
+      evals.push({ checkpoint: iteration, result });
+    } finally {
+      networks.dispose();
+    }
+  }
+  if (opts.json) {
+    const body = { runDir, config: config.name, programs: programs.map((p) => p.id), evals };
+    writeFileSync(opts.json, `${JSON.stringify(body, null, 2)}\n`);
+  }
+  return evals;
+}
+
+/** The per-program table and summary line of every evaluated checkpoint. */
+export function formatMuZeroEval(evals: readonly MuZeroCheckpointEval[]): string {
+  return evals
+    .map(({ checkpoint, result }) => {
+      const s = result.search;
+      const noise = s.gumbelScale === 0 && s.rootExplorationFraction === 0 && s.temperature === 0 ? ', no search noise' : '';
+      const head =
+        `checkpoint ${checkpoint}: ${result.rows.length} programs, ${s.algorithm} search, ${s.simulations} simulations, ${s.dynamics} dynamics${noise}; ` +
+        `${result.valid}/${result.rows.length} mappings pass the checker; ${formatDuration(result.wallSec)}`;
+      return `${head}\n${formatSpeedupTable(result.rows, result.summary)}`;
+    })
+    .join('\n\n');
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(1)}%`;

@@ -20,7 +20,8 @@ import { LearnerService } from '../trainer/service.js';
 import { readMetricsFile } from '../trainer/learner.js';
 import { summaryLine } from '../trainer/report.js';
 import { ProgressBar } from './progress.js';
-import { evalCommand, formatEval } from './eval.js';
+import { evalCommand, formatEval, formatMuZeroEval, muzeroEvalCommand } from './eval.js';
+import { loadRunConfig } from '../trainer/evaluate.js';
 import { DEFAULT_DASHBOARD_PORT, startDashboard, type DashboardHandle } from '../dashboard/server.js';
 
 /** The executable worker children run: bin/horizon.js, or the single-file build that is running (cli/entry.ts). */
@@ -206,12 +207,13 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('eval')
-    .description('evaluate checkpoints of a run on held-out tasks (with the env\'s metrics and baselines; accuracy vs thinking budget for delethink / longcot runs)')
+    .description('evaluate checkpoints of a run on held-out tasks (with the env\'s metrics and baselines; accuracy vs thinking budget for delethink / longcot runs; speed-up over the XLA-like baseline per program for muzero runs)')
     .argument('<run-dir>', 'run directory written by `horizon train` (runs/<job id>)')
     .option('--checkpoint <n|last>', 'checkpoint iteration to evaluate (repeatable, e.g. --checkpoint 0 --checkpoint last)', collect, [])
     .option('--split <name>', 'task split (default: test if the env has it, else eval)')
     .option('--set <path=value>', 'override a field of the run\'s config, e.g. env.options.length=24 (repeatable)', collect, [])
-    .option('--tasks <n>', 'evaluate the first n tasks of the split (default: all, at most 1000)')
+    .option('--tasks <n>', 'evaluate the first n tasks of the split (muzero: the first n programs; default: all, at most 1000)')
+    .option('--programs <paths...>', 'muzero runs: program files (.json, MiniMalloc .csv) or directories of them (default: the committed held-out set)')
     .option('--samples <n>', 'episodes per task', '1')
     .option('--batch <n>', 'episodes generated together', '32')
     .option('--chunks <list>', 'delethink / longcot: chunk caps I′ to report, e.g. 1,2,4,8 or 1..8 (traces run to the largest)')
@@ -221,8 +223,26 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json <file>', 'write the results as JSON')
     .option('--plot <file.svg>', 'write accuracy vs thinking budget as an SVG plot')
     .action(async (runDir: string, opts) => {
+      const runConfig = loadRunConfig(path.resolve(runDir), opts.set);
+      if (runConfig.algorithm === 'muzero') {
+        const evals = await muzeroEvalCommand(path.resolve(runDir), runConfig, {
+          checkpoint: opts.checkpoint,
+          programs: opts.programs,
+          tasks: opts.tasks === undefined ? undefined : positiveInt(opts.tasks, '--tasks'),
+          split: opts.split,
+          chunks: opts.chunks,
+          plot: opts.plot,
+          show: nonNegativeInt(opts.show, '--show'),
+          backend: opts.backend,
+          baselines: opts.baselines,
+          json: opts.json,
+        });
+        console.log(formatMuZeroEval(evals));
+        return;
+      }
       const evals = await evalCommand(path.resolve(runDir), {
         checkpoint: opts.checkpoint,
+        programs: opts.programs,
         set: opts.set,
         split: opts.split,
         tasks: opts.tasks === undefined ? undefined : positiveInt(opts.tasks, '--tasks'),
@@ -346,7 +366,8 @@ async function runLocal(run: LocalRun): Promise<number> {
       dashboard = await startDashboard({ redisUrl: url, prefix: run.prefix, port: 0 });
       say(`dashboard: ${dashboard.url}jobs/${encodeURIComponent(run.jobId)}`);
     }
-    say(`job ${run.jobId}: ${config.algorithm} on ${config.env.name ?? config.env.module}, ${config.train.iterations} iterations, ${workerCount} workers; run dir ${run.runDir}`);
+    const target = config.algorithm === 'muzero' ? 'the malloc game' : (config.env.name ?? config.env.module);
+    say(`job ${run.jobId}: ${config.algorithm} on ${target}, ${config.train.iterations} iterations, ${workerCount} workers; run dir ${run.runDir}`);
     service = new LearnerService({
       redis,
       redisUrl: url,

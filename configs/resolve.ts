@@ -31,7 +31,7 @@ export interface DerivedConfig {
   readonly configDir: string;
 }
 
-/** The frozen configuration every component receives. */
+/** The frozen configuration every component receives. For algorithm `muzero` env.name and env.module are both unset. */
 export type ResolvedConfig = Readonly<ParsedRunConfig> & { readonly derived: DerivedConfig };
 
 /** Parse and resolve a config object (already read from YAML). */
@@ -61,9 +61,7 @@ export function resolveConfig(raw: unknown, options: { configDir?: string; overr
     maxContextTokens: Math.min(config.rollout.maxContextTokens ?? config.model.maxSeqLen, config.model.maxSeqLen),
     configDir: path.resolve(options.configDir ?? process.cwd()),
   };
-  if (config.env.name !== undefined && !isBuiltinEnvName(config.env.name)) {
-    throw new ConfigError(`env.name: unknown environment "${config.env.name}"; built-in environments: ${builtinEnvNames.join(', ')} (or set env.module to your own module)`);
-  }
+  checkEnv(config, input.env !== undefined);
   if (config.model.nKvHeads !== undefined && config.model.nHeads % config.model.nKvHeads !== 0) {
     throw new ConfigError(`model.nKvHeads (${config.model.nKvHeads}) must divide model.nHeads (${config.model.nHeads})`);
   }
@@ -71,6 +69,7 @@ export function resolveConfig(raw: unknown, options: { configDir?: string; overr
     throw new ConfigError(`model.dModel (${config.model.dModel}) must be a multiple of model.nHeads (${config.model.nHeads})`);
   }
   checkContext(config, derived);
+  if (config.algorithm === 'muzero') checkMuZero(config);
   return deepFreeze({ ...config, derived });
 }
 
@@ -85,6 +84,46 @@ const CONTEXT_OF_ALGORITHM: Partial<Record<string, ParsedRunConfig['rollout']['c
   longcot: 'longcot',
   memalpha: 'fresh',
 };
+
+/**
+ * Token-policy algorithms play an environment: exactly one of env.name / env.module. `muzero` plays the
+ * malloc game configured under `muzero.*` and reads no env section (its resolved env names nothing).
+ * `given`: whether the config wrote an env section at all.
+ */
+function checkEnv(config: ParsedRunConfig, given: boolean): void {
+  const env = config.env;
+  if (config.algorithm === 'muzero') {
+    if (env.name !== undefined || env.module !== undefined || Object.keys(env.options).length > 0) {
+      throw new ConfigError(
+        `env: algorithm muzero plays the malloc game configured under muzero.game and muzero.programs and reads no env section; remove env (it sets ${env.name ?? env.module ?? 'options'})`,
+      );
+    }
+    return;
+  }
+  if (!given) {
+    throw new ConfigError(
+      `env: algorithm ${config.algorithm} trains a token policy on an environment: set env.name (a built-in environment: ${builtinEnvNames.join(', ')}) or env.module (a path to your module)`,
+    );
+  }
+  if ((env.name === undefined) === (env.module === undefined)) {
+    throw new ConfigError('env: set exactly one of env.name (a built-in environment) or env.module (a path to your module)');
+  }
+  if (env.name !== undefined && !isBuiltinEnvName(env.name)) {
+    throw new ConfigError(`env.name: unknown environment "${env.name}"; built-in environments: ${builtinEnvNames.join(', ')} (or set env.module to your own module)`);
+  }
+}
+
+/** What the `muzero` section must satisfy beyond its schema. */
+function checkMuZero(config: ParsedRunConfig): void {
+  const m = config.muzero;
+  if (m.programs.generate.length === 0 && m.programs.files.length === 0) {
+    throw new ConfigError('muzero.programs: no training programs; list generators under muzero.programs.generate or files under muzero.programs.files');
+  }
+  if (m.learner.minReplayPositions > m.replay.capacity) {
+    throw new ConfigError(`muzero.learner.minReplayPositions (${m.learner.minReplayPositions}) exceeds muzero.replay.capacity (${m.replay.capacity}); the learner would wait forever`);
+  }
+  if (config.sft.steps > 0) throw new ConfigError(`sft.steps = ${config.sft.steps}: the supervised warm start is for token policies; algorithm muzero learns from self-play only (set sft.steps: 0)`);
+}
 
 function checkContext(config: ParsedRunConfig, derived: DerivedConfig): void {
   const context = config.rollout.context;

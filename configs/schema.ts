@@ -4,6 +4,8 @@
  * Objects are strict: an unknown key is an error naming its path.
  */
 import { z } from 'zod';
+import { MuZeroOptionsSchema } from '../envs/malloc/muzero-options.js';
+import { WorkloadSchema } from '../envs/malloc/generators.js';
 
 /** Transformer policy shape (Llama/Qwen2 family). */
 export const ModelSchema = z
@@ -40,7 +42,7 @@ export const EnvSchema = z
       .string()
       .nullish()
       .transform((v) => v ?? undefined)
-      .describe('Built-in environment name (e.g. `toy/guess`). Exactly one of name / module (`null` clears one from the command line).'),
+      .describe('Built-in environment name (e.g. `toy/guess`). Token-policy algorithms need exactly one of name / module (`null` clears one from the command line); `muzero` reads no env.'),
     module: z
       .string()
       .nullish()
@@ -48,10 +50,7 @@ export const EnvSchema = z
       .describe('Path (relative to the config file) of a module whose default export is an EnvDefinition.'),
     options: z.record(z.string(), z.unknown()).default({}).describe("Options passed to the environment, validated by its own schema."),
   })
-  .strict()
-  .refine((e) => (e.name === undefined) !== (e.module === undefined), {
-    message: 'set exactly one of env.name (a built-in environment) or env.module (a path to your module)',
-  });
+  .strict();
 
 export const RolloutSchema = z
   .object({
@@ -238,19 +237,116 @@ export const WorkersSchema = z
   })
   .strict();
 
+/** One entry of `muzero.programs.generate`: `count` programs of one generator, seeds `seed`, `seed + 1`, … */
+export const GeneratedProgramsSchema = z
+  .object({
+    count: z.number().int().min(1).max(100_000).default(1).describe('Programs made from this entry: seeds workload.seed, workload.seed + 1, …, each a training program named `<generator>-s<seed>`.'),
+    workload: WorkloadSchema.describe('Generator and knobs (docs/mallocmuzero.md, "Workloads"); `seed` is the first seed. The held-out set uses seeds ≥ 1000: train below.'),
+  })
+  .strict();
+
+/** `muzero.programs`: the training programs self-play draws from. */
+export const MuZeroProgramsSchema = z
+  .object({
+    generate: z
+      .array(GeneratedProgramsSchema)
+      .prefault([
+        { count: 32, workload: { generator: 'random', seed: 0, instructions: 48 } },
+        { count: 16, workload: { generator: 'transformer', seed: 0, layers: 2, seqLen: 128, dModel: 128, heads: 2 } },
+        { count: 16, workload: { generator: 'convnet', seed: 0, stages: 2, blocksPerStage: 2, imageSize: 32, channels: 16 } },
+      ])
+      .describe('Generated training programs: a list of {count, workload}. Two entries must not make the same `<generator>-s<seed>`.'),
+    files: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Program files (.json programs, MiniMalloc .csv) or directories of them (every .json and .csv but manifest.json), relative to the config file; they must exist on the workers too.'),
+    csvCapacityFraction: z.number().gt(0).max(1).default(0.5).describe('Fast capacity of a MiniMalloc CSV program as a share of its peak live bytes (the CSV format carries no capacity).'),
+  })
+  .strict();
+
+/** `muzero.selfPlay`: self-play jobs on the rollouts queue. */
+export const SelfPlaySchema = z
+  .object({
+    gamesPerJob: z.number().int().min(1).max(4096).default(16).describe('Games one self-play job plays, in lock-step (one batched network call per simulation step for all of them).'),
+    jobsInFlight: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(8)
+      .describe('Self-play jobs the learner keeps queued or running, each with the newest weights at the time it is queued; about workers × concurrency (+ a few) keeps every worker busy without letting queued jobs grow stale.'),
+    jobTimeoutSec: z.number().int().min(5).max(86_400).default(1800).describe('A self-play job not finished after this long is given up (and replaced).'),
+  })
+  .strict();
+
+/** `muzero.learner`: the learner's pacing. */
+export const MuZeroLearnerSchema = z
+  .object({
+    updatesPerIteration: z.number().int().min(1).max(1_000_000).default(32).describe('Updates (each a `muzero.train.batchSize` sample from the replay) per iteration; weights are published after each iteration.'),
+    minReplayPositions: z
+      .number()
+      .int()
+      .min(1)
+      .default(2048)
+      .describe('Positions the replay must hold before updates start; the learner waits for self-play only until then (also after a resume, which starts with an empty replay).'),
+  })
+  .strict();
+
+/** `muzero.reanalyse`: refreshing stored games with the newest networks. */
+export const MuZeroReanalyseSchema = z
+  .object({
+    episodesPerIteration: z
+      .number()
+      .int()
+      .min(0)
+      .max(100_000)
+      .default(0)
+      .describe('Stored games re-searched with the newest networks each iteration, least-refreshed first (new π and ν, hence z); 0 = off.'),
+  })
+  .strict();
+
+/** `muzero.eval`: what `train.evalEvery` evaluates. */
+export const MuZeroEvalSchema = z
+  .object({
+    heldout: z.boolean().default(true).describe('Evaluate on the committed held-out set (data/malloc/heldout/, 24 programs).'),
+    files: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('More evaluation programs: .json / MiniMalloc .csv files or directories of them, relative to the config file.'),
+    maxPrograms: z.number().int().min(0).default(0).describe('Evaluate only the first n programs (held-out set first, then files); 0 = all.'),
+    deterministic: z
+      .boolean()
+      .default(true)
+      .describe('Search without noise when evaluating (Gumbel scale 0, no Dirichlet noise, most-visited action), with `muzero.search` otherwise.'),
+  })
+  .strict();
+
+/**
+ * `muzero:` — the mallocMuZero agent (algorithm `muzero`): game, networks, search, replay and update
+ * options (envs/malloc/muzero-options.ts), plus how the run is orchestrated: training programs, self-play
+ * jobs, learner pacing, reanalyse and periodic evaluation.
+ */
+export const MuZeroSchema = MuZeroOptionsSchema.extend({
+  programs: MuZeroProgramsSchema.prefault({}).describe('Training programs.'),
+  selfPlay: SelfPlaySchema.prefault({}).describe('Self-play jobs on the rollouts queue.'),
+  learner: MuZeroLearnerSchema.prefault({}).describe('Learner pacing.'),
+  reanalyse: MuZeroReanalyseSchema.prefault({}).describe('Reanalyse of stored games.'),
+  eval: MuZeroEvalSchema.prefault({}).describe('Periodic evaluation (`train.evalEvery`) against the XLA-like baseline.'),
+});
+
 export const RunConfigSchema = z
   .object({
     name: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only').default('run').describe('Run name (prefix of the job id).'),
     algorithm: z
-      .enum(['loop', 'loop-rwnorm', 'grpo', 'grpo-nokl', 'rloo', 'delethink', 'longcot', 'memalpha', 'custom'])
+      .enum(['loop', 'loop-rwnorm', 'grpo', 'grpo-nokl', 'rloo', 'delethink', 'longcot', 'memalpha', 'custom', 'muzero'])
       .default('loop')
-      .describe('Recipe preset: sets `loop.*` (and rollout) to the paper’s settings; `custom` uses `loop.*` as written.'),
+      .describe('Recipe preset: sets `loop.*` (and rollout) to the paper’s settings; `custom` uses `loop.*` as written; `muzero` trains the mallocMuZero agent (the `muzero` section, no env).'),
     seed: z.number().int().min(0).default(0).describe('Seed of every random choice (tasks, init, sampling).'),
     backend: z
       .enum(['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'])
       .default('auto')
       .describe('Tensor backend: auto picks webgpu if a GPU adapter exists, else tfjs-node if it loads, else wasm.'),
-    env: EnvSchema.describe('The environment.'),
+    env: EnvSchema.prefault({}).describe('The environment of a token-policy algorithm (they need one; `muzero` reads none and may leave the section out).'),
     model: ModelSchema.prefault({}).describe('Policy transformer.'),
     rollout: RolloutSchema.prefault({}).describe('Rollout collection.'),
     loop: LoopSchema.prefault({}).describe('Policy-gradient update (LOOP, GRPO, RLOO, Delethink, Mem-α are settings of it).'),
@@ -259,6 +355,7 @@ export const RunConfigSchema = z
     sft: SftSchema.prefault({}).describe('Supervised warm start.'),
     train: TrainSchema.prefault({}).describe('Outer loop.'),
     workers: WorkersSchema.prefault({}).describe('Rollout workers started by `horizon train`.'),
+    muzero: MuZeroSchema.prefault({}).describe('The mallocMuZero agent (read when `algorithm` is `muzero`; docs/mallocmuzero.md).'),
   })
   .strict();
 

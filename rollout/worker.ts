@@ -3,33 +3,44 @@
  * job names (cached), runs the K episodes with batched generation and writes token-level trajectories.
  * A killed worker loses nothing: its job's lock expires, BullMQ moves it back to the queue and another
  * worker redoes it; results are written once per group (HSETNX), so a redone group cannot land twice.
+ *
+ * The same queue carries MuZero self-play jobs (`kind: 'selfplay'`): the worker loads the networks of the
+ * version the job names, plays the job's programs in lock-step with search (rollout/selfplay.ts) and
+ * writes the episodes once per job (HSETNX) for the learner, which owns the replay buffer.
  */
 import os from 'node:os';
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { HorizonError, describeError } from '../core/errors.js';
+import { HorizonError, ProtocolError, describeError } from '../core/errors.js';
 import { Rng, mixSeed } from '../core/rng.js';
 import { resolveConfig, type ResolvedConfig } from '../configs/resolve.js';
 import { loadEnvDefinition, validateEnvOptions, checkEnvInstance } from '../envs/loader.js';
 import type { EnvDefinition } from '../envs/types.js';
+import type { CompiledProgram } from '../envs/malloc/types.js';
 import { selectBackend } from '../models/backend.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
+import { MuZeroNetworks } from '../models/muzero/networks.js';
 import { BYTE_TOKENIZER_VOCAB_SIZE as VOCAB_SIZE } from '../models/tokenizer.js';
 import { connectRedis } from './connection.js';
 import { queueConnection } from './queue-connection.js';
 import { runEpisodes } from './runners.js';
 import {
-  GroupJobPayloadSchema,
   PROTOCOL_VERSION,
   QUEUES,
   DEFAULT_PREFIX,
   jobKeys,
-  parsePayload,
+  loadProgramRef,
+  parseRolloutJob,
   rolloutId,
   weightsId,
+  selfPlayJobId,
   type GroupJobPayload,
   type GroupResult,
+  type ProgramRef,
+  type SelfPlayJobPayload,
+  type SelfPlayResult,
 } from './protocol.js';
+import { selfPlayGames } from './selfplay.js';
 import { WeightCache, WeightStore } from './weight-store.js';
 
 /** Options of a rollout worker process. */
@@ -60,8 +71,12 @@ export class RolloutWorker {
   /** Policies by (model shape, job, version); groups in flight may use different versions at once. */
   private readonly policies = new Map<string, { policy: TransformerPolicy; inUse: number; lastUsed: number }>();
   private readonly checkedEnvs = new Set<string>();
+  /** MuZero networks by (job, attempt, version), pooled like the policies. */
+  private readonly networks = new Map<string, { networks: MuZeroNetworks; inUse: number; lastUsed: number }>();
+  /** Compiled self-play programs by (configDir, ref): generating or parsing one is done once per worker. */
+  private readonly programs = new Map<string, CompiledProgram>();
   private backendName?: string;
-  /** Groups completed by this worker (for tests and the log). */
+  /** Jobs (groups and self-play jobs) completed by this worker (for tests and the log). */
   groupsDone = 0;
 
   constructor(options: RolloutWorkerOptions) {
@@ -105,12 +120,15 @@ export class RolloutWorker {
     await this.worker?.close();
     for (const { policy } of this.policies.values()) policy.dispose();
     this.policies.clear();
+    for (const { networks } of this.networks.values()) networks.dispose();
+    this.networks.clear();
     this.redis?.disconnect();
   }
 
-  private async process(job: Job): Promise<Pick<GroupResult, 'groupId' | 'discarded' | 'wallMs'>> {
+  private async process(job: Job): Promise<{ readonly discarded: boolean; readonly wallMs: number }> {
     try {
-      return await this.processGroup(job);
+      const parsed = parseRolloutJob(job.data, String(job.id));
+      return parsed.kind === 'selfplay' ? await this.processSelfPlay(job, parsed.payload) : await this.processGroup(job, parsed.payload);
     } catch (err) {
       // Bad input and protocol mismatches are never retried; env failures are (BullMQ attempts + backoff).
       if (err instanceof HorizonError && !err.retryable) throw new UnrecoverableError(describeError(err));
@@ -118,9 +136,8 @@ export class RolloutWorker {
     }
   }
 
-  private async processGroup(job: Job): Promise<Pick<GroupResult, 'groupId' | 'discarded' | 'wallMs'>> {
+  private async processGroup(job: Job, payload: GroupJobPayload): Promise<Pick<GroupResult, 'groupId' | 'discarded' | 'wallMs'>> {
     const started = Date.now();
-    const payload = parsePayload(GroupJobPayloadSchema, job.data, `group job ${job.id}`);
     const redis = this.redis!;
     const keys = jobKeys(this.options.prefix, payload.jobId);
     const groupId = `${payload.jobId}/${payload.attempt}/${payload.iteration}/${payload.groupIndex}`;
@@ -130,6 +147,7 @@ export class RolloutWorker {
       return { groupId, discarded: true, wallMs: Date.now() - started };
     }
     const config = resolveConfig(payload.config, { configDir: payload.configDir });
+    if (config.algorithm === 'muzero') throw new ProtocolError(`group job ${job.id} carries a config of algorithm muzero, which has no environment; muzero runs dispatch self-play jobs`);
     await this.ensureBackend(config);
     const env = await this.loadEnv(config);
     const envOptions = validateEnvOptions(env, config.env.options);
@@ -196,6 +214,81 @@ export class RolloutWorker {
       .exec();
     this.groupsDone += 1;
     return { groupId, discarded: false, wallMs: result.wallMs };
+  }
+
+  /**
+   * A MuZero self-play job: the job's programs, one game each, played in lock-step with the search of
+   * `muzero.search` on the networks of `policyVersion`. The random stream is a function of (seed,
+   * attempt, job index, BullMQ attempt), so a redo after a failure plays other games.
+   */
+  private async processSelfPlay(job: Job, payload: SelfPlayJobPayload): Promise<{ selfPlayJob: string; discarded: boolean; wallMs: number }> {
+    const started = Date.now();
+    const redis = this.redis!;
+    const keys = jobKeys(this.options.prefix, payload.jobId);
+    const id = selfPlayJobId(payload.jobId, payload.attempt, payload.jobIndex);
+    const status = await redis.hgetall(keys.status);
+    if (status.state !== 'running' || Number(status.attempt) !== payload.attempt) return { selfPlayJob: id, discarded: true, wallMs: Date.now() - started };
+    const config = resolveConfig(payload.config, { configDir: payload.configDir });
+    if (config.algorithm !== 'muzero') throw new ProtocolError(`self-play job ${job.id} carries a config of algorithm ${config.algorithm}; self-play plays muzero jobs only`);
+    await this.ensureBackend(config);
+    const programs = payload.programs.map((ref) => ({ id: ref.id, program: this.programFor(ref, payload.configDir) }));
+    const { networks, release } = await this.acquireNetworks(payload);
+    let episodes: SelfPlayResult['episodes'];
+    try {
+      const rng = new Rng(mixSeed(config.seed, payload.attempt, payload.jobIndex, job.attemptsMade));
+      episodes = await selfPlayGames(networks, programs, { search: config.muzero.search, game: config.muzero.game, policyVersion: payload.policyVersion }, rng);
+    } finally {
+      release();
+    }
+    const result: SelfPlayResult = { v: PROTOCOL_VERSION, jobIndex: payload.jobIndex, episodes, workerId: this.workerId, wallMs: Date.now() - started };
+    const resultsKey = keys.selfPlayResults(payload.attempt);
+    const arrivalsKey = keys.selfPlayArrivals(payload.attempt);
+    await redis
+      .multi()
+      .hsetnx(resultsKey, String(payload.jobIndex), JSON.stringify(result))
+      .expire(resultsKey, 24 * 3600)
+      .rpush(arrivalsKey, String(payload.jobIndex))
+      .expire(arrivalsKey, 24 * 3600)
+      .exec();
+    this.groupsDone += 1;
+    return { selfPlayJob: id, discarded: false, wallMs: result.wallMs };
+  }
+
+  private programFor(ref: ProgramRef, configDir: string): CompiledProgram {
+    const key = JSON.stringify([configDir, ref]);
+    let program = this.programs.get(key);
+    if (program === undefined) {
+      program = loadProgramRef(ref, configDir);
+      // A long-lived worker serves many runs: bound the cache (a training set is far smaller).
+      if (this.programs.size >= 4096) this.programs.clear();
+      this.programs.set(key, program);
+    }
+    return program;
+  }
+
+  /** The networks holding the weights of (job, attempt, version); pooled and evicted like the token policies. */
+  private async acquireNetworks(payload: SelfPlayJobPayload): Promise<{ networks: MuZeroNetworks; release: () => void }> {
+    const key = JSON.stringify([payload.jobId, payload.attempt, payload.policyVersion]);
+    let entry = this.networks.get(key);
+    if (!entry) {
+      const bytes = await this.weights!.get(weightsId(payload.jobId, payload.attempt), payload.policyVersion);
+      entry = this.networks.get(key);
+      if (!entry) {
+        entry = { networks: MuZeroNetworks.fromSafetensors(bytes), inUse: 0, lastUsed: 0 };
+        this.networks.set(key, entry);
+      }
+    }
+    entry.inUse += 1;
+    entry.lastUsed = Date.now();
+    const limit = this.options.concurrency + 1;
+    const idle = [...this.networks.entries()].filter(([, e]) => e.inUse === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    while (this.networks.size > limit && idle.length > 0) {
+      const [oldKey, old] = idle.shift()!;
+      old.networks.dispose();
+      this.networks.delete(oldKey);
+    }
+    const held = entry;
+    return { networks: held.networks, release: () => void (held.inUse -= 1) };
   }
 
   private async ensureBackend(config: ResolvedConfig): Promise<void> {

@@ -13,6 +13,7 @@ import { queueConnection } from '../rollout/queue-connection.js';
 import { JobControl, holderIsDeadLocalProcess, learnerLeaseKey } from '../rollout/jobs.js';
 import { QUEUES, TrainingJobPayloadSchema, parsePayload, jobKeys } from '../rollout/protocol.js';
 import { runTrainingJob, type IterationMetrics } from './learner.js';
+import { runMuZeroTrainingJob } from './muzero/learner.js';
 
 /** Options of a learner. */
 export interface LearnerServiceOptions {
@@ -111,7 +112,9 @@ export class LearnerService {
       const attempt = await this.options.redis.hincrby(jobKeys(this.jobs.prefix, jobId).status, 'attempt', 1);
       await this.jobs.update(jobId, { state: 'running', startedAt: Date.now(), learner: this.holder, runDir: path.resolve(runDir), error: '' });
       log(`learner ${this.holder} starts attempt ${attempt} in ${path.resolve(runDir)}`);
-      const outcome = await runTrainingJob({
+      // algorithm muzero: self-play jobs and a replay buffer instead of rollout groups (trainer/muzero/learner.ts).
+      const run = config.algorithm === 'muzero' ? runMuZeroTrainingJob : runTrainingJob;
+      const outcome = await run({
         redis: this.options.redis,
         jobs: this.jobs,
         rolloutQueue: this.rolloutQueue,
