@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Mem-α and mallocMuZero on the GPU machine at once (each learner on the GPU, wasm workers on the host's
-# CPU cores: 8 for Mem-α, 6 for self-play), then their evaluations, then the MCTS and Delethink
-# generation benchmarks on the GPU (webgpu) and the host CPU (wasm). After `bash scripts/gpu-pack.sh` and
-# `bash scripts/bundle-gpu.sh bench/malloc.ts bench/delethink-scaling.ts` here, run there as
+# CPU cores: 8 for Mem-α, 6 for self-play), then their evaluations, then the MCTS
+# benchmark on the GPU (webgpu) and the host CPU (wasm). After `bash scripts/gpu-pack.sh` and
+# `bash scripts/bundle-gpu.sh bench/malloc.ts` here, run there as
 #   bash .gpu/boot.sh bash scripts/gpu/memalpha-muzero.sh
 # Everything lands in one archive, $OUT/memalpha-muzero-results.tgz.
 set -uo pipefail
@@ -27,7 +27,6 @@ echo "training wall $(( $(date +%s) - start )) s" | tee -a results/card.txt
 wait
 echo "eval wall $(( $(date +%s) - start )) s" | tee -a results/card.txt
 timeout 60 node dist/gpu/malloc.mjs --backends webgpu,wasm --quick > results/bench-malloc.txt 2>&1
-timeout 80 node dist/gpu/delethink-scaling.mjs --backend webgpu --chunk 128 > results/bench-delethink-webgpu.txt 2>&1
 echo "total wall $(( $(date +%s) - start )) s" | tee -a results/card.txt
 for run in memalpha muzero; do cp runs/$run/metrics.jsonl results/$run-metrics.jsonl; cp runs/$run/report.html results/$run-report.html 2>/dev/null; done
 tar czf "$out/memalpha-muzero-results.tgz" results
