@@ -256,3 +256,42 @@ function firstLine(text: string): string {
   const newline = text.indexOf('\n');
   return newline < 0 ? text : text.slice(0, newline);
 }
+
+/** The parts of tfjs-webgpu's buffer pool that `trimGpuBufferPool` touches. */
+export interface WebGpuBufferPool {
+  freeBuffers: Map<string, Array<{ size: number; destroy(): void }>>;
+  numFreeBuffers: number;
+  numBytesAllocated: number;
+  numBytesUsed: number;
+}
+
+/**
+ * tfjs-webgpu keeps every released GPU buffer in a pool keyed by its exact byte size and never frees it.
+ * With shapes that change from step to step (sequence lengths of minibatches, a KV cache growing by one
+ * token per step) the pool grows without bound until the device runs out of memory. This destroys the
+ * pooled free buffers once they hold more than `maxFreeBytes`; buffers in use are untouched. A no-op on
+ * other backends. Returns the bytes freed.
+ */
+export function trimGpuBufferPool(maxFreeBytes = 512 * 2 ** 20): number {
+  if (tf.getBackend() !== 'webgpu') return 0;
+  const pool = (tf.backend() as unknown as { bufferManager?: WebGpuBufferPool }).bufferManager;
+  return pool?.freeBuffers ? trimBufferPool(pool, maxFreeBytes) : 0;
+}
+
+/** `trimGpuBufferPool` on a given pool (exported for tests). */
+export function trimBufferPool(pool: WebGpuBufferPool, maxFreeBytes: number): number {
+  const free = pool.numBytesAllocated - pool.numBytesUsed;
+  if (free <= maxFreeBytes) return 0;
+  let freed = 0;
+  for (const buffers of pool.freeBuffers.values()) {
+    for (const buffer of buffers) {
+      buffer.destroy();
+      freed += buffer.size;
+    }
+    // Keep the (now empty) entries: the pool's release path returns early when the map is empty.
+    buffers.length = 0;
+  }
+  pool.numFreeBuffers = 0;
+  pool.numBytesAllocated -= freed;
+  return freed;
+}

@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '../core/rng.js';
+import { trimGpuBufferPool } from './backend.js';
 import {
   MASKED_SCORE,
   checkTemperature,
@@ -89,6 +90,8 @@ export async function generate(
     for (;;) {
       const distributions = (await nextLogProbs.data()) as Float32Array;
       nextLogProbs.dispose();
+      // The KV cache grows by one position per step: every step allocates buffers of new sizes.
+      trimGpuBufferPool();
       const vocab = policy.config.vocabSize;
       const continuing: number[] = [];
       const fedTokens: number[] = [];
@@ -139,6 +142,11 @@ function sampleToken(logProbs: Float32Array, rng: Rng): number {
     if (u < cumulative) return id;
   }
   // The probabilities summed to slightly less than u through rounding: take the last possible id.
+  if (lastPossible < 0) {
+    throw new RangeError(
+      `the policy's next-token distribution has no finite probability (log-probs ${Array.from(logProbs.slice(0, 3)).join(', ')}, …): its weights are not finite — the update that produced them diverged`,
+    );
+  }
   return lastPossible;
 }
 

@@ -13,7 +13,7 @@ import { Rng, mixSeed } from '../core/rng.js';
 import type { ResolvedConfig } from '../configs/resolve.js';
 import { checkEnvInstance, loadEnvDefinition, validateEnvOptions } from '../envs/loader.js';
 import type { EnvDefinition, TaskRef } from '../envs/types.js';
-import { selectBackend } from '../models/backend.js';
+import { selectBackend, trimGpuBufferPool } from '../models/backend.js';
 import { BYTE_TOKENIZER_VOCAB_SIZE } from '../models/tokenizer.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
 import { demonstrationRows } from '../rollout/runners.js';
@@ -205,6 +205,7 @@ async function runSftStage(ctx: LearnerContext, state: LearnerState): Promise<vo
     const { value, grads } = tf.variableGrads(() => sftLoss(state.policy.logProbs(packed.batch), packed.mask), state.policy.variables);
     const { grads: clipped } = await clipGlobalNorm(grads, config.optim.gradClip);
     optimizer.step(clipped);
+    trimGpuBufferPool();
     const loss = (await value.data())[0];
     tf.dispose([value, grads, clipped]);
     if (step % 25 === 0 || step === config.sft.steps - 1) {
@@ -400,6 +401,7 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
       }
       const { grads: clipped, norm } = await clipGlobalNorm(grads, config.optim.gradClip);
       state.optimizer.step(clipped);
+      trimGpuBufferPool();
       tf.dispose([grads, clipped]);
       values.grad_norm = norm;
       for (const [k, v] of Object.entries(values)) sums[k] = (sums[k] ?? 0) + v;

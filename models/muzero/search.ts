@@ -28,6 +28,7 @@ import { ConfigError } from '../../core/errors.js';
 import type { Rng } from '../../core/rng.js';
 import { SearchConfigSchema, type SearchConfig, type SearchConfigInput } from '../../envs/malloc/muzero-options.js';
 import type { InferenceBatch, SearchModel } from './networks.js';
+import { trimGpuBufferPool } from '../backend.js';
 
 /** Declared in envs/malloc/muzero-options.ts, below configs/, so the run config can embed it. */
 export { SearchConfigSchema, type SearchConfig };
@@ -126,6 +127,7 @@ export async function runSearch(model: SearchModel, roots: readonly SearchRoot[]
         actions[j] = tree.pendingAction;
       });
       const out = await model.recurrentInference(states, actions, pendingTrees.length);
+      trimGpuBufferPool();
       pendingTrees.forEach((tree, j) => tree.expandPending(out.rewards[j], out.values[j], out.policyLogits, j * A, null, out.states, j * model.stateSize, undefined, false));
       continue;
     }

@@ -10,6 +10,7 @@ import type { MuZeroNetworks } from '../../models/muzero/networks.js';
 import { AdamW, clipGlobalNorm } from '../optim/adamw.js';
 import { muzeroLoss, type MuZeroLossOptions } from './loss.js';
 import type { UnrollBatch } from './replay.js';
+import { trimGpuBufferPool } from '../../models/backend.js';
 
 /** Declared in envs/malloc/muzero-options.ts, below configs/, so the run config can embed it. */
 export { MuZeroTrainOptionsSchema, type MuZeroTrainOptions };
@@ -73,6 +74,7 @@ export async function muzeroTrainStep(
   }
   optimizer.step(clipped.grads);
   release();
+  trimGpuBufferPool();
   const B = batch.batchSize;
   const priorities = new Float32Array(B);
   for (let b = 0; b < B; b++) priorities[b] = Math.abs(networks.support.fromTransformed(values[b]) - batch.valueTargets[b]);
