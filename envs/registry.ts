@@ -3,14 +3,18 @@
  * key becomes a valid `env.name`.
  */
 import { ConfigError } from '../core/errors.js';
+import { appworldEnv } from './appworld/env.js';
 import { memalphaEnv } from './memalpha/env.js';
 import { guessEnv } from './toy/guess.js';
+import { toolworldEnv } from './toolworld/env.js';
 import { jsonlEnv, multiplyEnv, runningSumEnv } from './reasoning/index.js';
 import type { EnvDefinition } from './types.js';
 
 /** Every built-in environment, keyed by the name a config uses. */
 export const builtinEnvs = {
   'toy/guess': guessEnv,
+  toolworld: toolworldEnv,
+  appworld: appworldEnv,
   memalpha: memalphaEnv,
   'reasoning/running-sum': runningSumEnv,
   'reasoning/multiply': multiplyEnv,
