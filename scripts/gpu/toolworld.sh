@@ -5,11 +5,12 @@
 # warm start and of every variant on test-normal, and of the warm start and LOOP on test-challenge.
 # After `bash scripts/gpu-pack.sh` here, run there as
 #   bash .gpu/boot.sh bash scripts/gpu/toolworld.sh
-# Everything lands in one archive, $OUT/toolworld-results.tgz.
+# Everything lands in one archive, $OUT/toolworld-results.tgz. CFG=configs/loop-toolworld-tiny.yaml SFT_STEPS=500
+# ITERATIONS=10 runs the same comparison on the one-template recipe.
 set -uo pipefail
 out=${OUT:-/tmp/horizon-gpu}; mkdir -p "$out" runs results
 sft=${SFT_STEPS:-150}; iterations=${ITERATIONS:-4}; tasks=${EVAL_TASKS:-48}
-cfg=configs/loop-toolworld.yaml
+cfg=${CFG:-configs/loop-toolworld.yaml}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee results/card.txt
 start=$(date +%s)
 timeout 270 bash scripts/gpu-run.sh train $cfg --run-dir runs/sft --no-progress --no-dashboard --set backend=webgpu \
@@ -19,7 +20,7 @@ declare -A variant=(
   [loop]="--set algorithm=loop" [loop-rwnorm]="--set algorithm=loop-rwnorm" [grpo]="--set algorithm=grpo" [rloo]="--set algorithm=rloo"
   [loop-turn]="--set algorithm=loop --set loop.ratio=turn" [loop-trajectory]="--set algorithm=loop --set loop.ratio=trajectory")
 for name in "${!variant[@]}"; do
-  timeout 200 bash scripts/gpu-run.sh train $cfg --run-dir runs/$name --no-progress --no-dashboard --set backend=webgpu --set workers.backend=wasm \
+  timeout ${VARIANT_LIMIT_S:-200} bash scripts/gpu-run.sh train $cfg --run-dir runs/$name --no-progress --no-dashboard --set backend=webgpu --set workers.backend=wasm \
     --set workers.count=2 --set train.initFrom="$PWD/runs/sft" --set train.iterations=$iterations --set train.checkpointEvery=2 ${variant[$name]} \
     > results/$name-train.log 2>&1 &
 done
