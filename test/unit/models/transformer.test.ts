@@ -177,26 +177,18 @@ describe('TransformerPolicy.logProbs', () => {
     expect(() => p.logProbs(batchOf([[1, 2]], 2, 0), 0)).toThrow(/temperature/);
   });
 
-  it('trains fast enough on wasm: 2 layers, dModel 64, 32 × 64 tokens forward + backward', () => {
+  it('a wasm training step of a 2-layer, dModel-64 policy on 32 × 64 tokens starts at the uniform loss with finite gradients', () => {
     const p = new TransformerPolicy({ ...tinyConfig(), vocabSize: 260, dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: undefined, ffnHidden: undefined, maxSeqLen: 64, qkvBias: false, initStd: 0.02 }, 1);
     live.push(p);
     const rng = new Rng(1);
     const batch: TokenBatch = { tokens: Int32Array.from({ length: 32 * 64 }, () => rng.int(260)), batchSize: 32, seqLen: 64 };
-    const step = () => {
-      const { value, grads } = tf.variableGrads(() => tf.neg(tf.mean(p.logProbs(batch))) as tf.Scalar, p.variables);
-      const loss = value.dataSync()[0];
-      tf.dispose([value, ...Object.values(grads)]);
-      return loss;
-    };
-    step(); // warm-up: kernel setup, XNNPACK operator creation
-    const started = performance.now();
-    const loss = step();
-    const elapsedMs = performance.now() - started;
-    console.info(`forward+backward, 2×64 model, 32×64 tokens on wasm: ${elapsedMs.toFixed(0)} ms`);
-    // Near-uniform at init: mean over 63 of 64 positions of ≈ ln 260.
+    const { value, grads } = tf.variableGrads(() => tf.neg(tf.mean(p.logProbs(batch))) as tf.Scalar, p.variables);
+    const loss = value.dataSync()[0];
+    const finite = Object.values(grads).every((g) => Array.from(g.dataSync()).every(Number.isFinite));
+    tf.dispose([value, ...Object.values(grads)]);
+    // Near-uniform at init: mean over 63 of 64 positions of ≈ ln 260. (Its speed is bench/learner.ts's job.)
     expect(loss).toBeCloseTo((63 / 64) * Math.log(260), 1);
-    // Measured ≈ 0.26 s on an idle core; the bound leaves room for a busy shared machine.
-    expect(elapsedMs).toBeLessThan(2000);
+    expect(finite).toBe(true);
   });
 });
 
