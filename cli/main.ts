@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { HorizonError, ServiceError, describeError } from '../core/errors.js';
 import { loadConfigFile, resolveConfig } from '../configs/resolve.js';
+import { loadEnvDefinition, validateEnvOptions } from '../envs/loader.js';
 import { renderConfigReference } from '../configs/reference.js';
 import { connectRedis, redactUrl, resolveRedisUrl } from '../rollout/connection.js';
 import { JobControl, newJobId, type JobStatus } from '../rollout/jobs.js';
@@ -260,11 +261,17 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('validate')
-    .description('check a config and print it resolved (defaults, preset and derived values)')
+    .description('check a config — and its environment\'s options and module — and print it resolved (defaults, preset and derived values)')
     .argument('<config>', 'YAML config file')
     .option('--set <path=value>', 'override a config field (repeatable)', collect, [])
     .action(async (file: string, opts) => {
-      console.log(JSON.stringify(loadConfigFile(file, opts.set), null, 2));
+      const config = loadConfigFile(file, opts.set);
+      // The environment's own option schema and the plug-in contract are checked too, as a training job would.
+      if (config.env.name !== undefined || config.env.module !== undefined) {
+        const env = await loadEnvDefinition({ name: config.env.name, module: config.env.module }, config.derived.configDir);
+        validateEnvOptions(env, config.env.options);
+      }
+      console.log(JSON.stringify(config, null, 2));
     });
 
   program

@@ -46,6 +46,9 @@ describe('config mistakes through the CLI', () => {
     const env = await runCli(['validate', TINY, '--set', 'env.name=toy/gues']);
     expect(env.code).toBe(1);
     expect(env.output).toContain('unknown environment "toy/gues"; built-in environments: toy/guess');
+    const options = await runCli(['validate', TINY, '--set', 'env.options.maxGuess=3']);
+    expect(options.code).toBe(1);
+    expect(options.output).toMatch(/invalid env\.options for toy\/guess: .*unknown option `maxGuess`/);
   });
 
   it('a plug-in whose env has no step fails the job before any rollout, saying what is missing', async () => {
