@@ -214,7 +214,7 @@ export const TrainSchema = z
       .nullish()
       .transform((v) => v ?? undefined)
       .describe(
-        'Start from the weights of this checkpoint (a checkpoint directory, or a run directory for its latest) instead of a fresh init; the SFT stage is skipped. Relative to the config file. For comparisons from one SFT checkpoint.',
+        'Start from the weights of this checkpoint (a checkpoint directory, or a run directory for its latest) instead of a fresh init; the SFT stage is skipped. A relative path is looked up next to the config file, then in the working directory. For comparisons from one SFT checkpoint.',
       ),
     sampleGroups: z
       .number()

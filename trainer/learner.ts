@@ -172,7 +172,10 @@ function optimOptions(config: ResolvedConfig, lr: number) {
  * task stream and RNG start fresh), e.g. every variant of a comparison from the same SFT checkpoint.
  */
 async function initFromCheckpoint(ctx: LearnerContext, state: LearnerState, from: string): Promise<void> {
-  const where = path.resolve(ctx.config.derived.configDir, from);
+  // Relative to the config file (a path written in the YAML) or, failing that, to the working directory
+  // (a path given with --set on the command line).
+  const candidates = [path.resolve(ctx.config.derived.configDir, from), path.resolve(from)];
+  const where = candidates.find((c) => existsSync(c)) ?? candidates[0];
   const dir = existsSync(path.join(where, 'manifest.json')) ? where : path.join(where, 'checkpoints');
   const checkpoint = existsSync(path.join(dir, 'manifest.json')) ? dir : (await listCheckpoints(dir)).at(-1)?.path;
   if (checkpoint === undefined) throw new TrainingError(`train.initFrom: no checkpoint at ${where} (give a checkpoint directory such as runs/<job>/checkpoints/iter-000000, or a run directory)`);
