@@ -95,7 +95,7 @@ export class JobControl {
         state: 'queued',
         name: config.name,
         algorithm: config.algorithm,
-        env: config.env.name ?? config.env.module ?? '',
+        env: config.algorithm === 'muzero' ? 'malloc' : (config.env.name ?? config.env.module ?? ''),
         iteration: 0,
         iterations: config.train.iterations,
         policyVersion: 0,

@@ -82,7 +82,7 @@ export function renderReport(records: ReadonlyArray<Record<string, number>>, con
   const iterations = records.filter((r) => r.step >= 1 && r['charts/reward_mean'] !== undefined);
   const summary = iterations.length ? summaryLine(iterations) : 'no iterations recorded yet';
   const payload = JSON.stringify(charts.map((c) => ({ title: c.title, keys: c.keys, x: c.data.x, ys: c.data.ys }))).replace(/</g, '\\u003c');
-  const env = config.env?.name ?? config.env?.module ?? '';
+  const env = config.algorithm === 'muzero' ? 'malloc' : (config.env?.name ?? config.env?.module ?? '');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(`horizon report — ${config.name}`)}</title>
 <style>${css}
