@@ -94,7 +94,7 @@ describe('horizon train', () => {
     const { dir, cleanup } = tempDir('resume-weights');
     try {
       const lengthEnv = path.join(REPO, 'test/fixtures/plugins/length-reward.ts');
-      const sets = ['env.name=null', `env.module=${lengthEnv}`, 'env.options={}', 'train.iterations=40', 'train.checkpointEvery=1000', 'optim.lr=0.01', 'rollout.maxTurns=1', 'sft.steps=0'].flatMap((s) => ['--set', s]);
+      const sets = ['env.name=null', `env.module=${lengthEnv}`, 'env.options={delayMs: 60}', 'train.iterations=40', 'train.checkpointEvery=1000', 'optim.lr=0.01', 'rollout.maxTurns=1', 'sft.steps=0'].flatMap((s) => ['--set', s]);
       const run = startCli(['train', TINY, '--run-dir', dir, '--no-progress', '--no-dashboard', ...sets]);
       // Only the warm start (iteration 0) is checkpointed; versions 1..n are published before the kill.
       await waitFor(() => (existsSync(path.join(dir, 'metrics.jsonl')) && metricSteps(dir).length >= 3 ? true : undefined), 120_000, 'three iterations');
