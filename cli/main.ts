@@ -18,7 +18,7 @@ import { DEFAULT_PREFIX, jobKeys } from '../rollout/protocol.js';
 import { startRedisServer, stopOnExit, type RedisServerHandle } from '../rollout/redis-server.js';
 import { RolloutWorker } from '../rollout/worker.js';
 import { LearnerService } from '../trainer/service.js';
-import { readMetricsFile } from '../trainer/learner.js';
+import { readMetricsFile } from '../trainer/records.js';
 import { summaryLine } from '../trainer/report.js';
 import { ProgressBar } from './progress.js';
 import { evalCommand, formatEval, formatMuZeroEval, muzeroEvalCommand } from './eval.js';

@@ -6,6 +6,20 @@ import type { RunConfigInput } from './schema.js';
 
 type LoopInput = NonNullable<RunConfigInput['loop']>;
 
+/** Delethink's objective, shared by its LongCoT baseline (specs/delethink.md, "Objective"). */
+const DELETHINK_OBJECTIVE = {
+  advantage: 'group-mean',
+  normalize: 'std',
+  epochs: 1,
+  clipEpsilon: 0.2,
+  clipHighEpsilon: 0.26,
+  dualClip: 3,
+  aggregation: 'trace-length',
+  importanceSampling: 'always',
+  advantageFilter: 0,
+  klCoef: 0,
+} as const satisfies LoopInput;
+
 /** `loop.*` values per `algorithm`; `custom` adds nothing. */
 export const algorithmPresets = {
   /** LOOP (token): leave-one-out, no std normalisation, 2 epochs of PPO minibatches, per-token ratio. */
@@ -23,31 +37,9 @@ export const algorithmPresets = {
    * dual clip 3, truncated importance sampling on every token, loss aggregated by trace length, no KL.
    * Two optimizer steps per RL step come from `loop.minibatchSize` = half the traces of an iteration.
    */
-  delethink: {
-    advantage: 'group-mean',
-    normalize: 'std',
-    epochs: 1,
-    clipEpsilon: 0.2,
-    clipHighEpsilon: 0.26,
-    dualClip: 3,
-    aggregation: 'trace-length',
-    importanceSampling: 'always',
-    advantageFilter: 0,
-    klCoef: 0,
-  },
+  delethink: DELETHINK_OBJECTIVE,
   /** The LongCoT baseline: the same objective on one-chunk traces (a trace-length mean = per-sequence token mean). */
-  longcot: {
-    advantage: 'group-mean',
-    normalize: 'std',
-    epochs: 1,
-    clipEpsilon: 0.2,
-    clipHighEpsilon: 0.26,
-    dualClip: 3,
-    aggregation: 'trace-length',
-    importanceSampling: 'always',
-    advantageFilter: 0,
-    klCoef: 0,
-  },
+  longcot: DELETHINK_OBJECTIVE,
   /**
    * Mem-α (Wang et al. 2025): GRPO over all chunk samples of all rollouts of an instance, PPO clip 0.2,
    * token-mean aggregation, one epoch, small KL to the initial writer (released script: 0.001).

@@ -3,7 +3,7 @@
  * The outer loop (`runTrainingJob`) reads like LOOP's algorithm box (specs/loop.md); each step is a named
  * stage function below it.
  */
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Queue } from 'bullmq';
@@ -23,12 +23,13 @@ import type { Trajectory } from '../rollout/trajectory.js';
 import { WeightStore } from '../rollout/weight-store.js';
 import { filterByAdvantage, groupAdvantages, groupRollouts, loopLoss, minibatchDivisor, planMinibatches, shouldAbort, truncatedImportanceWeights } from './algorithms/loop.js';
 import { sftLoss } from './algorithms/sft.js';
-import { AdamW, clipGlobalNorm, type AdamWState } from './optim/adamw.js';
+import { AdamW, clipGlobalNorm } from './optim/adamw.js';
 import { aggregationWeights, chunks, packRows, rowsOf, unitsOf, type TrainingRow } from './batch.js';
 import { listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from './checkpoint.js';
 import { collectGroups, dispatchGroups, type CollectedIteration } from './collect.js';
 import { evaluatePolicy } from './evaluate.js';
 import { writeReport } from './report.js';
+import { appendMetrics, cancelRequested, localOptimizerState, portableOptimizerState, readMetricsFile, recordIteration, truncateMetrics, type IterationMetrics } from './records.js';
 import { TaskSampler, type TaskSamplerState } from './tasks.js';
 
 /** What the learner needs from its surroundings. */
@@ -50,7 +51,7 @@ export interface LearnerContext {
 }
 
 /** One metrics record, keyed by global step (= iteration). Namespaces per STYLE.md. */
-export type IterationMetrics = { step: number; time: number } & Record<string, number>;
+export type { IterationMetrics };
 
 /** Mutable training state; everything here is in the checkpoint. */
 interface LearnerState {
@@ -92,7 +93,7 @@ export async function runTrainingJob(ctx: LearnerContext): Promise<'completed' |
       updateSec: (Date.now() - tCollected) / 1000,
       elapsedSec: state.elapsedBefore + (Date.now() - started) / 1000,
     });
-    await recordIteration(ctx, state, metrics);
+    await recordIteration(ctx, state.iteration, metrics, () => saveState(ctx, state, metrics['time/elapsed_s'] - state.elapsedBefore));
     await recordSample(ctx, iteration + 1, collected);
     if (config.train.evalEvery > 0 && state.iteration % config.train.evalEvery === 0) await periodicEval(ctx, state);
   }
@@ -484,17 +485,6 @@ function iterationMetrics(
   return metrics;
 }
 
-async function recordIteration(ctx: LearnerContext, state: LearnerState, metrics: IterationMetrics): Promise<void> {
-  appendMetrics(ctx.runDir, metrics);
-  await ctx.jobs.pushMetrics(ctx.jobId, metrics);
-  await ctx.jobs.update(ctx.jobId, { iteration: state.iteration, rewardMean: metrics['charts/reward_mean'] });
-  ctx.onIteration?.(metrics);
-  const every = ctx.config.train.checkpointEvery;
-  if (state.iteration % every === 0 && state.iteration < ctx.config.train.iterations) {
-    await saveState(ctx, state, metrics['time/elapsed_s'] - state.elapsedBefore);
-    writeReport(ctx.runDir, readMetricsFile(ctx.runDir), ctx.config);
-  }
-}
 
 /**
  * Record the first `train.sampleGroups` groups of the iteration whole (every rollout with its advantage,
@@ -560,62 +550,10 @@ async function saveState(ctx: LearnerContext, state: LearnerState, elapsedThisRu
   };
   const where = await saveCheckpoint(dir, state.iteration, {
     model: await state.policy.getWeightsAsync(),
-    optimizer: portableOptimizerState(await state.optimizer.getState()),
+    optimizer: portableOptimizerState(await state.optimizer.getState(), state.policy),
     state: saved,
   });
   await pruneCheckpoints(dir, ctx.config.train.keepCheckpoints, { alwaysKeep: [0] });
   ctx.log(`checkpoint: ${where}`);
 }
 
-/**
- * Optimizer moments are keyed by tfjs variable names, which carry a per-process instance scope
- * (`policy3/model.norm.weight`); checkpoints store them under the parameter names alone.
- */
-function portableOptimizerState(state: AdamWState): AdamWState {
-  const tensors = Object.fromEntries(Object.entries(state.tensors).map(([k, v]) => [k.replace(/^([mv]):[^/]*\//, '$1:'), v]));
-  return { step: state.step, tensors };
-}
-
-function localOptimizerState(state: AdamWState, policy: TransformerPolicy): AdamWState {
-  const scopeOf = new Map(policy.variables.map((v, i) => [policy.parameterNames[i], v.name]));
-  const tensors = Object.fromEntries(
-    Object.entries(state.tensors).map(([k, v]) => {
-      const [moment, name] = [k.slice(0, 1), k.slice(2)];
-      return [`${moment}:${scopeOf.get(name) ?? name}`, v];
-    }),
-  );
-  return { step: state.step, tensors };
-}
-
-async function cancelRequested(ctx: LearnerContext): Promise<boolean> {
-  return (await ctx.redis.exists(`${ctx.jobs.prefix}:job:${ctx.jobId}:cancel`)) === 1;
-}
-
-/** Append one record to metrics.jsonl. */
-function appendMetrics(runDir: string, record: Record<string, number>): void {
-  appendFileSync(path.join(runDir, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
-}
-
-/** All records of metrics.jsonl (malformed lines are skipped). */
-export function readMetricsFile(runDir: string): IterationMetrics[] {
-  const file = path.join(runDir, 'metrics.jsonl');
-  if (!existsSync(file)) return [];
-  const out: IterationMetrics[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      out.push(JSON.parse(line) as IterationMetrics);
-    } catch {
-      // A line cut by a crash mid-write: skip it.
-    }
-  }
-  return out;
-}
-
-/** On resume, drop metrics of iterations after the checkpoint (they are run again). */
-async function truncateMetrics(ctx: LearnerContext, iteration: number): Promise<void> {
-  const kept = readMetricsFile(ctx.runDir).filter((m) => m.step <= iteration);
-  writeFileSync(path.join(ctx.runDir, 'metrics.jsonl'), kept.map((m) => `${JSON.stringify(m)}\n`).join(''));
-  const stored = await ctx.jobs.metrics(ctx.jobId);
-  await ctx.jobs.replaceMetrics(ctx.jobId, stored.filter((r) => Number(r.step) <= iteration));
-}

@@ -15,7 +15,7 @@
  * replay buffer is not saved: a resumed run refills it from fresh self-play (step 2 waits until it holds
  * `minReplayPositions` again).
  */
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { TrainingError } from '../../core/errors.js';
@@ -29,8 +29,9 @@ import { weightsId } from '../../rollout/protocol.js';
 import type { SelfPlayProgram } from '../../rollout/selfplay.js';
 import { WeightStore } from '../../rollout/weight-store.js';
 import { listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from '../checkpoint.js';
-import { readMetricsFile, type IterationMetrics, type LearnerContext } from '../learner.js';
-import type { AdamW, AdamWState } from '../optim/adamw.js';
+import type { LearnerContext } from '../learner.js';
+import { appendMetrics, cancelRequested, localOptimizerState, portableOptimizerState, readMetricsFile, recordIteration, truncateMetrics, type IterationMetrics } from '../records.js';
+import type { AdamW } from '../optim/adamw.js';
 import { writeReport } from '../report.js';
 import { TaskSampler, type TaskSamplerState } from '../tasks.js';
 import { SelfPlayCollector, type ArrivedSelfPlay } from './collect.js';
@@ -187,7 +188,7 @@ export async function runMuZeroTrainingJob(ctx: LearnerContext): Promise<'comple
         iterationSec: (Date.now() - t0) / 1000,
         elapsedSec: state.elapsedBefore + (Date.now() - started) / 1000,
       });
-      await recordIteration(ctx, state, metrics);
+      await recordIteration(ctx, state.iteration, metrics, () => saveState(ctx, state, metrics['time/elapsed_s'] - state.elapsedBefore));
       if (config.train.evalEvery > 0 && state.iteration % config.train.evalEvery === 0) await periodicEval(ctx, state);
     }
     await saveState(ctx, state, (Date.now() - started) / 1000);
@@ -450,17 +451,6 @@ function iterationMetrics(
   return metrics;
 }
 
-async function recordIteration(ctx: LearnerContext, state: MuZeroLearnerState, metrics: IterationMetrics): Promise<void> {
-  appendMetrics(ctx.runDir, metrics);
-  await ctx.jobs.pushMetrics(ctx.jobId, metrics);
-  await ctx.jobs.update(ctx.jobId, { iteration: state.iteration, rewardMean: metrics['charts/reward_mean'] });
-  ctx.onIteration?.(metrics);
-  const every = ctx.config.train.checkpointEvery;
-  if (state.iteration % every === 0 && state.iteration < ctx.config.train.iterations) {
-    await saveState(ctx, state, metrics['time/elapsed_s'] - state.elapsedBefore);
-    writeReport(ctx.runDir, readMetricsFile(ctx.runDir), ctx.config);
-  }
-}
 
 /**
  * `train.evalEvery`: play the evaluation programs (`muzero.eval`) with the current networks and compare
@@ -512,31 +502,7 @@ async function saveState(ctx: LearnerContext, state: MuZeroLearnerState, elapsed
 }
 
 /** Optimizer moments are keyed by tfjs variable names (`muzero_1/…`); checkpoints store them by parameter name. */
-function portableOptimizerState(state: AdamWState, networks: MuZeroNetworks): AdamWState {
-  const nameOf = new Map(networks.variables.map((v, i) => [v.name, networks.parameterNames[i]]));
-  const tensors = Object.fromEntries(Object.entries(state.tensors).map(([k, v]) => [`${k.slice(0, 1)}:${nameOf.get(k.slice(2)) ?? k.slice(2)}`, v]));
-  return { step: state.step, tensors };
-}
 
-function localOptimizerState(state: AdamWState, networks: MuZeroNetworks): AdamWState {
-  const variableOf = new Map(networks.parameterNames.map((name, i) => [name, networks.variables[i].name]));
-  const tensors = Object.fromEntries(Object.entries(state.tensors).map(([k, v]) => [`${k.slice(0, 1)}:${variableOf.get(k.slice(2)) ?? k.slice(2)}`, v]));
-  return { step: state.step, tensors };
-}
 
-async function cancelRequested(ctx: LearnerContext): Promise<boolean> {
-  return (await ctx.redis.exists(`${ctx.jobs.prefix}:job:${ctx.jobId}:cancel`)) === 1;
-}
 
-/** Append one record to metrics.jsonl. */
-function appendMetrics(runDir: string, record: Record<string, number>): void {
-  appendFileSync(path.join(runDir, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
-}
 
-/** On resume, drop metrics of iterations after the checkpoint (they are run again). */
-async function truncateMetrics(ctx: LearnerContext, iteration: number): Promise<void> {
-  const kept = readMetricsFile(ctx.runDir).filter((m) => m.step <= iteration);
-  writeFileSync(path.join(ctx.runDir, 'metrics.jsonl'), kept.map((m) => `${JSON.stringify(m)}\n`).join(''));
-  const stored = await ctx.jobs.metrics(ctx.jobId);
-  await ctx.jobs.replaceMetrics(ctx.jobId, stored.filter((r) => Number(r.step) <= iteration));
-}
