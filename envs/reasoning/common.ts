@@ -10,9 +10,10 @@
  * multi-turn runner the same env is a one-turn task (LongCoT without the tracer).
  */
 import { ConfigError, EnvError } from '../../core/errors.js';
-import { mixSeed } from '../../core/rng.js';
+import { Rng, mixSeed } from '../../core/rng.js';
+import type { z } from 'zod';
 import { extractAnswer, verifyAnswer, type AnswerOptions } from '../../rewards/answer.js';
-import type { Demonstration, Env, Reward, StepResult, TaskRef } from '../types.js';
+import type { Demonstration, Env, EnvDefinition, Reward, StepResult, TaskRef } from '../types.js';
 
 /** One problem: the question the policy sees and the expected final answer. */
 export interface ReasoningProblem {
@@ -119,4 +120,55 @@ function nameHash(name: string): number {
     h = Math.imul(h, 0x01000193);
   }
   return h >>> 0;
+}
+
+/** Random stream of a generated task's scripted solver (its slips), apart from the problem's own stream. */
+const SOLVER_STREAM = 2;
+
+/**
+ * What a generated single-answer reasoning task defines: its options, its problem per task and the
+ * scripted solver's trace. `generatedTaskEnv` and `scriptedDemonstration` build the rest the same way
+ * for every such task.
+ */
+export interface GeneratedTask<Options extends { readonly noise: number }, Problem extends ReasoningProblem> {
+  readonly name: string;
+  readonly description: string;
+  readonly optionsSchema: z.ZodType<Options>;
+  problem(task: TaskRef, options: Options): Problem;
+  /** The solver's full trace; with probability `noise` per step it slips (drawing from `rng`). */
+  trace(problem: Problem, noise: number, rng: Rng): string;
+}
+
+/** The scripted demonstration of a task (deterministic per task; its own random stream for slips). */
+export function scriptedDemonstration<O extends { readonly noise: number }, P extends ReasoningProblem>(def: GeneratedTask<O, P>, task: TaskRef, options: O): Demonstration {
+  const problem = def.problem(task, options);
+  return traceDemonstration(problem.question, def.trace(problem, options.noise, new Rng(problemSeed(def.name, task, SOLVER_STREAM))));
+}
+
+/** The built-in `EnvDefinition` of a generated task, with the scripted solver as its `demonstrator` baseline. */
+export function generatedTaskEnv<O extends { readonly noise: number }, P extends ReasoningProblem>(def: GeneratedTask<O, P>): EnvDefinition<O> {
+  const checked = (options: O): O => {
+    const parsed = def.optionsSchema.safeParse(options);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => `${['env', 'options', ...issue.path.map(String)].join('.')}: ${issue.message}`);
+      throw new ConfigError(`${def.name}: invalid options (${issues.join('; ')})`);
+    }
+    return parsed.data;
+  };
+  return {
+    name: def.name,
+    description: def.description,
+    optionsSchema: def.optionsSchema,
+    taskCount: (split) => generatedTaskCount(split),
+    create: (options) => {
+      const o = checked(options);
+      return new SingleAnswerEnv(def.name, (task) => def.problem(task, o), { requireEndOfThinking: true });
+    },
+    demonstrations: (task, options) => scriptedDemonstration(def, task, checked(options)),
+    /** `demonstrator`: the scripted solver's full trace with the configured `noise` (the SFT ceiling). */
+    baselines: (task, options) => {
+      const o = checked(options);
+      return { demonstrator: answerReward(scriptedDemonstration(def, task, o).turns[1].text, def.problem(task, o).answer, { requireEndOfThinking: true }) };
+    },
+  };
 }

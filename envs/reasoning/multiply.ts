@@ -18,24 +18,22 @@
  * scripted solver slip: a running sum off by one (carried on from there).
  */
 import { z } from 'zod';
-import { ConfigError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import type { Demonstration, EnvDefinition, TaskRef } from '../types.js';
 import {
   GENERATED_SPLIT_SIZES,
-  SingleAnswerEnv,
-  answerReward,
   checkTaskRef,
   finalAnswerText,
   generatedTaskCount,
   problemSeed,
-  traceDemonstration,
+  generatedTaskEnv,
+  scriptedDemonstration,
+  type GeneratedTask,
   type ReasoningProblem,
 } from './common.js';
 
 const NAME = 'reasoning/multiply';
 const PROBLEM_STREAM = 1;
-const SOLVER_STREAM = 2;
 
 /** `env.options` of `reasoning/multiply`. */
 export const multiplyOptionsSchema = z
@@ -116,36 +114,18 @@ export function multiplyCarryoverTokens(options: Pick<MultiplyOptions, 'digitsA'
   return longestEntry + 1 + longestState;
 }
 
-/** The scripted demonstration of a task (deterministic per task; its own random stream for slips). */
-export function multiplyDemonstration(task: TaskRef, options: MultiplyOptions): Demonstration {
-  const problem = multiplyProblem(task, options);
-  const rng = new Rng(problemSeed(NAME, task, SOLVER_STREAM));
-  return traceDemonstration(problem.question, multiplyTrace(problem, options.noise, rng));
-}
-
-/** The built-in definition registered as `reasoning/multiply`. */
-export const multiplyEnv: EnvDefinition<MultiplyOptions> = {
+const TASK: GeneratedTask<MultiplyOptions, MultiplyProblem> = {
   name: NAME,
   description: 'Long multiplication written out column by column; reward 1 for the right boxed product after </think>.',
   optionsSchema: multiplyOptionsSchema,
-  taskCount: (split) => generatedTaskCount(split),
-  create: (options) => {
-    const checked = checkOptions(options);
-    return new SingleAnswerEnv(NAME, (task) => multiplyProblem(task, checked), { requireEndOfThinking: true });
-  },
-  demonstrations: (task, options) => multiplyDemonstration(task, checkOptions(options)),
-  /** `demonstrator`: the scripted solver's full trace with the configured `noise` (the SFT ceiling). */
-  baselines: (task, options) => {
-    const checked = checkOptions(options);
-    return { demonstrator: answerReward(multiplyDemonstration(task, checked).turns[1].text, multiplyProblem(task, checked).answer, { requireEndOfThinking: true }) };
-  },
+  problem: multiplyProblem,
+  trace: multiplyTrace,
 };
 
-function checkOptions(options: MultiplyOptions): MultiplyOptions {
-  const parsed = multiplyOptionsSchema.safeParse(options);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `${['env', 'options', ...issue.path].join('.')}: ${issue.message}`);
-    throw new ConfigError(`${NAME}: invalid options (${issues.join('; ')})`);
-  }
-  return parsed.data;
+/** The scripted demonstration of a task (deterministic per task; its own random stream for slips). */
+export function multiplyDemonstration(task: TaskRef, options: MultiplyOptions): Demonstration {
+  return scriptedDemonstration(TASK, task, options);
 }
+
+/** The built-in definition registered as `reasoning/multiply`. */
+export const multiplyEnv: EnvDefinition<MultiplyOptions> = generatedTaskEnv(TASK);

@@ -15,24 +15,22 @@
  * trace carries on from it), so demonstrations are imperfect when noise > 0.
  */
 import { z } from 'zod';
-import { ConfigError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import type { Demonstration, EnvDefinition, TaskRef } from '../types.js';
 import {
   GENERATED_SPLIT_SIZES,
-  SingleAnswerEnv,
-  answerReward,
   checkTaskRef,
   finalAnswerText,
   generatedTaskCount,
   problemSeed,
-  traceDemonstration,
+  generatedTaskEnv,
+  scriptedDemonstration,
+  type GeneratedTask,
   type ReasoningProblem,
 } from './common.js';
 
 const NAME = 'reasoning/running-sum';
 const PROBLEM_STREAM = 1;
-const SOLVER_STREAM = 2;
 
 /** `env.options` of `reasoning/running-sum`. */
 export const runningSumOptionsSchema = z
@@ -102,36 +100,18 @@ export function runningSumCarryoverTokens(options: Pick<RunningSumOptions, 'leng
   return 2 * (longestEntry + 1);
 }
 
-/** The scripted demonstration of a task (deterministic per task; its own random stream for slips). */
-export function runningSumDemonstration(task: TaskRef, options: RunningSumOptions): Demonstration {
-  const problem = runningSumProblem(task, options);
-  const rng = new Rng(problemSeed(NAME, task, SOLVER_STREAM));
-  return traceDemonstration(problem.question, runningSumTrace(problem, options.noise, rng));
-}
-
-/** The built-in definition registered as `reasoning/running-sum`. */
-export const runningSumEnv: EnvDefinition<RunningSumOptions> = {
+const TASK: GeneratedTask<RunningSumOptions, RunningSumProblem> = {
   name: NAME,
   description: 'Sum of n labelled digits modulo M, one entry per digit; reward 1 for the right boxed answer after </think>.',
   optionsSchema: runningSumOptionsSchema,
-  taskCount: (split) => generatedTaskCount(split),
-  create: (options) => {
-    const checked = checkOptions(options);
-    return new SingleAnswerEnv(NAME, (task) => runningSumProblem(task, checked), { requireEndOfThinking: true });
-  },
-  demonstrations: (task, options) => runningSumDemonstration(task, checkOptions(options)),
-  /** `demonstrator`: the scripted solver's full trace with the configured `noise` (the SFT ceiling). */
-  baselines: (task, options) => {
-    const checked = checkOptions(options);
-    return { demonstrator: answerReward(runningSumDemonstration(task, checked).turns[1].text, runningSumProblem(task, checked).answer, { requireEndOfThinking: true }) };
-  },
+  problem: runningSumProblem,
+  trace: runningSumTrace,
 };
 
-function checkOptions(options: RunningSumOptions): RunningSumOptions {
-  const parsed = runningSumOptionsSchema.safeParse(options);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `${['env', 'options', ...issue.path].join('.')}: ${issue.message}`);
-    throw new ConfigError(`${NAME}: invalid options (${issues.join('; ')})`);
-  }
-  return parsed.data;
+/** The scripted demonstration of a task (deterministic per task; its own random stream for slips). */
+export function runningSumDemonstration(task: TaskRef, options: RunningSumOptions): Demonstration {
+  return scriptedDemonstration(TASK, task, options);
 }
+
+/** The built-in definition registered as `reasoning/running-sum`. */
+export const runningSumEnv: EnvDefinition<RunningSumOptions> = generatedTaskEnv(TASK);
