@@ -69,6 +69,16 @@ export class ServiceError extends HorizonError {
   }
 }
 
+/**
+ * The GPU engine failed: the device was lost, ran out of memory, or a kernel could not be built. The
+ * message names the shape bucket and bytes involved; the learner resumes from its last checkpoint.
+ */
+export class GpuError extends HorizonError {
+  constructor(message: string, options: { cause?: unknown; context?: Record<string, unknown>; retryable?: boolean } = {}) {
+    super('E_GPU', message, options);
+  }
+}
+
 /** Render an error with its cause chain for a terminal. */
 export function describeError(err: unknown): string {
   const lines: string[] = [];
