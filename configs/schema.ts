@@ -192,6 +192,17 @@ export const OptimSchema = z
   })
   .strict();
 
+export const EngineSchema = z
+  .object({
+    precision: z
+      .enum(['auto', 'f32', 'f16', 'f16-matrix'])
+      .default('auto')
+      .describe(
+        "Matmul precision of the GPU engine (backend auto/engine). auto: f16 tensor cores (subgroup matrices) where the adapter has them, else f32. f16: f16 operands, f32 accumulation, on any adapter with shader-f16. Weights, optimizer state and log-probs stay f32; f16 paths use dynamic loss scaling.",
+      ),
+  })
+  .strict();
+
 export const SftSchema = z
   .object({
     steps: z.number().int().min(0).max(10_000_000).default(0).describe('Supervised warm-start steps on scripted demonstrations before RL (0 = none).'),
@@ -343,15 +354,18 @@ export const RunConfigSchema = z
       .describe('Recipe preset: sets `loop.*` (and rollout) to the paper’s settings; `custom` uses `loop.*` as written; `muzero` trains the mallocMuZero agent (the `muzero` section, no env).'),
     seed: z.number().int().min(0).default(0).describe('Seed of every random choice (tasks, init, sampling).'),
     backend: z
-      .enum(['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'])
+      .enum(['auto', 'engine', 'webgpu', 'tensorflow', 'wasm', 'cpu'])
       .default('auto')
-      .describe('Tensor backend: auto picks webgpu if a GPU adapter exists, else tfjs-node if it loads, else wasm.'),
+      .describe(
+        "Tensor backend. auto: the learner trains on horizon's own GPU engine where Dawn finds a hardware GPU adapter, else tfjs on tfjs-node if it loads, else wasm. engine: the GPU engine on any adapter (lavapipe included; an error if none). webgpu: tfjs's WebGPU backend (slower; for comparisons).",
+      ),
     env: EnvSchema.prefault({}).describe('The environment of a token-policy algorithm (they need one; `muzero` reads none and may leave the section out).'),
     model: ModelSchema.prefault({}).describe('Policy transformer.'),
     rollout: RolloutSchema.prefault({}).describe('Rollout collection.'),
     loop: LoopSchema.prefault({}).describe('Policy-gradient update (LOOP, GRPO, RLOO, Delethink, Mem-α are settings of it).'),
     delethink: DelethinkSchema.prefault({}).describe('Chunked thinking (read when `rollout.context` is `delethink` or `longcot`).'),
     optim: OptimSchema.prefault({}).describe('Optimizer.'),
+    engine: EngineSchema.prefault({}).describe("horizon's GPU engine (used when `backend` is auto on a GPU machine, or engine)."),
     sft: SftSchema.prefault({}).describe('Supervised warm start.'),
     train: TrainSchema.prefault({}).describe('Outer loop.'),
     workers: WorkersSchema.prefault({}).describe('Rollout workers started by `horizon train`.'),

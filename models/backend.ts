@@ -16,8 +16,12 @@ import { dirname, join, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ServiceError } from '../core/errors.js';
 
-/** What a config may ask for (`model.backend` / `--backend`). */
-export type BackendRequest = 'auto' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
+/**
+ * What a config may ask for (`backend` / `--backend`). `engine` is horizon's own WebGPU engine
+ * (models/engine/): the learner trains on it, and tfjs — needed only for the CPU-side parts — then runs
+ * on wasm (or cpu).
+ */
+export type BackendRequest = 'auto' | 'engine' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
 
 /** The tfjs backend names this module can activate. */
 export type BackendName = 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -56,6 +60,14 @@ function startSelection(requested: BackendRequest): Promise<BackendChoice> {
 
 async function runSelection(requested: BackendRequest): Promise<BackendChoice> {
   if (requested === 'auto') return selectAuto();
+  if (requested === 'engine') {
+    // The engine owns the GPU; tfjs takes the CPU for what remains (evaluation, the reference policy's helpers).
+    for (const name of ['wasm', 'cpu'] as const) {
+      const attempt = await tryBackend(name);
+      if (attempt.ok) return { name, reason: `tfjs beside the GPU engine: ${attempt.reason}` };
+    }
+    throw new ServiceError('no CPU tfjs backend (wasm or cpu) could be started beside the GPU engine');
+  }
   const attempt = await tryBackend(requested);
   if (attempt.ok) return { name: requested, reason: `requested ${requested}: ${attempt.reason}` };
   throw new ServiceError(`backend '${requested}' was requested but is unavailable: ${attempt.missing}`, {
@@ -67,7 +79,7 @@ async function runSelection(requested: BackendRequest): Promise<BackendChoice> {
 async function selectAuto(): Promise<BackendChoice> {
   const skipped: string[] = [];
   for (const name of ['webgpu', 'tensorflow', 'wasm', 'cpu'] as const) {
-    const attempt = await tryBackend(name);
+    const attempt = name === 'webgpu' ? await tryWebGpu({ hardwareOnly: true }) : await tryBackend(name);
     if (attempt.ok) {
       const because = skipped.length ? ` (${skipped.join('; ')})` : '';
       return { name, reason: `auto: ${attempt.reason}${because}` };
@@ -125,7 +137,7 @@ function vulkanLoaderPresent(): boolean {
   return dirs.some((dir) => existsSync(join(dir, 'libvulkan.so.1')));
 }
 
-async function tryWebGpu(): Promise<Attempt> {
+async function tryWebGpu(options: { hardwareOnly?: boolean } = {}): Promise<Attempt> {
   // Without a Vulkan loader Dawn can only fail, and it says so on stderr: skip it quietly on Linux.
   if (process.platform === 'linux' && !vulkanLoaderPresent()) {
     return { ok: false, missing: 'no Vulkan loader (libvulkan.so.1) on this machine, so no GPU adapter' };
@@ -145,6 +157,10 @@ async function tryWebGpu(): Promise<Attempt> {
   if (adapter === null) {
     return { ok: false, missing: 'Dawn found no GPU adapter (needs a GPU with a Vulkan driver and libvulkan.so.1)' };
   }
+  if (options.hardwareOnly && isSoftwareAdapter(adapter)) {
+    // Mesa's lavapipe: correct, but slower than wasm for tfjs. It is there for the engine's tests.
+    return { ok: false, missing: `the only adapter is a software rasteriser (${adapter.info?.device ?? adapter.info?.description ?? 'lavapipe'}), slower than wasm` };
+  }
   try {
     // The backend registers itself at import time only if navigator.gpu already exists.
     await import('@tensorflow/tfjs-backend-webgpu');
@@ -155,6 +171,12 @@ async function tryWebGpu(): Promise<Attempt> {
   const info = adapter.info;
   const label = info ? [info.vendor, info.architecture, info.device || info.description].filter(Boolean).join(' ') : '';
   return { ok: true, reason: `GPU adapter found${label ? ` (${label})` : ''}` };
+}
+
+/** lavapipe / llvmpipe / SwiftShader: Vulkan on the CPU. */
+export function isSoftwareAdapter(adapter: GpuAdapterLike): boolean {
+  const info = adapter.info ?? {};
+  return /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.architecture ?? ''} ${info.device ?? ''} ${info.description ?? ''}`);
 }
 
 /** Load Dawn and expose it as `navigator.gpu` plus the WebGPU globals (GPUBufferUsage, …). */

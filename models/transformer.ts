@@ -129,9 +129,9 @@ export interface DecoderOutput {
 export const MASKED_SCORE = -1e9;
 
 /** How a parameter is stored and initialised. */
-type ParameterKind = 'embedding' | 'linear' | 'norm' | 'bias';
+export type ParameterKind = 'embedding' | 'linear' | 'norm' | 'bias';
 
-interface ParameterSpec {
+export interface ParameterSpec {
   /** Hugging Face name. */
   readonly name: string;
   /** Shape in the exported (Hugging Face) layout. */
@@ -545,7 +545,7 @@ function applyRope(x: tf.Tensor4D, rope: RopeTables): tf.Tensor4D {
 }
 
 /** The parameter list in a fixed order (which also fixes the initialisation stream). */
-function parameterSpecs(cfg: ResolvedPolicyConfig): ParameterSpec[] {
+export function parameterSpecs(cfg: ResolvedPolicyConfig): ParameterSpec[] {
   const { dModel, nHeads, nKvHeads, headDim, ffnHidden, vocabSize } = cfg;
   const specs: ParameterSpec[] = [{ name: 'model.embed_tokens.weight', shape: [vocabSize, dModel], kind: 'embedding' }];
   for (let i = 0; i < cfg.nLayers; i++) {
@@ -570,7 +570,7 @@ function parameterSpecs(cfg: ResolvedPolicyConfig): ParameterSpec[] {
 }
 
 /** Initial values in exported layout: N(0, initStd²) for matrices, 1 for norm gains, 0 for biases. */
-function initialValues(spec: ParameterSpec, initStd: number, rng: Rng): Float32Array {
+export function initialValues(spec: ParameterSpec, initStd: number, rng: Rng): Float32Array {
   const values = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
   if (spec.kind === 'norm') values.fill(1);
   else if (spec.kind === 'embedding' || spec.kind === 'linear') for (let i = 0; i < values.length; i++) values[i] = initStd * rng.normal();

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # One command: set up this machine, then typecheck and run the whole test suite (tests start their own
 # redis-server processes on free loopback ports; the dashboard's browser tests drive Debian's chromium,
-# which setup.sh --with-browser installs). Ends with the line "N passed, N failed".
+# which setup.sh --with-browser installs; the GPU engine's kernels run on Mesa's lavapipe, --with-lavapipe). Ends with the line "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --with-browser
+bash scripts/setup.sh --with-browser --with-lavapipe
+# Dawn needs a runtime directory; CI's environment may have none.
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 npx tsc --noEmit -p .
 report=$(mktemp)
 status=0

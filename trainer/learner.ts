@@ -13,23 +13,21 @@ import { Rng, mixSeed } from '../core/rng.js';
 import type { ResolvedConfig } from '../configs/resolve.js';
 import { checkEnvInstance, loadEnvDefinition, validateEnvOptions } from '../envs/loader.js';
 import type { EnvDefinition, TaskRef } from '../envs/types.js';
-import { selectBackend, trimGpuBufferPool } from '../models/backend.js';
 import { BYTE_TOKENIZER_VOCAB_SIZE } from '../models/tokenizer.js';
-import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
+import { resolvePolicyConfig } from '../models/transformer.js';
 import { demonstrationRows } from '../rollout/runners.js';
 import type { JobControl } from '../rollout/jobs.js';
 import { weightsId, type TrajectorySample } from '../rollout/protocol.js';
 import type { Trajectory } from '../rollout/trajectory.js';
 import { WeightStore } from '../rollout/weight-store.js';
-import { filterByAdvantage, groupAdvantages, groupRollouts, loopLoss, minibatchDivisor, planMinibatches, shouldAbort, truncatedImportanceWeights } from './algorithms/loop.js';
-import { sftLoss } from './algorithms/sft.js';
-import { AdamW, clipGlobalNorm } from './optim/adamw.js';
-import { aggregationWeights, chunks, packRows, rowsOf, unitsOf, type TrainingRow } from './batch.js';
+import { filterByAdvantage, groupAdvantages, groupRollouts, minibatchDivisor, planMinibatches, shouldAbort, truncatedImportanceWeights } from './algorithms/loop.js';
+import { aggregationWeights, packRows, rowsOf, unitsOf, type TrainingRow } from './batch.js';
 import { listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from './checkpoint.js';
 import { collectGroups, dispatchGroups, type CollectedIteration } from './collect.js';
 import { evaluatePolicy } from './evaluate.js';
 import { writeReport } from './report.js';
-import { appendMetrics, cancelRequested, localOptimizerState, portableOptimizerState, readMetricsFile, recordIteration, truncateMetrics, type IterationMetrics } from './records.js';
+import { createPolicyTrainer, type PolicyTrainer } from './policy-trainer.js';
+import { appendMetrics, cancelRequested, readMetricsFile, recordIteration, truncateMetrics, type IterationMetrics } from './records.js';
 import { TaskSampler, type TaskSamplerState } from './tasks.js';
 
 /** What the learner needs from its surroundings. */
@@ -55,10 +53,8 @@ export type { IterationMetrics };
 
 /** Mutable training state; everything here is in the checkpoint. */
 interface LearnerState {
-  readonly policy: TransformerPolicy;
-  readonly optimizer: AdamW;
-  /** Frozen initial policy, only when loop.klCoef > 0. */
-  readonly reference?: TransformerPolicy;
+  /** The policy, its optimizer and (with loop.klCoef > 0) the frozen initial policy, on tfjs or the GPU engine. */
+  readonly trainer: PolicyTrainer;
   readonly tasks: TaskSampler;
   readonly rng: Rng;
   readonly env: EnvDefinition;
@@ -106,8 +102,6 @@ export async function runTrainingJob(ctx: LearnerContext): Promise<'completed' |
 
 async function initialise(ctx: LearnerContext): Promise<LearnerState> {
   const { config } = ctx;
-  const backend = await selectBackend(config.backend);
-  ctx.log(`backend: ${backend.name} (${backend.reason})`);
   mkdirSync(path.join(ctx.runDir, 'checkpoints'), { recursive: true });
   writeFileSync(path.join(ctx.runDir, 'config.json'), JSON.stringify(config, null, 2));
   const env = await loadEnvDefinition({ name: config.env.name, module: config.env.module }, config.derived.configDir);
@@ -117,9 +111,9 @@ async function initialise(ctx: LearnerContext): Promise<LearnerState> {
   checkEnvInstance(probe, config.env.module ?? config.env.name ?? env.name);
   await probe.close?.();
   const policyConfig = resolvePolicyConfig({ ...config.model, vocabSize: BYTE_TOKENIZER_VOCAB_SIZE });
-  const policy = new TransformerPolicy(policyConfig, config.seed);
-  ctx.log(`policy: ${policy.paramCount.toLocaleString('en-US')} parameters (${config.model.nLayers} layers, d=${config.model.dModel})`);
-  const optimizer = new AdamW(policy.variables, optimOptions(config, config.optim.lr));
+  const { trainer } = await createPolicyTrainer(config, policyConfig, ctx.log);
+  ctx.log(`backend: ${trainer.description}`);
+  ctx.log(`policy: ${trainer.paramCount.toLocaleString('en-US')} parameters (${config.model.nLayers} layers, d=${config.model.dModel})`);
   const poolSize = env.taskCount(config.train.split, envOptions);
   // The newest checkpoint is loaded and verified; a corrupt one is an error naming it and the older ones
   // (nothing is deleted), never a silent restart from scratch.
@@ -127,12 +121,11 @@ async function initialise(ctx: LearnerContext): Promise<LearnerState> {
   let state: LearnerState;
   if (checkpoint) {
     const loaded = await loadCheckpoint(checkpoint);
-    policy.setWeights(loaded.model);
-    optimizer.setState(localOptimizerState(loaded.optimizer, policy));
+    trainer.setWeights(loaded.model);
+    trainer.setOptimizerState(loaded.optimizer);
     const saved = loaded.state as SavedState;
     state = {
-      policy,
-      optimizer,
+      trainer,
       tasks: new TaskSampler(config.train.split, poolSize, config.seed, saved.tasks),
       rng: new Rng(saved.rng),
       env,
@@ -143,8 +136,7 @@ async function initialise(ctx: LearnerContext): Promise<LearnerState> {
     ctx.log(`resumed from ${checkpoint} at iteration ${saved.iteration}`);
   } else {
     state = {
-      policy,
-      optimizer,
+      trainer,
       tasks: new TaskSampler(config.train.split, poolSize, config.seed),
       rng: new Rng(mixSeed(config.seed, 0x1ea7)),
       env,
@@ -155,17 +147,8 @@ async function initialise(ctx: LearnerContext): Promise<LearnerState> {
     else if (config.sft.steps > 0) await runSftStage(ctx, state);
     await saveState(ctx, state, 0);
   }
-  if (config.loop.klCoef > 0) {
-    const reference = new TransformerPolicy(policyConfig, config.seed, { scope: 'reference' });
-    reference.setWeights(await policy.getWeightsAsync());
-    return { ...state, reference };
-  }
+  if (config.loop.klCoef > 0) await trainer.freezeReference();
   return state;
-}
-
-function optimOptions(config: ResolvedConfig, lr: number) {
-  const o = config.optim;
-  return { lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay };
 }
 
 /**
@@ -181,7 +164,7 @@ async function initFromCheckpoint(ctx: LearnerContext, state: LearnerState, from
   const checkpoint = existsSync(path.join(dir, 'manifest.json')) ? dir : (await listCheckpoints(dir)).at(-1)?.path;
   if (checkpoint === undefined) throw new TrainingError(`train.initFrom: no checkpoint at ${where} (give a checkpoint directory such as runs/<job>/checkpoints/iter-000000, or a run directory)`);
   const loaded = await loadCheckpoint(checkpoint);
-  state.policy.setWeights(loaded.model);
+  state.trainer.setWeights(loaded.model);
   ctx.log(`initialised from ${checkpoint} (iteration ${loaded.iteration} of that run); SFT skipped`);
 }
 
@@ -193,7 +176,6 @@ async function runSftStage(ctx: LearnerContext, state: LearnerState): Promise<vo
   const options = validateEnvOptions(env, config.env.options);
   const pool = env.taskCount(config.sft.split, options);
   const sampler = new TaskSampler(config.sft.split, pool, mixSeed(config.seed, 0x5f7));
-  const optimizer = new AdamW(state.policy.variables, optimOptions(config, config.sft.lr));
   const t0 = Date.now();
   for (let step = 0; step < config.sft.steps; step++) {
     // A demonstration gives one row per context the policy would see (several for fresh turns / chunks).
@@ -206,19 +188,14 @@ async function runSftStage(ctx: LearnerContext, state: LearnerState): Promise<vo
       })),
     );
     const packed = packRows(rows, rows.map((_, i) => i));
-    const { value, grads } = tf.variableGrads(() => sftLoss(state.policy.logProbs(packed.batch), packed.mask), state.policy.variables);
-    const { grads: clipped } = await clipGlobalNorm(grads, config.optim.gradClip);
-    optimizer.step(clipped);
-    trimGpuBufferPool();
-    const loss = (await value.data())[0];
-    tf.dispose([value, grads, clipped]);
+    const loss = await state.trainer.sftStep(packed);
     if (step % 25 === 0 || step === config.sft.steps - 1) {
       ctx.log(`sft step ${step + 1}/${config.sft.steps}: nll ${loss.toFixed(4)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       await ctx.heartbeat?.();
     }
     appendMetrics(ctx.runDir, { step: -1, time: Date.now(), 'sft/step': step + 1, 'sft/nll': loss });
   }
-  optimizer.dispose();
+  state.trainer.endSft();
 }
 
 // ─── Steps 2–4: rollouts through the queue ─────────────────────────────────────────────────────────
@@ -333,9 +310,9 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
   const empty: UpdateStats = { steps: 0, aborted: false, means: {}, logProbMismatch: 0, trainedTokens: 0 };
   if (rows.length === 0) return empty;
   // 7. Old log-probs recomputed with the current weights (so the first minibatch has ratio ≡ 1).
-  const recomputed = await rowLogProbs(state.policy, rows, config.rollout.temperature);
+  const recomputed = await state.trainer.rowLogProbs(rows, config.rollout.temperature);
   const old = loopCfg.recomputeOldLogProbs ? recomputed : rows.map((r) => Float32Array.from(r.segment.logProbs));
-  const reference = state.reference ? await rowLogProbs(state.reference, rows, config.rollout.temperature) : undefined;
+  const reference = loopCfg.klCoef > 0 ? await state.trainer.rowLogProbs(rows, config.rollout.temperature, 'reference') : undefined;
   let mismatch = 0;
   let outputTokens = 0;
   rows.forEach((r, i) => {
@@ -371,10 +348,10 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
       const importanceWeights = stale
         ? truncatedImportanceWeights(gather(old), packed.samplerLogProbs, packed.mask, config.rollout.importanceWeightCap)
         : undefined;
-      let stats: Record<string, tf.Scalar> = {};
-      const { value, grads } = tf.variableGrads(() => {
-        const out = loopLoss({
-          newLogProbs: state.policy.logProbs(packed.batch, config.rollout.temperature),
+      const values = await state.trainer.surrogateGradients({
+        packed,
+        temperature: config.rollout.temperature,
+        loss: {
           oldLogProbs: gather(old),
           mask: packed.mask,
           turnIds: packed.turnIds,
@@ -388,26 +365,18 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
           refLogProbs: reference ? gather(reference) : undefined,
           klCoef: loopCfg.klCoef,
           importanceWeights,
-        });
-        stats = out.stats as unknown as Record<string, tf.Scalar>;
-        return out.loss;
-      }, state.policy.variables);
-      const values: Record<string, number> = {};
-      for (const [k, v] of Object.entries(stats)) values[k] = (await v.data())[0];
-      tf.dispose(Object.values(stats));
-      const loss = (await value.data())[0];
-      value.dispose();
+        },
+      });
       // 9. Abort the rest of the iteration on NaN loss or a sequence-level KL above the limit.
-      if (shouldAbort(loss, values.approx_kl, loopCfg.maxKl)) {
-        tf.dispose(grads);
+      if (shouldAbort(values.loss, values.approx_kl, loopCfg.maxKl)) {
+        state.trainer.discardGradients();
         aborted = true;
         break outer;
       }
-      const { grads: clipped, norm } = await clipGlobalNorm(grads, config.optim.gradClip);
-      state.optimizer.step(clipped);
-      trimGpuBufferPool();
-      tf.dispose([grads, clipped]);
-      values.grad_norm = norm;
+      const { gradNorm, applied } = await state.trainer.applyGradients();
+      values.grad_norm = gradNorm;
+      // The GPU engine's f16 paths skip a step whose gradients overflowed (and halve the loss scale).
+      if (!applied) values.overflow_skipped = 1;
       for (const [k, v] of Object.entries(values)) sums[k] = (sums[k] ?? 0) + v;
       steps += 1;
     }
@@ -416,27 +385,12 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
   return { steps, aborted, means, logProbMismatch: outputTokens ? mismatch / outputTokens : 0, trainedTokens: outputTokens };
 }
 
-/** Per-row log-probs of every row's tokens under `policy` (no gradient), in chunks. */
-async function rowLogProbs(policy: TransformerPolicy, rows: readonly TrainingRow[], temperature: number): Promise<Float32Array[]> {
-  const out: Float32Array[] = new Array(rows.length);
-  for (const chunk of chunks(rows.length, 64)) {
-    const packed = packRows(rows, chunk);
-    const lp = tf.tidy(() => policy.logProbs(packed.batch, temperature));
-    const data = (await lp.data()) as Float32Array;
-    lp.dispose();
-    chunk.forEach((r, b) => {
-      out[r] = data.slice(b * packed.batch.seqLen, b * packed.batch.seqLen + rows[r].segment.tokens.length);
-    });
-  }
-  return out;
-}
-
 // ─── Step 10 and bookkeeping ───────────────────────────────────────────────────────────────────────
 
 async function publishWeights(ctx: LearnerContext, state: LearnerState): Promise<void> {
   const store = new WeightStore(ctx.redis, { prefix: ctx.jobs.prefix });
   const id = weightsId(ctx.jobId, ctx.attempt);
-  await store.put(id, state.iteration, await state.policy.toSafetensorsAsync());
+  await store.put(id, state.iteration, await state.trainer.toSafetensors());
   // Workers only ever need the newest version (plus staleness slack); drop older blobs.
   await store.prune(id, Math.max(0, state.iteration - 1 - ctx.config.rollout.maxStaleness));
   await ctx.jobs.update(ctx.jobId, { policyVersion: state.iteration });
@@ -516,7 +470,7 @@ async function periodicEval(ctx: LearnerContext, state: LearnerState): Promise<v
   const { config } = ctx;
   const options = validateEnvOptions(state.env, config.env.options);
   const split = state.env.taskCount('eval', options) > 0 ? 'eval' : 'test';
-  const result = await evaluatePolicy(state.policy, config, { split, tasks: config.train.evalTasks, baselines: false });
+  const result = await evaluatePolicy(await state.trainer.evaluationPolicy(), config, { split, tasks: config.train.evalTasks, baselines: false });
   const record: IterationMetrics = {
     step: state.iteration,
     time: Date.now(),
@@ -549,8 +503,8 @@ async function saveState(ctx: LearnerContext, state: LearnerState, elapsedThisRu
     jobId: ctx.jobId,
   };
   const where = await saveCheckpoint(dir, state.iteration, {
-    model: await state.policy.getWeightsAsync(),
-    optimizer: portableOptimizerState(await state.optimizer.getState(), state.policy),
+    model: await state.trainer.getWeights(),
+    optimizer: await state.trainer.getOptimizerState(),
     state: saved,
   });
   await pruneCheckpoints(dir, ctx.config.train.keepCheckpoints, { alwaysKeep: [0] });
