@@ -23,6 +23,7 @@ const { values } = parseArgs({
     precision: { type: 'string', default: 'all' },
     steps: { type: 'string', default: '10' },
     json: { type: 'string' },
+    profile: { type: 'boolean', default: false },
   },
 });
 
@@ -43,13 +44,15 @@ for (const name of values.sizes!.split(',')) {
     }
     const r = await measure(name, size, precision, Number(values.steps));
     results.push(r);
-    rows.push(`| ${name} | ${r.params.toLocaleString('en-US')} | ${size.batch}×${size.seqLen} | ${precision} | ${r.stepMs.toFixed(2)} | ${Math.round(r.tokensPerSec).toLocaleString('en-US')} | ${r.dispatches} | ${r.firstGradNorm.toPrecision(5)} | ${r.skipped} |`);
+    rows.push(
+      `| ${name} | ${r.params.toLocaleString('en-US')} | ${size.batch}×${size.seqLen} | ${precision} | ${r.stepMs.toFixed(2)} | ${Math.round(r.tokensPerSec).toLocaleString('en-US')} | ${r.pipelinedMs.toFixed(2)} | ${Math.round(r.pipelinedTokensPerSec).toLocaleString('en-US')} | ${r.recordMs.toFixed(2)} | ${r.dispatches} | ${r.firstGradNorm.toPrecision(5)} | ${r.skipped} |`,
+    );
     console.log(rows.at(-1));
   }
 }
 console.log('');
-console.log('| size | params | batch × seq | matmuls | ms / step | tokens / s | dispatches / step | first grad norm | overflow skips |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log('| size | params | batch × seq | matmuls | ms / step | tokens / s | ms / step, pipelined | tokens / s, pipelined | host ms to record a step | dispatches / step | first grad norm | overflow skips |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 if (values.json) writeFileSync(values.json, JSON.stringify({ adapter: device.caps.adapter, results }, null, 2));
 process.exit(0);
@@ -87,7 +90,40 @@ async function measure(name: string, size: (typeof LEARNER_SIZES)[keyof typeof L
   for (let i = 0; i < steps; i++) last = await model.trainSurrogate(input);
   const stepMs = (performance.now() - t0) / steps;
   const dispatches = (rt.dispatchCount - before) / steps;
+  // Pipelined: every step recorded and submitted before any statistics are awaited (the GPU never waits
+  // for the host's read-back round trip).
+  const t1 = performance.now();
+  await Promise.all(Array.from({ length: steps }, () => model.trainSurrogate(input)));
+  const pipelinedMs = (performance.now() - t1) / steps;
+  // Host time to record one step (nothing submitted): the CPU cost of the engine's bookkeeping.
+  const recordMs = await model.recordOnlyMs(input);
+  if (values.profile && device.caps.timestamps) {
+    // One more step with a GPU timestamp around every kernel (each in a pass of its own: slower overall).
+    rt.profiling = true;
+    await model.trainSurrogate(input);
+    await device.device.queue.onSubmittedWorkDone();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    rt.profiling = false;
+    const profile = rt.takeProfile();
+    const total = profile.reduce((a, r) => a + r.ms, 0);
+    console.log(`profile of one ${name} ${precision} step: ${total.toFixed(2)} ms of kernel time`);
+    for (const r of profile.slice(0, 14)) console.log(`  ${r.kernel.padEnd(48)} ${String(r.calls).padStart(4)} calls ${r.ms.toFixed(3).padStart(9)} ms ${((100 * r.ms) / total).toFixed(1).padStart(5)} %`);
+  }
   const params = model.paramCount;
   model.dispose();
-  return { name, precision, params, batch, seqLen, stepMs, tokensPerSec: (batch * seqLen) / (stepMs / 1000), dispatches, firstGradNorm: first.gradNorm, skipped: last.skippedSteps };
+  return {
+    name,
+    precision,
+    params,
+    batch,
+    seqLen,
+    stepMs,
+    tokensPerSec: (batch * seqLen) / (stepMs / 1000),
+    pipelinedMs,
+    pipelinedTokensPerSec: (batch * seqLen) / (pipelinedMs / 1000),
+    recordMs,
+    dispatches,
+    firstGradNorm: first.gradNorm,
+    skipped: last.skippedSteps,
+  };
 }

@@ -38,6 +38,7 @@ export interface EngineCapabilities {
   readonly f16Matrix?: SubgroupMatrixConfig;
   readonly subgroupMinSize: number;
   readonly subgroupMaxSize: number;
+  readonly timestamps: boolean;
   readonly maxStorageBufferBindingSize: number;
   readonly maxBufferSize: number;
   readonly maxStorageBuffersPerShaderStage: number;
@@ -87,7 +88,8 @@ export function dawnGpu(): Promise<GPU> {
     if (process.platform === 'linux' && process.env.XDG_RUNTIME_DIR === undefined) process.env.XDG_RUNTIME_DIR = '/tmp';
     const dawn = (await import('webgpu')) as unknown as { create(flags: string[]): GPU; globals: object };
     Object.assign(globalThis, dawn.globals);
-    return dawn.create([`enable-dawn-features=${DAWN_TOGGLES.join(',')}`]);
+    // Timestamps unquantised: the engine's profiler (Recorder profile mode) times single kernels.
+    return dawn.create([`enable-dawn-features=${DAWN_TOGGLES.join(',')}`, 'disable-dawn-features=timestamp_quantization']);
   })();
   return gpuPromise;
 }
@@ -141,6 +143,7 @@ export async function openEngineDevice(options: OpenOptions = {}): Promise<Engin
       shaderF16: device.features.has('shader-f16'),
       subgroups: device.features.has('subgroups'),
       f16Matrix: f16Matrix && device.features.has('shader-f16') ? { ...f16Matrix } : undefined,
+      timestamps: device.features.has('timestamp-query'),
       subgroupMinSize: info.subgroupMinSize ?? 4,
       subgroupMaxSize: info.subgroupMaxSize ?? 128,
       maxStorageBufferBindingSize: dl.maxStorageBufferBindingSize,

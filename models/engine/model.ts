@@ -368,15 +368,37 @@ export class EngineModel {
   async logProbs(batch: TokenBatch, temperature = 1): Promise<Float32Array> {
     this.assertLive();
     const { batchSize: B, seqLen: T } = batch;
-    const bucket = await this.prepare(B, T);
-    this.uploadTokens(bucket, batch);
-    const rec = this.rt.record('score');
-    await this.forward(rec, bucket, B, T, temperature);
-    const pending = rec.readLater(bucket.lpAt);
-    rec.submit();
-    const lpAt = (await pending) as Float32Array;
+    const pending = await this.exclusive(async () => {
+      const bucket = await this.prepare(B, T);
+      this.uploadTokens(bucket, batch);
+      const rec = this.rt.record('score');
+      await this.forward(rec, bucket, B, T, temperature);
+      const read = rec.readLater(view(bucket.lpAt, [B * T]));
+      rec.submit();
+      return { read };
+    });
+    const lpAt = (await pending.read) as Float32Array;
     return fromPredicting(lpAt, B, T);
   }
+
+  /**
+   * Runs `record` (which uploads inputs, records and submits one step) after the previous one has
+   * submitted: steps may be issued without awaiting each other (their read-backs overlap the next
+   * step's GPU work), but their input uploads never interleave with another step's recording.
+   */
+  private async exclusive<T>(record: () => Promise<T>): Promise<T> {
+    const previous = this.turn;
+    let release!: () => void;
+    this.turn = new Promise<void>((resolve) => (release = resolve));
+    await previous;
+    try {
+      return await record();
+    } finally {
+      release();
+    }
+  }
+
+  private turn: Promise<void> = Promise.resolve();
 
   // ─── Training ───────────────────────────────────────────────────────────────────────────────────
 
@@ -386,13 +408,28 @@ export class EngineModel {
    * read back; the GPU work of the next step can be recorded before awaiting it.
    */
   async trainSurrogate(input: SurrogateBatch): Promise<StepReport> {
-    const rec = this.rt.record('train step');
-    const { stats: statsPending } = await this.recordSurrogate(rec, input);
-    await this.optimizerStep(rec);
-    const infoPending = rec.readLater(this.stepInfo);
-    const statePending = rec.readLater(this.optimState);
-    rec.submit();
+    const { statsPending, infoPending, statePending } = await this.exclusive(async () => {
+      const rec = this.rt.record('train step');
+      const { stats } = await this.recordSurrogate(rec, input);
+      await this.optimizerStep(rec);
+      const pending = { statsPending: stats, infoPending: rec.readLater(this.stepInfo), statePending: rec.readLater(this.optimState) };
+      rec.submit();
+      return pending;
+    });
     return this.report(namedStats(SURROGATE_STATS, (await statsPending) as Float32Array), (await infoPending) as Float32Array, (await statePending) as Float32Array);
+  }
+
+  /** Milliseconds the host takes to record (not submit) one training step of `input`: the engine's CPU overhead. */
+  async recordOnlyMs(input: SurrogateBatch): Promise<number> {
+    return this.exclusive(async () => {
+      const t0 = performance.now();
+      const rec = this.rt.record('timing');
+      await this.recordSurrogate(rec, input);
+      await this.optimizerStep(rec);
+      const ms = performance.now() - t0;
+      rec.abandon();
+      return ms;
+    });
   }
 
   /**
@@ -400,20 +437,25 @@ export class EngineModel {
    * statistics let the caller decide (e.g. LOOP's KL abort) whether to `applyGradients()`.
    */
   async surrogateGradients(input: SurrogateBatch): Promise<Record<string, number>> {
-    const rec = this.rt.record('gradients');
-    const { stats: statsPending } = await this.recordSurrogate(rec, input);
-    rec.submit();
+    const { statsPending } = await this.exclusive(async () => {
+      const rec = this.rt.record('gradients');
+      const { stats } = await this.recordSurrogate(rec, input);
+      rec.submit();
+      return { statsPending: stats };
+    });
     return namedStats(SURROGATE_STATS, (await statsPending) as Float32Array);
   }
 
   /** Clip and apply the gradients of the last `surrogateGradients` with AdamW (one submit). */
   async applyGradients(): Promise<StepReport> {
     this.assertLive();
-    const rec = this.rt.record('update');
-    await this.optimizerStep(rec);
-    const infoPending = rec.readLater(this.stepInfo);
-    const statePending = rec.readLater(this.optimState);
-    rec.submit();
+    const { infoPending, statePending } = await this.exclusive(async () => {
+      const rec = this.rt.record('update');
+      await this.optimizerStep(rec);
+      const pending = { infoPending: rec.readLater(this.stepInfo), statePending: rec.readLater(this.optimState) };
+      rec.submit();
+      return pending;
+    });
     return this.report({}, (await infoPending) as Float32Array, (await statePending) as Float32Array);
   }
 
@@ -476,29 +518,31 @@ export class EngineModel {
     const { batchSize: B, seqLen: T } = batch;
     const count = mask.reduce((a, m) => a + (m > 0 ? 1 : 0), 0);
     if (count === 0) throw new RangeError('trainNll: the batch has no demonstrated policy token (mask is all 0)');
-    const bucket = await this.prepare(B, T);
-    this.uploadTokens(bucket, batch);
-    this.rt.write(bucket.mask, toPredicting(mask, B, T));
-    const N = B * T;
-    const rec = this.rt.record('sft step');
-    await this.forward(rec, bucket, B, T, temperature);
-    await nllLoss(this.rt, rec, {
-      rows: B,
-      cols: T,
-      newLogProbs: view(bucket.lpAt, [N]),
-      mask: view(bucket.mask, [N]),
-      outputTokenCount: count,
-      lossScale: this.optimState,
-      dNewLogProbs: view(bucket.dLp, [N]),
-      stats: view(bucket.stats, [1]),
-      scratch: scratchView(bucket.objectiveScratch, nllScratchSize(B)),
+    const { statsPending, infoPending, statePending } = await this.exclusive(async () => {
+      const bucket = await this.prepare(B, T);
+      this.uploadTokens(bucket, batch);
+      this.rt.write(bucket.mask, toPredicting(mask, B, T));
+      const N = B * T;
+      const rec = this.rt.record('sft step');
+      await this.forward(rec, bucket, B, T, temperature);
+      await nllLoss(this.rt, rec, {
+        rows: B,
+        cols: T,
+        newLogProbs: view(bucket.lpAt, [N]),
+        mask: view(bucket.mask, [N]),
+        outputTokenCount: count,
+        lossScale: this.optimState,
+        dNewLogProbs: view(bucket.dLp, [N]),
+        stats: view(bucket.stats, [1]),
+        scratch: scratchView(bucket.objectiveScratch, nllScratchSize(B)),
+      });
+      const stats = rec.readLater(view(bucket.stats, [1]));
+      await this.backward(rec, bucket, B, T, temperature);
+      await this.optimizerStep(rec);
+      const pending = { statsPending: stats, infoPending: rec.readLater(this.stepInfo), statePending: rec.readLater(this.optimState) };
+      rec.submit();
+      return pending;
     });
-    const statsPending = rec.readLater(view(bucket.stats, [1]));
-    await this.backward(rec, bucket, B, T, temperature);
-    await this.optimizerStep(rec);
-    const infoPending = rec.readLater(this.stepInfo);
-    const statePending = rec.readLater(this.optimState);
-    rec.submit();
     const stats = (await statsPending) as Float32Array;
     return this.report({ nll: stats[0] }, (await infoPending) as Float32Array, (await statePending) as Float32Array);
   }

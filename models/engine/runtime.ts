@@ -113,6 +113,23 @@ export function reshape(tensor: Tensor, shape: readonly number[]): Tensor {
   return { ...tensor, shape: [...shape] };
 }
 
+/**
+ * A kernel-source generator whose results are cached by its arguments: generating WGSL costs ~100 µs,
+ * which would otherwise be paid on every dispatch of a step.
+ */
+export function memoizeSpec<A extends readonly unknown[]>(generate: (...args: A) => KernelSpec): (...args: A) => KernelSpec {
+  const cache = new Map<string, KernelSpec>();
+  return (...args: A) => {
+    const key = JSON.stringify(args);
+    let spec = cache.get(key);
+    if (!spec) {
+      spec = generate(...args);
+      cache.set(key, spec);
+    }
+    return spec;
+  };
+}
+
 /** Whether a binding is only read by the kernel or also written. */
 export type Access = 'read' | 'rw';
 
@@ -227,7 +244,21 @@ export class Runtime {
   /** A recorder for one step (one encoder, one compute pass, one submit). */
   record(label = 'step'): Recorder {
     this.assertLive();
-    return new Recorder(this, label);
+    return new Recorder(this, label, 8192, this.profiling ? this.profile : undefined);
+  }
+
+  /**
+   * Profile mode (needs the adapter's timestamp-query): every dispatch runs in a pass of its own with
+   * GPU timestamps, and the time per kernel accumulates here until `takeProfile()`. Slower; for bench/.
+   */
+  profiling = false;
+  private readonly profile = new Map<string, { calls: number; ns: number }>();
+
+  /** Kernel times recorded in profile mode since the last call, slowest first. */
+  takeProfile(): { kernel: string; calls: number; ms: number }[] {
+    const rows = [...this.profile.entries()].map(([kernel, v]) => ({ kernel, calls: v.calls, ms: v.ns / 1e6 }));
+    this.profile.clear();
+    return rows.sort((a, b) => b.ms - a.ms);
   }
 
   /** Upload `data` into `tensor` (queue order: before the next submit). */
@@ -334,10 +365,14 @@ export class Recorder {
   private readonly afterSubmit: (() => void)[] = [];
   private submitted = false;
 
+  private readonly timed: string[] = [];
+  private querySet: GPUQuerySet | undefined;
+
   constructor(
     private readonly runtime: Runtime,
     label: string,
     maxDispatches = 8192,
+    private readonly profile?: Map<string, { calls: number; ns: number }>,
   ) {
     this.maxSlots = maxDispatches;
     this.uniform = runtime.uniformFor(maxDispatches);
@@ -371,11 +406,19 @@ export class Recorder {
       else if (type === 'i32') this.view.setInt32(base + 4 * k, value, true);
       else this.view.setUint32(base + 4 * k, value, true);
     });
+    if (this.profile && this.runtime.engine.caps.timestamps && this.timed.length < 2048) {
+      this.endPass();
+      this.querySet ??= this.runtime.device.createQuerySet({ type: 'timestamp', count: 4096 });
+      const index = this.timed.length;
+      this.timed.push(kernel.name);
+      this.pass = this.encoder.beginComputePass({ timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 2 * index, endOfPassWriteIndex: 2 * index + 1 } });
+    }
     this.pass ??= this.encoder.beginComputePass();
     this.pass.setPipeline(kernel.pipeline);
     this.pass.setBindGroup(0, this.runtime.bindGroup(kernel, this.uniform, tensors), [base]);
     this.pass.dispatchWorkgroups(x, y, z);
     this.runtime.dispatchCount++;
+    if (this.profile && this.querySet) this.endPass();
   }
 
   /** Copy `from` into `to` (same byte count, or `bytes`). */
@@ -420,6 +463,13 @@ export class Recorder {
     });
   }
 
+  /** Drop what was recorded without submitting it (its pending read-backs never resolve). */
+  abandon(): void {
+    this.submitted = true;
+    this.endPass();
+    this.encoder.finish();
+  }
+
   /** Upload the params and submit the step. */
   submit(): void {
     if (this.submitted) return;
@@ -427,6 +477,30 @@ export class Recorder {
     this.endPass();
     this.runtime.assertLive();
     const device = this.runtime.device;
+    if (this.querySet && this.profile) {
+      const count = this.timed.length * 2;
+      const resolved = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+      const staging = device.createBuffer({ size: count * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      this.encoder.resolveQuerySet(this.querySet, 0, count, resolved, 0);
+      this.encoder.copyBufferToBuffer(resolved, 0, staging, 0, count * 8);
+      const names = this.timed;
+      const profile = this.profile;
+      const querySet = this.querySet;
+      this.afterSubmit.push(() => {
+        void staging.mapAsync(GPUMapMode.READ).then(() => {
+          const stamps = new BigUint64Array(staging.getMappedRange());
+          names.forEach((name, k) => {
+            const entry = profile.get(name) ?? { calls: 0, ns: 0 };
+            entry.calls += 1;
+            entry.ns += Number(stamps[2 * k + 1] - stamps[2 * k]);
+            profile.set(name, entry);
+          });
+          staging.destroy();
+          resolved.destroy();
+          querySet.destroy();
+        });
+      });
+    }
     if (this.slots > 0) device.queue.writeBuffer(this.uniform.buffer, 0, this.params, 0, this.slots * PARAM_SLOT);
     device.queue.submit([this.encoder.finish()]);
     for (const fn of this.afterSubmit) fn();

@@ -50,7 +50,7 @@
  * Head sizes: any d in 1…256 (the kernels pad d to a power of two ≥ 8 in workgroup memory; the padded
  * channels are zero and, in the score products, not even visited).
  */
-import { spread, type KernelSpec, type Recorder, type Runtime, type Tensor, type DType, f, u } from '../runtime.js';
+import { spread, type KernelSpec, type Recorder, type Runtime, type Tensor, type DType, f, u, memoizeSpec } from '../runtime.js';
 
 const LOG2E = 1.4426950408889634;
 const LN2 = 0.6931471805599453;
@@ -156,12 +156,16 @@ function fwdConfig(d: number): FwdConfig {
   else if (dp === 128) c = { dp, bq: 32, bk: 16, nt: 128, sr: 4, sc: 1, ov: 2, or: 4 };
   else c = { dp, bq: 16, bk: 8, nt: 64, sr: 2, sc: 1, ov: 4, or: 4 };
   // The two register tilings must each cover their tile with exactly nt invocations.
-  if ((c.bk / c.sc) * (c.bq / c.sr) !== c.nt || (c.dp / 4 / c.ov) * (c.bq / c.or) !== c.nt) throw new Error(`bad attention tiling for d=${d}`);
+  checkFwdConfig(c);
   return c;
 }
 
-function forwardSpec(d: number, mode: 'train' | 'cached'): KernelSpec {
-  const c = fwdConfig(d);
+function checkFwdConfig(c: FwdConfig): void {
+  if ((c.bk / c.sc) * (c.bq / c.sr) !== c.nt || (c.dp / 4 / c.ov) * (c.bq / c.or) !== c.nt) throw new Error(`bad attention tiling ${JSON.stringify(c)}`);
+}
+
+function forwardSpecSource(d: number, mode: 'train' | 'cached', c: FwdConfig = fwdConfig(d)): KernelSpec {
+  checkFwdConfig(c);
   const { dp, bq, bk, nt, sr, sc, or, ov } = c;
   const dps4 = dp / 4 + 1; // padded row stride in vec4s
   const d4 = Math.ceil(d / 4);
@@ -305,7 +309,7 @@ export async function attentionForward(
 
 // ───────────────────────────── backward ─────────────────────────────
 
-function deltaSpec(d: number): KernelSpec {
+function deltaSpecSource(d: number): KernelSpec {
   const code = /* wgsl */ `
 struct Params { T: u32, H: u32, n: u32, nx: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -364,8 +368,9 @@ function dqConfig(d: number): BwdConfig {
   return c;
 }
 
-function dkdvSpec(d: number): KernelSpec {
-  const { dp, bq, bk, nt, sr, sc, or, ov } = dkdvConfig(d);
+function dkdvSpecSource(d: number, cfg: BwdConfig = dkdvConfig(d)): KernelSpec {
+  const { dp, bq, bk, nt, sr, sc, or, ov } = cfg;
+  if ((bk / sr) * (bq / sc) > nt || (dp / 4 / ov) * (bk / or) !== nt / 2) throw new Error(`bad dk/dv tiling ${JSON.stringify(cfg)}`);
   const dps4 = dp / 4 + 1;
   const d4 = Math.ceil(d / 4);
   const nqg = bq / sc; // query groups (fastest) of the score tile
@@ -472,8 +477,9 @@ ${tileLoad({ dst: 'xs', dstOffset: 'QT', rows: bq, nt, dp, dps4, d, src: 'q', va
   return { name: `attn_bwd_dkdv_d${d}_bk${bk}_bq${bq}_nt${nt}_s${sr}x${sc}_o${or}x${ov}`, code, bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'] };
 }
 
-function dqSpec(d: number): KernelSpec {
-  const { dp, bq, bk, nt, sr, sc, or, ov } = dqConfig(d);
+function dqSpecSource(d: number, cfg: BwdConfig = dqConfig(d)): KernelSpec {
+  const { dp, bq, bk, nt, sr, sc, or, ov } = cfg;
+  if ((bq / sr) * (bk / sc) > nt || (dp / 4 / ov) * (bq / or) > nt || bq % or !== 0) throw new Error(`bad dq tiling ${JSON.stringify(cfg)}`);
   const dps4 = dp / 4 + 1;
   const d4 = Math.ceil(d / 4);
   const nkg = bk / sc;
@@ -634,7 +640,7 @@ function decodeConfig(d: number): { dp: number; nt: number; gs: number; vpl: num
   return { dp, nt: dp === 256 ? 128 : 256, gs, vpl, kpr: dp === 256 ? 2 : 4 };
 }
 
-function decodeSpec(d: number): KernelSpec {
+function decodeSpecSource(d: number): KernelSpec {
   const { dp, nt, gs, vpl, kpr } = decodeConfig(d);
   const ng = nt / gs;
   const d4p = dp / 4;
@@ -904,5 +910,21 @@ export async function writeCache(
   rec.dispatch(kernel, [args.src, args.cache, args.slot], [u(n), u(T), u(S), u(W), u(nx)], [nx, ny]);
 }
 
+
+/** `forwardSpecSource`, cached by its arguments. */
+const forwardSpec = memoizeSpec(forwardSpecSource);
+
+/** `deltaSpecSource`, cached by its arguments. */
+const deltaSpec = memoizeSpec(deltaSpecSource);
+
+/** `dkdvSpecSource`, cached by its arguments. */
+const dkdvSpec = memoizeSpec(dkdvSpecSource);
+
+/** `dqSpecSource`, cached by its arguments. */
+const dqSpec = memoizeSpec(dqSpecSource);
+
+/** `decodeSpecSource`, cached by its arguments. */
+const decodeSpec = memoizeSpec(decodeSpecSource);
+
 /** @internal The kernel sources (for tests and benchmarks). */
-export const attentionKernels = { forwardSpec, deltaSpec, dkdvSpec, dqSpec, decodeSpec };
+export const attentionKernels = { forwardSpec, deltaSpec, dkdvSpec, dqSpec, decodeSpec, fwdConfig, dkdvConfig, dqConfig };

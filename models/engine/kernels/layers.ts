@@ -6,7 +6,9 @@
  *
  * Embedding.   out[r, :] = E[ids[r], :]  (zeros for an id outside [0, V)).
  *   Backward:  dE[v, :] += Σ_{r : ids[r] = v} dOut[r, :].  The host groups the rows by id (CSR:
- *   `buildTokenIndex`); one workgroup per distinct id adds its rows in ascending row order.
+ *   `buildTokenIndex`); one workgroup per distinct id adds its rows in a fixed order (four interleaved
+ *   partial sums over the rows in ascending order, then (a₀ + a₁) + (a₂ + a₃)). An id that fills a
+ *   large share of the batch serialises on one workgroup (a hot id could be split into segments with a second reduction stage).
  *
  * RMSNorm.     ρ_r = 1/√(mean_c x_rc² + ε),   y_rc = x_rc · ρ_r · g_c.
  *   Backward:  with h_rc = g_c · dy_rc,
@@ -14,7 +16,7 @@
  *              dg_c += Σ_r dy_rc · x_rc · ρ_r.
  *   A row is one workgroup of T threads (several rows per 256-thread workgroup when d is small).
  *
- * SwiGLU.      σ(a) = 1/(1+e^{−a}) (evaluated as e^{a}/(1+e^{a}) for a < 0, so nothing overflows),
+ * SwiGLU.      σ(a) = 1/(1+e^{−a}), evaluated as (a ≥ 0 ? 1 : e)/(1 + e) with e = e^{−|a|} (no overflow),
  *              out = silu(a)·b = a σ(a) b;   da = dy · b · σ(a)(1 + a(1 − σ(a))),   db = dy · a σ(a).
  *
  * Column sums (bias gradients, dg). Σ_r x_rc in two stages: blocks of B rows give partial[k, c]
@@ -22,31 +24,35 @@
  *   B = max(32, ⌈N/256⌉), so there are at most 256 blocks; with one block the first stage writes out.
  *
  * Token log-probs. z = logits / τ (computed as logits · (1/τ), like the tfjs reference),
- *   one workgroup per row, one pass over V with an online max m and sum s = Σ e^{z_j − m}
- *   (a new maximum rescales s by e^{m_old − m_new}); per-thread states merge in a tree:
+ *   one workgroup per row, one pass over V with an online max m and sum s = Σ e^{z_j − m}, four ids
+ *   per step (a new maximum rescales s by e^{m_old − m_new}); per-thread states merge in a tree:
  *   (m₁,s₁) ⊕ (m₂,s₂) = (m, s₁e^{m₁−m} + s₂e^{m₂−m}), m = max(m₁,m₂).
  *              lse = m + log s,    log p_t = (z_t − m) − log s,
  *   and with t = Σ e^{z_j−m}(z_j − m) carried along (t ← (t + s(m_old − m_new)) e^{m_old−m_new}),
  *              H = −Σ p log p = log s − t/s.
  *   Backward:  ∂ log p_t/∂ logits_j = (1[j = t] − p_j)/τ, so dLogits_rj = dlp_r (1[j=t_r] − e^{z_j − lse_r})/τ.
  *
- * Sampling (decoding). For each row, with p_j = e^{z_j − m} (unnormalised, p_argmax = 1):
- *   1. top-p nucleus (topP < 1): the smallest set of most probable tokens (ties: lower id first)
- *      with mass ≥ topP·Σp. Its boundary value τ* is the largest float key k with M(k) ≥ topP·Σp,
- *      M(k) = Σ_{bits(p_j) ≥ k} p_j, found by a 16-ary search on the bit pattern of p (positive
- *      floats order like their bits): each pass over V fills 16 buckets, so ≤ 8 passes cover the
- *      2³⁰ keys below bits(1.0). Tokens with p > τ* are kept, and of the tokens with p = τ* the
- *      first c (by id), c = ⌈(topP·Σp − M(τ*⁺))/τ*⌉. topP = 1 keeps everything.
- *   2. inverse CDF over the kept weights w_j in ascending id order: the smallest j whose cumulative
- *      weight exceeds u·Σw. Thread i owns a contiguous chunk of ⌈V/256⌉ ids; the chunk sums are
- *      prefix-summed (Hillis–Steele), the chunk where the cumulative crosses u·Σw is split again
- *      over the 256 threads, and one thread walks the last ⌈V/256²⌉ ids. Where rounding leaves no
- *      crossing, the last id of positive weight is taken (as the CPU sampler does).
- *   The returned log-prob is that of the full distribution, (z_tok − m) − log Σp.
- *   With topP = 1 the chunk pass also computes m and Σp (online per chunk), so sampling reads V
- *   about once; topP < 1 costs ≈ 10 passes over V.
+ * Sampling (decoding). One workgroup per row, with p_j = e^{z_j − m} (unnormalised, p_argmax = 1):
+ *   1. top-p nucleus (topP < 1): the smallest set of most probable tokens (ties: lower id first) with
+ *      mass ≥ T = topP·Σp. Its boundary is found on exact input bits: κ_j = an order-preserving u32 key
+ *      of logit_j (p is monotone in it), and τ = the largest key with M(τ) = Σ_{κ_j ≥ τ} p_j ≥ T, by a
+ *      radix search of 4 bits a pass (each pass over V fills 16 buckets; 8 passes). Kept: κ_j > τ, and of
+ *      the ties κ_j = τ the first c by id, c = ⌈(T − M(τ+1))/p_τ⌉. topP = 1 keeps everything.
+ *      (Keys of p itself would differ between passes where a compiler contracts z − m into an FMA.)
+ *   2. inverse CDF over the kept weights in ascending id order: the smallest j whose cumulative weight
+ *      exceeds u·Σw. Level 0 gives each thread a contiguous chunk of ⌈V/256⌉ ids, the chunk sums are
+ *      prefix-summed (two levels of 16 serial steps, monotone in the thread index, so exactly one
+ *      chunk crosses), level 1 splits the crossing chunk over the threads again, and the thread whose
+ *      piece crosses walks its ≤ ⌈V/256²⌉ ids. The kept ties before a point are the first
+ *      min(c, ties so far), so the cumulative weight needs only the prefix sums of (Σ_{κ > τ} p, #ties).
+ *      u·Σw is held strictly below Σw, so a crossing exists whenever Σw > 0 (else token −1).
+ *   The log-prob returned is that of the full distribution, (z_tok − m) − log Σp. With topP = 1 the
+ *   level-0 pass also computes m and Σp (online per chunk): sampling reads V about once; topP < 1
+ *   costs about 10 passes over V.
+ * Barriers are kept few in the row kernels: each costs the software Vulkan of the tests (lavapipe)
+ * seconds of shader compilation.
  */
-import { f, spread, u, type DType, type KernelSpec, type Recorder, type Runtime, type Tensor } from '../runtime.js';
+import { f, spread, u, type DType, type KernelSpec, type Recorder, type Runtime, type Tensor, memoizeSpec } from '../runtime.js';
 
 /** Invocations per workgroup of every kernel here. */
 const WG = 256;
@@ -400,7 +406,7 @@ function rmsThreads(d: number): number {
   return t;
 }
 
-function rmsKernel(kind: 'fwd' | 'bwd', T: number): KernelSpec {
+function rmsKernelSource(kind: 'fwd' | 'bwd', T: number): KernelSpec {
   const R = WG / T;
   const fwd = kind === 'fwd';
   const bindings: [string, 'read' | 'rw', string][] = fwd
@@ -646,7 +652,7 @@ export async function addBias(rt: Runtime, rec: Recorder, args: { x: Tensor; bia
 // ---------------------------------------------------------------------------------------------
 // Token log-probs
 
-function logProbsKernel(entropy: boolean): KernelSpec {
+function logProbsKernelSource(entropy: boolean): KernelSpec {
   const bindings: [string, 'read' | 'rw', string][] = [
     ['logits', 'read', 'f32'],
     ['targets', 'read', 'i32'],
@@ -841,9 +847,11 @@ fn unkey(k: u32) -> f32 {
   return bitcast<f32>(select(~k, k & 0x7FFFFFFFu, (k & 0x80000000u) != 0u));
 }
 
-// Inclusive prefix sums of (w, n) over the 256 threads in two levels of 16 serial steps (4 barriers):
-// thread t's sum is offset[t/16] + local[t], and offset[g+1] is computed as offset[g] + local[16g+15],
-// the same operation as the inclusive sum of thread 16g+15, so the prefix is monotone in t for w ≥ 0.
+// Inclusive prefix sums of (w, n) over the 256 threads in two levels of 16 serial steps: thread t's sum
+// is offset[t/16] + local[t], where every thread computes the offsets serially in the same order, so
+// offset[g+1] = offset[g] + local[16g+15] is bit for bit the inclusive sum of thread 16g+15 and the
+// prefix is monotone in t for w ≥ 0. (Barriers are few on purpose: each one costs the software Vulkan
+// of the tests seconds of shader compilation.) The caller must pass a barrier before fa/ua are written again.
 struct Scan { w: f32, wPrev: f32, wTotal: f32, n: u32, nPrev: u32, nTotal: u32 }
 fn scan2(li: u32, w: f32, n: u32) -> Scan {
   fa[li] = w;
@@ -863,38 +871,35 @@ fn scan2(li: u32, w: f32, n: u32) -> Scan {
     ua[WG + li] = c;
   }
   workgroupBarrier();
-  if (li == 0u) {
-    var a = 0.0;
-    var c = 0u;
-    for (var g = 0u; g < 16u; g++) {
-      let ta = fa[WG + g];
-      let tc = ua[WG + g];
-      fa[WG + g] = a;
-      ua[WG + g] = c;
-      a += ta;
-      c += tc;
-    }
-    fa[WG + 16u] = a;
-    ua[WG + 16u] = c;
-  }
-  workgroupBarrier();
   let g = li / 16u;
-  var r: Scan;
-  r.w = fa[WG + g] + fa[li];
-  r.n = ua[WG + g] + ua[li];
-  r.wPrev = fa[WG + g];
-  r.nPrev = ua[WG + g];
-  if (li % 16u != 0u) {
-    r.wPrev = fa[WG + g] + fa[li - 1u];
-    r.nPrev = ua[WG + g] + ua[li - 1u];
+  var offW = 0.0;
+  var offN = 0u;
+  var totW = 0.0;
+  var totN = 0u;
+  for (var h = 0u; h < 16u; h++) {
+    if (h == g) {
+      offW = totW;
+      offN = totN;
+    }
+    totW += fa[WG + h];
+    totN += ua[WG + h];
   }
-  r.wTotal = fa[WG + 16u];
-  r.nTotal = ua[WG + 16u];
-  workgroupBarrier();
+  var r: Scan;
+  r.w = offW + fa[li];
+  r.n = offN + ua[li];
+  r.wPrev = offW;
+  r.nPrev = offN;
+  if (li % 16u != 0u) {
+    r.wPrev = offW + fa[li - 1u];
+    r.nPrev = offN + ua[li - 1u];
+  }
+  r.wTotal = totW;
+  r.nTotal = totN;
   return r;
 }
 
-// Merge of online (max, Σ e^{z − max}) states over the threads, in two levels of 16 (3 barriers).
+// Merge of online (max, Σ e^{z − max}) states over the threads, in two levels of 16. The caller must
+// pass a barrier before fa[256..288) is written again.
 fn reduceMS(li: u32, m: f32, s: f32) -> vec2<f32> {
   fa[li] = m;
   fb[li] = s;
@@ -922,7 +927,6 @@ fn reduceMS(li: u32, m: f32, s: f32) -> vec2<f32> {
     ss = ss * exp(mm - mx) + s2 * exp(m2 - mx);
     mm = mx;
   }
-  workgroupBarrier();
   return vec2<f32>(mm, ss);
 }
 
@@ -1026,12 +1030,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
         fa[li] = acc;
       }
       workgroupBarrier();
-      if (li < 16u) {
-        var acc = 0.0;
-        for (var q = 0u; q < 16u; q++) { acc += fa[li * 16u + q]; }
-        fb[li] = acc;
-      }
-      workgroupBarrier();
       if (li == 0u) {
         // M(lo + k·2^shift) = Σ_{buckets ≥ k}; take the largest k with M ≥ T (k = 0 if rounding leaves none).
         var chosen = 0u;
@@ -1039,20 +1037,25 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
         var suffix = 0.0;
         var mLo = 0.0;
         var mAbove = fstate[1];
+        var mass0 = 0.0;
         for (var kk = 0u; kk < 16u; kk++) {
           let k = 15u - kk;
+          var mass = 0.0;
+          for (var q = 0u; q < 16u; q++) { mass += fa[k * 16u + q]; }
           let before = suffix;
-          suffix += fb[k];
+          suffix += mass;
+          mass0 = mass;
           if (!found && suffix >= T) {
             found = true;
             chosen = k;
             mLo = suffix;
             if (k < 15u) { mAbove = before; }
+            break;
           }
         }
         if (!found) {
           mLo = suffix;
-          mAbove = suffix - fb[0];
+          mAbove = suffix - mass0;
         }
         state[0] = lo + (chosen << shift);
         state[1] = select(shift - 4u, 99u, shift == 0u);
@@ -1068,41 +1071,58 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
     tiesHere = part.ties;
   }
 
-  // Inverse CDF, level 1: the chunk where the cumulative kept weight crosses u·Σw. The kept ties up
-  // to a point are the first min(keep, ties so far) ties, so the cumulative weight is
-  // Σ_{p > τ} p + min(keep, ties)·τ_p, a monotone function of the two prefix sums.
-  let sc = scan2(li, W, tiesHere);
-  let incl = sc.w + f32(min(keep, sc.n)) * tauP;
-  let prev = sc.wPrev + f32(min(keep, sc.nPrev)) * tauP;
-  let total = sc.wTotal + f32(min(keep, sc.nTotal)) * tauP;
-  let ok1 = total > 0.0 && total <= 3.4e38;
-  let uu = clamp(uniforms[row], 0.0, 1.0);
-  let goal = min(uu * total, below(total));
-  if (ok1 && incl > goal && !(prev > goal)) {
-    bcu[0] = li;
-    bc[0] = prev;
-    bcu[1] = sc.nPrev;
+  // Inverse CDF in levels: level 0 splits the row into 256 chunks (one per thread), level 1 splits the
+  // chunk where the cumulative kept weight crosses u·Σw into 256 pieces; the thread whose piece crosses
+  // at the last level walks its ids. The kept ties up to a point are the first min(keep, ties so far),
+  // so the cumulative weight is Σ_{p > τ} p + min(keep, ties)·τ_p, monotone in the two prefix sums.
+  let levels = select(1u, 2u, C > 1u);
+  var r0 = 0u;                   // the range being split
+  var r1 = V;
+  var goal = 0.0;                // u·Σw, relative to the range's start
+  var tiesBase = 0u;             // ties before the range
+  var ok = true;
+  var mine = false;              // this thread's piece crosses at the last level
+  var p0 = 0u;
+  var p1 = 0u;
+  var accStart = 0.0;
+  var rankStart = 0u;
+  var goalHere = 0.0;
+  for (var lvl = 0u; lvl < levels; lvl++) {
+    let piece = (r1 - r0 + WG - 1u) / WG;
+    p0 = min(r1, r0 + li * piece);
+    p1 = min(r1, p0 + piece);
+    var w = W;                   // level 0: this thread's chunk, weighed above
+    var n = tiesHere;
+    if (lvl > 0u) {
+      let part = rangeWeight(base, p0, p1, V, m, tau);
+      w = part.w;
+      n = part.ties;
+    }
+    let sc = scan2(li, w, n);
+    let kb = min(keep, tiesBase);
+    let incl = sc.w + f32(min(keep, tiesBase + sc.n) - kb) * tauP;
+    let prev = sc.wPrev + f32(min(keep, tiesBase + sc.nPrev) - kb) * tauP;
+    let total = sc.wTotal + f32(min(keep, tiesBase + sc.nTotal) - kb) * tauP;
+    ok = ok && total > 0.0 && total <= 3.4e38;
+    if (lvl == 0u) { goal = clamp(uniforms[row], 0.0, 1.0) * total; }
+    goal = min(max(goal, 0.0), below(total));
+    mine = ok && incl > goal && !(prev > goal);
+    accStart = prev;
+    rankStart = tiesBase + sc.nPrev;
+    goalHere = goal;
+    if (mine) {
+      bcu[0] = p0;
+      bcu[1] = p1;
+      bcu[2] = rankStart;
+      bc[0] = prev;
+    }
+    workgroupBarrier();
+    r0 = min(bcu[0], V);         // (clamped: without a crossing, !ok, these are never written)
+    r1 = clamp(bcu[1], r0, V);
+    tiesBase = bcu[2];
+    goal -= bc[0];
   }
-  workgroupBarrier();
-  let kk = select(0u, min(bcu[0], WG - 1u), ok1);
-  let chunkPrev = bc[0];
-  let chunkTies = bcu[1];
-
-  // Level 2: the same over chunk k split among the threads.
-  let k0 = min(V, kk * C);
-  let k1 = min(V, k0 + C);
-  let C2 = (C + WG - 1u) / WG;
-  let s0 = min(k1, k0 + li * C2);
-  let s1 = min(k1, s0 + C2);
-  let part2 = rangeWeight(base, s0, s1, V, m, tau);
-  let sc2 = scan2(li, part2.w, part2.ties);
-  let base2 = min(keep, chunkTies);
-  let incl2 = sc2.w + f32(min(keep, chunkTies + sc2.n) - base2) * tauP;
-  let prev2 = sc2.wPrev + f32(min(keep, chunkTies + sc2.nPrev) - base2) * tauP;
-  let total2 = sc2.wTotal + f32(min(keep, chunkTies + sc2.nTotal) - base2) * tauP;
-  let ok2 = ok1 && total2 > 0.0 && total2 <= 3.4e38;
-  let goal2 = min(max(goal - chunkPrev, 0.0), below(total2));
-  if (!ok2) {
+  if (!ok) {
     if (li == 0u) {
       // No finite positive mass: the logits are not finite.
       tokens[row] = -1;
@@ -1111,15 +1131,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
     }
     return;
   }
-  let tb2 = chunkTies + sc2.nPrev;
-  let acc0 = prev2;
-  if (incl2 > goal2 && !(prev2 > goal2)) {
-    // Level 3: walk the sub-chunk's ids in order.
-    var acc = acc0;
-    var rank = tb2;
+  if (mine) {
+    // Walk the piece's ids in order.
+    var acc = accStart;
+    var rank = rankStart;
     var chosen = -1;
     var last = -1;
-    for (var j = s0; j < s1; j++) {
+    for (var j = p0; j < p1; j++) {
       let l = logits[base + j];
       let key = okey(l);
       let p = exp(l * P.invT - m);
@@ -1128,7 +1146,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
       if (w > 0.0) {
         last = i32(j);
         acc += w;
-        if (acc > goal2) { chosen = i32(j); break; }
+        if (acc > goalHere) { chosen = i32(j); break; }
       }
     }
     if (chosen < 0) { chosen = last; }
@@ -1165,3 +1183,9 @@ export async function sampleTokens(
   const kernel = await rt.kernel(SAMPLE);
   rec.dispatch(kernel, [logits, uniforms, tokens, logProbs, lse], [u(rows), u(vocab), f(1 / temperature), f(topP)], spread(rows));
 }
+
+/** `rmsKernelSource`, cached by its arguments. */
+const rmsKernel = memoizeSpec(rmsKernelSource);
+
+/** `logProbsKernelSource`, cached by its arguments. */
+const logProbsKernel = memoizeSpec(logProbsKernelSource);

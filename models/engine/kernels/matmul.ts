@@ -32,7 +32,7 @@
  */
 import { GpuError } from '../../../core/errors.js';
 import type { EngineCapabilities } from '../device.js';
-import { f, spread, u, type Kernel, type KernelSpec, type Recorder, type Runtime, type Tensor } from '../runtime.js';
+import { f, spread, u, type Kernel, type KernelSpec, type Recorder, type Runtime, type Tensor, memoizeSpec } from '../runtime.js';
 
 /** Which kernel family computes the product (see the module comment). */
 export type MatmulPath = 'f32' | 'f16' | 'f16-matrix';
@@ -169,15 +169,31 @@ struct Params { m: u32, n: u32, k: u32, tiles_m: u32, tiles_n: u32, grid_x: u32,
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 
-// op(A)[row, p], 0 outside m×k.
-fn load_a(row: u32, p: u32) -> f32 {
+// op(A)[row, p], 0 outside m×k; A stored [m, k] (load_a_n) or [k, m] (load_a_t).
+fn load_a_n(row: u32, p: u32) -> f32 {
+  if (row >= P.m || p >= P.k) { return 0.0; }
+  return A[row * P.k + p];
+}
+fn load_a_t(row: u32, p: u32) -> f32 {
+  if (row >= P.m || p >= P.k) { return 0.0; }
+  return A[p * P.m + row];
+}
+fn load_a_s(row: u32, p: u32) -> f32 {
   if (row >= P.m || p >= P.k) { return 0.0; }
   return A[select(row * P.k + p, p * P.m + row, P.trans_a != 0u)];
 }
-// op(B)[p, col], 0 outside k×n.
-fn load_b(p: u32, col: u32) -> f32 {
+fn load_b_s(p: u32, col: u32) -> f32 {
   if (p >= P.k || col >= P.n) { return 0.0; }
   return B[select(p * P.n + col, col * P.k + p, P.trans_b != 0u)];
+}
+// op(B)[p, col], 0 outside k×n; B stored [k, n] (load_b_n) or [n, k] (load_b_t).
+fn load_b_n(p: u32, col: u32) -> f32 {
+  if (p >= P.k || col >= P.n) { return 0.0; }
+  return B[p * P.n + col];
+}
+fn load_b_t(p: u32, col: u32) -> f32 {
+  if (p >= P.k || col >= P.n) { return 0.0; }
+  return B[col * P.k + p];
 }
 // C[row, col] ← α·v (+ C[row, col]) where inside m×n.
 fn put(row: u32, col: u32, v: f32) {
@@ -242,7 +258,10 @@ const TILED_BLOCKS: Record<'large' | 'small', TiledBlock> = {
  * staged slabs are consecutive (no bank conflicts) and its writes of C are coalesced.
  * Staged slabs are stored k-major, As[p][row] and Bs[p][col], rows padded by one vec4.
  */
-function tiledKernel(cfg: TiledBlock, half: boolean): KernelSpec {
+/** How a tiled kernel handles the layout: a uniform branch per slab ('runtime') or one kernel per layout. */
+type TiledLayout = { readonly kind: 'runtime' } | { readonly kind: 'select' } | { readonly kind: 'fixed'; readonly transA: boolean; readonly transB: boolean };
+
+function tiledKernelSource(cfg: TiledBlock, half: boolean, layout: TiledLayout = { kind: 'runtime' }, staging: 'loop' | 'unrolled' = 'unrolled'): KernelSpec {
   const { bm, bn, bk, tm, tn } = cfg;
   const tx = bn / tn;
   const ty = bm / tm;
@@ -252,19 +271,64 @@ function tiledKernel(cfg: TiledBlock, half: boolean): KernelSpec {
   const bPer = (bk * bn) / wg;
   const aVec = bm / 4 + 1; // vec4s per staged row of A (one of padding)
   const bVec = bn / 4 + 1;
+  const cv = tn / 4; // vec4 accumulators per row
   const lines: string[] = [];
   const emit = (s: string) => lines.push(s);
 
-  // Staged element e of each slab, read along the stored layout's contiguous axis (see slabIndexA/B).
-  const aSel = (nt: string, t: string) => `select(${nt}, ${t}, P.trans_a != 0u)`;
-  const bSel = (nn: string, t: string) => `select(${nn}, ${t}, P.trans_b != 0u)`;
-  const [aN, aT] = [slabIndexA('e', bm, bk, false), slabIndexA('e', bm, bk, true)];
-  const [bN, bT] = [slabIndexB('e', bk, bn, false), slabIndexB('e', bk, bn, true)];
-  const aRow = aSel(aN.row, aT.row);
-  const aP = aSel(aN.p, aT.p);
-  const bP = bSel(bN.p, bT.p);
-  const bCol = bSel(bN.col, bT.col);
-  const cv = tn / 4; // vec4 accumulators per row
+  // Staging of slab element e = lid + q·256 of op(A) (and of op(B)) for one layout, into registers sa/sb
+  // (fetch) or from them into workgroup memory (store).
+  const reg = (name: string, q: number | string) => (staging === 'unrolled' ? `${name}${q}` : `${name}[${q}]`);
+  const each = (count: number, indent: string, body: (q: string, e: string) => string) => {
+    if (staging === 'unrolled') for (let q = 0; q < count; q++) emit(`${indent}${body(String(q), `lid + ${q * wg}u`)}`);
+    else emit(`${indent}for (var q = 0u; q < ${count}u; q++) { ${body('q', `lid + q * ${wg}u`)} }`);
+  };
+  type Which = boolean | 'select';
+  const idxA = (e: string, t: Which) => {
+    if (t !== 'select') return slabIndexA(e, bm, bk, t);
+    const [n, tt] = [slabIndexA(e, bm, bk, false), slabIndexA(e, bm, bk, true)];
+    return { row: `select(${n.row}, ${tt.row}, P.trans_a != 0u)`, p: `select(${n.p}, ${tt.p}, P.trans_a != 0u)` };
+  };
+  const idxB = (e: string, t: Which) => {
+    if (t !== 'select') return slabIndexB(e, bk, bn, t);
+    const [n, tt] = [slabIndexB(e, bk, bn, false), slabIndexB(e, bk, bn, true)];
+    return { p: `select(${n.p}, ${tt.p}, P.trans_b != 0u)`, col: `select(${n.col}, ${tt.col}, P.trans_b != 0u)` };
+  };
+  const sfx = (t: Which) => (t === 'select' ? 's' : t ? 't' : 'n');
+  const fetchA = (t: Which, indent: string) =>
+    each(aPer, indent, (q, e) => {
+      const ix = idxA(e, t);
+      return `${reg('sa', q)} = ${S}(load_a_${sfx(t)}(row0 + ${ix.row}, k0 + ${ix.p}));`;
+    });
+  const fetchB = (t: Which, indent: string) =>
+    each(bPer, indent, (q, e) => {
+      const ix = idxB(e, t);
+      return `${reg('sb', q)} = ${S}(load_b_${sfx(t)}(k0 + ${ix.p}, col0 + ${ix.col}));`;
+    });
+  const storeA = (t: Which, indent: string) =>
+    each(aPer, indent, (q, e) => {
+      const ix = idxA(e, t);
+      return `{ let r = ${ix.row}; As[(${ix.p}) * ${aVec}u + r / 4u][r % 4u] = ${reg('sa', q)}; }`;
+    });
+  const storeB = (t: Which, indent: string) =>
+    each(bPer, indent, (q, e) => {
+      const ix = idxB(e, t);
+      return `{ let c = ${ix.col}; Bs[(${ix.p}) * ${bVec}u + c / 4u][c % 4u] = ${reg('sb', q)}; }`;
+    });
+  const perLayout = (which: 'a' | 'b', body: (t: Which, indent: string) => void, indent: string) => {
+    if (layout.kind === 'select') {
+      body('select', indent);
+      return;
+    }
+    if (layout.kind === 'fixed') {
+      body(which === 'a' ? layout.transA : layout.transB, indent);
+      return;
+    }
+    emit(`${indent}if (P.trans_${which} != 0u) {`);
+    body(true, indent + '  ');
+    emit(`${indent}} else {`);
+    body(false, indent + '  ');
+    emit(`${indent}}`);
+  };
 
   emit(half ? 'enable f16;' : '');
   emit(preamble());
@@ -280,24 +344,27 @@ function tiledKernel(cfg: TiledBlock, half: boolean): KernelSpec {
   emit(`  let tx = lid % ${tx}u;`);
   emit(`  let ty = lid / ${tx}u;`);
   // Accumulators are named variables, never indexed by a loop counter: a dynamically indexed private
-  // array can be demoted to local memory (2 instead of 30 TFLOP/s on an H200 for the 8×8 patch).
+  // array can be demoted to local memory.
   for (let i = 0; i < tm; i++) emit(`  ${Array.from({ length: cv }, (_, h) => `var c${i}_${h} = vec4<f32>();`).join(' ')}`);
-  emit(`  var sa: array<${S}, ${aPer}>;`);
-  emit(`  var sb: array<${S}, ${bPer}>;`);
-  const fetch = (indent: string) => {
-    emit(`${indent}for (var q = 0u; q < ${aPer}u; q++) { let e = lid + q * ${wg}u; sa[q] = ${S}(load_a(row0 + ${aRow}, k0 + ${aP})); }`);
-    emit(`${indent}for (var q = 0u; q < ${bPer}u; q++) { let e = lid + q * ${wg}u; sb[q] = ${S}(load_b(k0 + ${bP}, col0 + ${bCol})); }`);
-  };
+  if (staging === 'unrolled') {
+    emit(`  ${Array.from({ length: aPer }, (_, q) => `var sa${q}: ${S};`).join(' ')}`);
+    emit(`  ${Array.from({ length: bPer }, (_, q) => `var sb${q}: ${S};`).join(' ')}`);
+  } else {
+    emit(`  var sa: array<${S}, ${aPer}>;`);
+    emit(`  var sb: array<${S}, ${bPer}>;`);
+  }
   emit(`  var k0 = 0u;`);
-  fetch('  ');
+  perLayout('a', fetchA, '  ');
+  perLayout('b', fetchB, '  ');
   emit(`  let slabs = (P.k + ${bk - 1}u) / ${bk}u;`);
   emit(`  for (var s = 0u; s < slabs; s++) {`);
-  emit(`    for (var q = 0u; q < ${aPer}u; q++) { let e = lid + q * ${wg}u; let r = ${aRow}; As[(${aP}) * ${aVec}u + r / 4u][r % 4u] = sa[q]; }`);
-  emit(`    for (var q = 0u; q < ${bPer}u; q++) { let e = lid + q * ${wg}u; let c = ${bCol}; Bs[(${bP}) * ${bVec}u + c / 4u][c % 4u] = sb[q]; }`);
+  perLayout('a', storeA, '    ');
+  perLayout('b', storeB, '    ');
   emit(`    workgroupBarrier();`);
   emit(`    k0 += ${bk}u;`);
   emit(`    if (s + 1u < slabs) {`);
-  fetch('      ');
+  perLayout('a', fetchA, '      ');
+  perLayout('b', fetchB, '      ');
   emit(`    }`);
   emit(`    for (var p = 0u; p < ${bk}u; p++) {`);
   for (let g = 0; g < tm / 4; g++) emit(`      let a${g} = vec4<f32>(As[p * ${aVec}u + ${g * ty}u + ty]);`);
@@ -317,7 +384,8 @@ function tiledKernel(cfg: TiledBlock, half: boolean): KernelSpec {
     for (let h = 0; h < cv; h++) emit(`  put4(r0 + ${dr}u, cc + ${h * 4 * tx}u, c${i}_${h});`);
   }
   emit(`}`);
-  return { name: `matmul_${S}_${bm}x${bn}x${bk}_${tm}x${tn}`, bindings: ['read', 'read', 'rw'], code: lines.join('\n') };
+  const variant = layout.kind === 'runtime' ? 'any' : layout.kind === 'select' ? 'sel' : `${layout.transA ? 't' : 'n'}${layout.transB ? 't' : 'n'}`;
+  return { name: `matmul_${variant}_${S}_${bm}x${bn}x${bk}_${tm}x${tn}_${staging}`, bindings: ['read', 'read', 'rw'], code: lines.join('\n') };
 }
 
 // ─── 'f16-matrix': subgroup matrices (tensor cores) ─────────────────────────────────────────────────
@@ -352,7 +420,7 @@ const MATRIX_PAD = 8;
  * a block entirely inside C with α = 1 (and n a multiple of 8) stores straight to C instead, its
  * accumulators starting from C when accumulating.
  */
-function matrixKernel(cfg: MatrixBlock, transA: boolean, transB: boolean): KernelSpec {
+function matrixKernelSource(cfg: MatrixBlock, transA: boolean, transB: boolean): KernelSpec {
   const { bm, bn, sgr, sgc, fr, fc } = cfg;
   const bk = MATRIX_BK;
   const nsg = sgr * sgc;
@@ -374,11 +442,11 @@ function matrixKernel(cfg: MatrixBlock, transA: boolean, transB: boolean): Kerne
   const fetch = (indent: string) => {
     for (let q = 0; q < aPer; q++) {
       const { row, p } = aIdx(q);
-      emit(`${indent}sa${q} = f16(load_a(row0 + ${row}, k0 + ${p}));`);
+      emit(`${indent}sa${q} = f16(load_a_${transA ? 't' : 'n'}(row0 + ${row}, k0 + ${p}));`);
     }
     for (let q = 0; q < bPer; q++) {
       const { p, col } = bIdx(q);
-      emit(`${indent}sb${q} = f16(load_b(k0 + ${p}, col0 + ${col}));`);
+      emit(`${indent}sb${q} = f16(load_b_${transB ? 't' : 'n'}(k0 + ${p}, col0 + ${col}));`);
     }
   };
   const store = (indent: string) => {
@@ -475,3 +543,9 @@ export function matmulKernelSpecs(): KernelSpec[] {
   for (const size of ['large', 'small'] as const) specs.push(tiledKernel(TILED_BLOCKS[size], false), tiledKernel(TILED_BLOCKS[size], true));
   return specs;
 }
+
+/** `tiledKernelSource`, cached by its arguments. */
+const tiledKernel = memoizeSpec(tiledKernelSource);
+
+/** `matrixKernelSource`, cached by its arguments. */
+const matrixKernel = memoizeSpec(matrixKernelSource);

@@ -211,6 +211,7 @@ describe('pickMatmulPath', () => {
   const base: EngineCapabilities = {
     adapter: 'fake',
     software: false,
+    timestamps: false,
     shaderF16: false,
     subgroups: true,
     subgroupMinSize: 32,
