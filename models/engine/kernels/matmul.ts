@@ -178,14 +178,6 @@ fn load_a_t(row: u32, p: u32) -> f32 {
   if (row >= P.m || p >= P.k) { return 0.0; }
   return A[p * P.m + row];
 }
-fn load_a_s(row: u32, p: u32) -> f32 {
-  if (row >= P.m || p >= P.k) { return 0.0; }
-  return A[select(row * P.k + p, p * P.m + row, P.trans_a != 0u)];
-}
-fn load_b_s(p: u32, col: u32) -> f32 {
-  if (p >= P.k || col >= P.n) { return 0.0; }
-  return B[select(p * P.n + col, col * P.k + p, P.trans_b != 0u)];
-}
 // op(B)[p, col], 0 outside k×n; B stored [k, n] (load_b_n) or [n, k] (load_b_t).
 fn load_b_n(p: u32, col: u32) -> f32 {
   if (p >= P.k || col >= P.n) { return 0.0; }
@@ -258,10 +250,7 @@ const TILED_BLOCKS: Record<'large' | 'small', TiledBlock> = {
  * staged slabs are consecutive (no bank conflicts) and its writes of C are coalesced.
  * Staged slabs are stored k-major, As[p][row] and Bs[p][col], rows padded by one vec4.
  */
-/** How a tiled kernel handles the layout: a uniform branch per slab ('runtime') or one kernel per layout. */
-type TiledLayout = { readonly kind: 'runtime' } | { readonly kind: 'select' } | { readonly kind: 'fixed'; readonly transA: boolean; readonly transB: boolean };
-
-function tiledKernelSource(cfg: TiledBlock, half: boolean, layout: TiledLayout = { kind: 'runtime' }, staging: 'loop' | 'unrolled' = 'unrolled'): KernelSpec {
+function tiledKernelSource(cfg: TiledBlock, half: boolean): KernelSpec {
   const { bm, bn, bk, tm, tn } = cfg;
   const tx = bn / tn;
   const ty = bm / tm;
@@ -275,54 +264,32 @@ function tiledKernelSource(cfg: TiledBlock, half: boolean, layout: TiledLayout =
   const lines: string[] = [];
   const emit = (s: string) => lines.push(s);
 
-  // Staging of slab element e = lid + q·256 of op(A) (and of op(B)) for one layout, into registers sa/sb
-  // (fetch) or from them into workgroup memory (store).
-  const reg = (name: string, q: number | string) => (staging === 'unrolled' ? `${name}${q}` : `${name}[${q}]`);
-  const each = (count: number, indent: string, body: (q: string, e: string) => string) => {
-    if (staging === 'unrolled') for (let q = 0; q < count; q++) emit(`${indent}${body(String(q), `lid + ${q * wg}u`)}`);
-    else emit(`${indent}for (var q = 0u; q < ${count}u; q++) { ${body('q', `lid + q * ${wg}u`)} }`);
-  };
-  type Which = boolean | 'select';
-  const idxA = (e: string, t: Which) => {
-    if (t !== 'select') return slabIndexA(e, bm, bk, t);
-    const [n, tt] = [slabIndexA(e, bm, bk, false), slabIndexA(e, bm, bk, true)];
-    return { row: `select(${n.row}, ${tt.row}, P.trans_a != 0u)`, p: `select(${n.p}, ${tt.p}, P.trans_a != 0u)` };
-  };
-  const idxB = (e: string, t: Which) => {
-    if (t !== 'select') return slabIndexB(e, bk, bn, t);
-    const [n, tt] = [slabIndexB(e, bk, bn, false), slabIndexB(e, bk, bn, true)];
-    return { p: `select(${n.p}, ${tt.p}, P.trans_b != 0u)`, col: `select(${n.col}, ${tt.col}, P.trans_b != 0u)` };
-  };
-  const sfx = (t: Which) => (t === 'select' ? 's' : t ? 't' : 'n');
-  const fetchA = (t: Which, indent: string) =>
-    each(aPer, indent, (q, e) => {
-      const ix = idxA(e, t);
-      return `${reg('sa', q)} = ${S}(load_a_${sfx(t)}(row0 + ${ix.row}, k0 + ${ix.p}));`;
+  // Staging of slab elements e = lid + q·256 of op(A) and op(B) for one stored layout (t: transposed),
+  // into the registers sa/sb (fetch) or from them into workgroup memory (store).
+  const each = (count: number, indent: string, body: (e: string) => string) =>
+    emit(`${indent}for (var q = 0u; q < ${count}u; q++) { let e = lid + q * ${wg}u; ${body('e')} }`);
+  const fetchA = (t: boolean, indent: string) =>
+    each(aPer, indent, (e) => {
+      const ix = slabIndexA(e, bm, bk, t);
+      return `sa[q] = ${S}(load_a_${t ? 't' : 'n'}(row0 + ${ix.row}, k0 + ${ix.p}));`;
     });
-  const fetchB = (t: Which, indent: string) =>
-    each(bPer, indent, (q, e) => {
-      const ix = idxB(e, t);
-      return `${reg('sb', q)} = ${S}(load_b_${sfx(t)}(k0 + ${ix.p}, col0 + ${ix.col}));`;
+  const fetchB = (t: boolean, indent: string) =>
+    each(bPer, indent, (e) => {
+      const ix = slabIndexB(e, bk, bn, t);
+      return `sb[q] = ${S}(load_b_${t ? 't' : 'n'}(k0 + ${ix.p}, col0 + ${ix.col}));`;
     });
-  const storeA = (t: Which, indent: string) =>
-    each(aPer, indent, (q, e) => {
-      const ix = idxA(e, t);
-      return `{ let r = ${ix.row}; As[(${ix.p}) * ${aVec}u + r / 4u][r % 4u] = ${reg('sa', q)}; }`;
+  const storeA = (t: boolean, indent: string) =>
+    each(aPer, indent, (e) => {
+      const ix = slabIndexA(e, bm, bk, t);
+      return `let r = ${ix.row}; As[(${ix.p}) * ${aVec}u + r / 4u][r % 4u] = sa[q];`;
     });
-  const storeB = (t: Which, indent: string) =>
-    each(bPer, indent, (q, e) => {
-      const ix = idxB(e, t);
-      return `{ let c = ${ix.col}; Bs[(${ix.p}) * ${bVec}u + c / 4u][c % 4u] = ${reg('sb', q)}; }`;
+  const storeB = (t: boolean, indent: string) =>
+    each(bPer, indent, (e) => {
+      const ix = slabIndexB(e, bk, bn, t);
+      return `let c = ${ix.col}; Bs[(${ix.p}) * ${bVec}u + c / 4u][c % 4u] = sb[q];`;
     });
-  const perLayout = (which: 'a' | 'b', body: (t: Which, indent: string) => void, indent: string) => {
-    if (layout.kind === 'select') {
-      body('select', indent);
-      return;
-    }
-    if (layout.kind === 'fixed') {
-      body(which === 'a' ? layout.transA : layout.transB, indent);
-      return;
-    }
+  // The layout is a uniform branch around each staging step (one kernel serves all four layouts).
+  const perLayout = (which: 'a' | 'b', body: (t: boolean, indent: string) => void, indent: string) => {
     emit(`${indent}if (P.trans_${which} != 0u) {`);
     body(true, indent + '  ');
     emit(`${indent}} else {`);
@@ -346,13 +313,8 @@ function tiledKernelSource(cfg: TiledBlock, half: boolean, layout: TiledLayout =
   // Accumulators are named variables, never indexed by a loop counter: a dynamically indexed private
   // array can be demoted to local memory.
   for (let i = 0; i < tm; i++) emit(`  ${Array.from({ length: cv }, (_, h) => `var c${i}_${h} = vec4<f32>();`).join(' ')}`);
-  if (staging === 'unrolled') {
-    emit(`  ${Array.from({ length: aPer }, (_, q) => `var sa${q}: ${S};`).join(' ')}`);
-    emit(`  ${Array.from({ length: bPer }, (_, q) => `var sb${q}: ${S};`).join(' ')}`);
-  } else {
-    emit(`  var sa: array<${S}, ${aPer}>;`);
-    emit(`  var sb: array<${S}, ${bPer}>;`);
-  }
+  emit(`  var sa: array<${S}, ${aPer}>;`);
+  emit(`  var sb: array<${S}, ${bPer}>;`);
   emit(`  var k0 = 0u;`);
   perLayout('a', fetchA, '  ');
   perLayout('b', fetchB, '  ');
@@ -384,8 +346,7 @@ function tiledKernelSource(cfg: TiledBlock, half: boolean, layout: TiledLayout =
     for (let h = 0; h < cv; h++) emit(`  put4(r0 + ${dr}u, cc + ${h * 4 * tx}u, c${i}_${h});`);
   }
   emit(`}`);
-  const variant = layout.kind === 'runtime' ? 'any' : layout.kind === 'select' ? 'sel' : `${layout.transA ? 't' : 'n'}${layout.transB ? 't' : 'n'}`;
-  return { name: `matmul_${variant}_${S}_${bm}x${bn}x${bk}_${tm}x${tn}_${staging}`, bindings: ['read', 'read', 'rw'], code: lines.join('\n') };
+  return { name: `matmul_${S}_${bm}x${bn}x${bk}_${tm}x${tn}`, bindings: ['read', 'read', 'rw'], code: lines.join('\n') };
 }
 
 // ─── 'f16-matrix': subgroup matrices (tensor cores) ─────────────────────────────────────────────────

@@ -1,0 +1,62 @@
+/**
+ * The learner on horizon's GPU engine (here on Mesa's lavapipe), through the real queue and real
+ * worker processes: LOOP learns the lucky-digit bandit as it does on tfjs (test/integration/learning),
+ * and the engine's checkpoint, evaluated by tfjs on wasm, plays as well as training ended.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO, runCli, tempDir } from '../helpers/services.js';
+import { requireRuntime } from '../unit/engine/helpers.js';
+
+const rt = await requireRuntime();
+
+describe.skipIf(!rt)('LOOP on the GPU engine', () => {
+  it('learns the lucky digit through the queue, and its checkpoint evaluates on wasm', async () => {
+    const { dir, cleanup } = tempDir('engine-learn');
+    try {
+      const plugin = path.join(REPO, 'test/fixtures/plugins/lucky-digit.ts');
+      const sets = [
+        'backend=engine',
+        'workers.backend=wasm',
+        'env.name=null',
+        `env.module=${plugin}`,
+        'env.options={}',
+        'sft.steps=60',
+        'sft.lr=0.01',
+        'train.iterations=15',
+        'train.checkpointEvery=100',
+        'rollout.tasksPerIteration=8',
+        'rollout.groupSize=6',
+        'rollout.stragglerStop.enabled=false',
+        'loop.minibatchSize=16',
+        'optim.lr=0.003',
+      ];
+      const r = await runCli(['train', path.join(REPO, 'test/fixtures/configs/tiny.yaml'), '--run-dir', dir, '--no-progress', '--no-dashboard', ...sets.flatMap((s) => ['--set', s])], {
+        timeoutMs: 150_000,
+      });
+      expect(r.code, r.output).toBe(0);
+      expect(r.output).toMatch(/backend: engine \(/);
+      const metrics = readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, number>)
+        .filter((m) => m.step >= 1);
+      const rewards = metrics.map((m) => m['charts/reward_mean']);
+      expect(rewards).toHaveLength(15);
+      expect(metrics.reduce((a, m) => a + m['losses/steps'], 0)).toBeGreaterThan(30); // the engine took real steps
+      const first = (rewards[0] + rewards[1] + rewards[2]) / 3;
+      const last = (rewards[12] + rewards[13] + rewards[14]) / 3;
+      expect(first).toBeLessThan(0.3);
+      expect(last).toBeGreaterThan(0.6);
+
+      const out = path.join(dir, 'eval.json');
+      const e = await runCli(['eval', dir, '--checkpoint', 'last', '--backend', 'wasm', '--tasks', '50', '--json', out], { timeoutMs: 60_000 });
+      expect(e.code, e.output).toBe(0);
+      const evaluated = JSON.parse(readFileSync(out, 'utf8')) as { evals: { result: { policy: { successRate: number } } }[] };
+      expect(evaluated.evals[0].result.policy.successRate).toBeGreaterThan(0.6);
+    } finally {
+      cleanup();
+    }
+  });
+});
