@@ -41,6 +41,12 @@ export class Rng {
     return Array.from(this.s);
   }
 
+  /** Continue from a `state()` taken earlier (e.g. rewind draws that were taken ahead and not used). */
+  restore(state: readonly number[]): void {
+    if (state.length !== 4) throw new RangeError('Rng state must have 4 words');
+    this.s.set(state.map((w) => w >>> 0));
+  }
+
   /** Uniform 32-bit unsigned integer. */
   nextU32(): number {
     const s = this.s;

@@ -47,6 +47,11 @@ import { Arena, allocateArenas, formatBytes, reshape, type Recorder, type Runtim
 export interface EngineModelOptions {
   /** Matmul precision: 'auto' = f16 tensor cores where the adapter has them, else f32. */
   readonly precision?: 'auto' | 'f32' | 'f16' | 'f16-matrix';
+  /**
+   * false: weights only, for scoring and decoding (no gradient or optimizer memory; the train* methods
+   * throw). Default true.
+   */
+  readonly training?: boolean;
   /** Dynamic loss scaling (on by default for f16 paths): initial scale and growth interval. */
   readonly lossScale?: { readonly initial: number; readonly growthInterval: number; readonly dynamic: boolean };
   /** Most logit elements (rows × vocabulary) materialised at once; rows are processed in chunks. */
@@ -103,7 +108,8 @@ export interface StepReport {
   readonly skippedSteps: number;
 }
 
-interface LayerParams {
+/** The weight tensors of one layer (Hugging Face layout). */
+export interface LayerParams {
   readonly inputNorm: Tensor;
   readonly q: Tensor;
   readonly k: Tensor;
@@ -194,6 +200,8 @@ export class EngineModel {
   /** One line for the log: the adapter and the chosen kernels. */
   readonly description: string;
 
+  /** Whether gradients and optimizer state exist (see EngineModelOptions.training). */
+  readonly training: boolean;
   private readonly specs: readonly ParameterSpec[];
   private readonly arenas: Record<'params' | 'grads' | 'm' | 'v' | 'misc', Arena>;
   private readonly params: Tensor[];
@@ -235,9 +243,13 @@ export class EngineModel {
     const f16 = path.path !== 'f32';
     this.lossScaleOptions = options.lossScale ?? { initial: f16 ? 2 ** 15 : 1, growthInterval: 1000, dynamic: f16 };
     this.params = this.specs.map((s) => arenas.params.alloc(s.name, s.shape));
-    this.grads = this.specs.map((s) => arenas.grads.alloc(`grad ${s.name}`, s.shape));
-    arenas.m.alloc('m', [arenas.params.bytesUsed / 4]);
-    arenas.v.alloc('v', [arenas.params.bytesUsed / 4]);
+    this.training = options.training ?? true;
+    // Without training the gradient and moment arenas are placeholders; the views are never bound.
+    this.grads = this.training ? this.specs.map((s) => arenas.grads.alloc(`grad ${s.name}`, s.shape)) : this.params;
+    if (this.training) {
+      arenas.m.alloc('m', [arenas.params.bytesUsed / 4]);
+      arenas.v.alloc('v', [arenas.params.bytesUsed / 4]);
+    }
     const index = new Map(this.parameterNames.map((n, k) => [n, k]));
     const pick = (list: Tensor[], name: string) => list[index.get(name)!];
     const maybe = (list: Tensor[], name: string) => (index.has(name) ? list[index.get(name)!] : undefined);
@@ -292,9 +304,9 @@ export class EngineModel {
     const miscBytes = config.maxSeqLen * config.headDim * 4 + 64 * 1024 + sumSquaresScratchSize([Math.ceil(footprint / 4)]) * 4 + 16 * 1024;
     const arenas = await allocateArenas(rt.engine, `the ${(footprint / 4 / 1e6).toFixed(1)}M-parameter policy`, {
       params: footprint,
-      grads: footprint,
-      m: footprint,
-      v: footprint,
+      grads: options.training === false ? 256 : footprint,
+      m: options.training === false ? 256 : footprint,
+      v: options.training === false ? 256 : footprint,
       misc: miscBytes,
     });
     const model = new EngineModel(rt, config, arenas as Record<'params' | 'grads' | 'm' | 'v' | 'misc', Arena>, path, options);
@@ -448,7 +460,7 @@ export class EngineModel {
 
   /** Clip and apply the gradients of the last `surrogateGradients` with AdamW (one submit). */
   async applyGradients(): Promise<StepReport> {
-    this.assertLive();
+    this.assertTraining();
     const { infoPending, statePending } = await this.exclusive(async () => {
       const rec = this.rt.record('update');
       await this.optimizerStep(rec);
@@ -460,7 +472,7 @@ export class EngineModel {
   }
 
   private async recordSurrogate(rec: Recorder, input: SurrogateBatch): Promise<{ stats: Promise<unknown> }> {
-    this.assertLive();
+    this.assertTraining();
     const { batchSize: B, seqLen: T } = input.batch;
     const bucket = await this.prepare(B, T);
     this.uploadTokens(bucket, input.batch);
@@ -514,7 +526,7 @@ export class EngineModel {
    * `sftLoss`), backward, clip and AdamW.
    */
   async trainNll(batch: TokenBatch, mask: Float32Array, temperature = 1): Promise<StepReport> {
-    this.assertLive();
+    this.assertTraining();
     const { batchSize: B, seqLen: T } = batch;
     const count = mask.reduce((a, m) => a + (m > 0 ? 1 : 0), 0);
     if (count === 0) throw new RangeError('trainNll: the batch has no demonstrated policy token (mask is all 0)');
@@ -928,6 +940,16 @@ export class EngineModel {
       out[`${prefix}${this.specs[k].name}`] = { dtype: 'F32', shape: [...this.specs[k].shape], data: (await pending[k]) as Float32Array };
     }
     return out;
+  }
+
+  private assertTraining(): void {
+    this.assertLive();
+    if (!this.training) throw new Error('this EngineModel was created with training: false (weights only)');
+  }
+
+  /** The weight tensors by role and the RoPE table, for the decoder (models/engine/decoder.ts). */
+  get weights(): { readonly embedding: Tensor; readonly finalNorm: Tensor; readonly layers: readonly LayerParams[]; readonly rope: Tensor } {
+    return { embedding: this.embedding, finalNorm: this.finalNorm, layers: this.layerParams, rope: this.rope };
   }
 
   private assertLive(): void {

@@ -17,14 +17,17 @@
  *
  * Three families share that skeleton; `pickMatmulPath` chooses one for a device:
  *   'f32'        register tiling: each of 256 invocations owns a TM×TN patch of C (8×8 in a 128×128
- *                block, 4×4 in a 64×64 block for matrices too small to fill the GPU with big blocks).
+ *                block, 4×4 in a 64×64 block where big blocks would leave the GPU part idle). One
+ *                kernel per block size serves all four layouts (a uniform branch per staging step).
  *   'f16'        the same, with the operands rounded to f16 when staged (`enable f16`), products and
  *                sums in f32: C = α · Σ_p fl16(a_ip)·fl16(b_pj). Half the workgroup memory traffic;
  *                the numerics of the tensor-core path on devices without one.
  *   'f16-matrix' tensor cores through Dawn's subgroup matrices: staged slabs are f16, each 32-wide
  *                subgroup multiplies 16×16×16 fragments (`subgroupMatrixMultiplyAccumulate`, f32
  *                accumulators) for an FR×FC grid of 16×16 result tiles. Same numerics as 'f16' up to
- *                the order of the f32 additions.
+ *                the order of the f32 additions. One kernel per layout and block size.
+ * H200 (2026-12-04, bench/engine-matmul.ts): f32 ~30–34 TFLOP/s, f16 ~20–25, f16-matrix ~60–89 on the
+ * learner's shapes (4096³: 33 / 25 / 89).
  * f16 rounding: |fl16(x) − x| ≤ 2⁻¹¹|x| (2⁻²⁴ absolute below 2⁻¹⁴); |x| > 65504 overflows, so inputs
  * of the f16 paths must stay in f16's range (activations and gradients are scaled for that).
  *
@@ -37,7 +40,7 @@ import { f, spread, u, type Kernel, type KernelSpec, type Recorder, type Runtime
 /** Which kernel family computes the product (see the module comment). */
 export type MatmulPath = 'f32' | 'f16' | 'f16-matrix';
 
-/** Block size of the kernel: 'large' 128×128, 'small' 64×64; 'auto' picks by how many blocks C has. */
+/** Block size of the kernel: 'large' 128×128, 'small' 64×64; 'auto' picks by how the blocks fill the GPU. */
 export type MatmulTile = 'auto' | 'large' | 'small';
 
 /**
@@ -134,14 +137,21 @@ export async function matmul(rt: Runtime, rec: Recorder, args: MatmulArgs): Prom
 }
 
 /**
- * Blocks of C below which the large block leaves the GPU underfilled (an H200 has 132 SMs, each
- * running a couple of 256-invocation workgroups at a time); then the small block is used.
+ * Workgroups the GPU runs side by side, for the block-size model below (an H200 has 132 SMs). On
+ * another GPU the model is only a heuristic; `tile` overrides it.
  */
-const LARGE_BLOCKS_MIN = 512;
+const CONCURRENT_BLOCKS = 132;
 
+/**
+ * The block size with the shorter estimated time, ⌈blocks / 132⌉ waves × the block's area. Large
+ * blocks run ~15% more efficiently (more reuse per staged element), so small ones must win by that.
+ * Measured on an H200 (f16-matrix; f32 alike): 1024×2736×4096 TN, 176 large blocks (2 uneven waves)
+ * vs 704 small: small 69 vs 59 TFLOP/s; 4096×512×1368 NN, 128 large blocks (1 wave): large 77 vs 50.
+ */
 function chooseTile(tile: MatmulTile, m: number, n: number, bm: number, bn: number): 'large' | 'small' {
   if (tile !== 'auto') return tile;
-  return Math.ceil(m / bm) * Math.ceil(n / bn) >= LARGE_BLOCKS_MIN ? 'large' : 'small';
+  const cost = (h: number, w: number) => Math.ceil((Math.ceil(m / h) * Math.ceil(n / w)) / CONCURRENT_BLOCKS) * h * w;
+  return cost(bm / 2, bn / 2) < 0.85 * cost(bm, bn) ? 'small' : 'large';
 }
 
 function dispatchBlocks(rec: Recorder, kernel: Kernel, args: MatmulArgs, tilesM: number, tilesN: number, alpha: number): void {
@@ -157,9 +167,9 @@ function dispatchBlocks(rec: Recorder, kernel: Kernel, args: MatmulArgs, tilesM:
 // ─── Shared WGSL pieces ──────────────────────────────────────────────────────────────────────────────
 
 /**
- * Params, bindings, the bounded element reads of op(A) and op(B), and the bounded write of C. The
- * layout (trans_a, trans_b) is a uniform parameter: an index select per staged element, next to
- * BM·BN/256 multiply-adds per element.
+ * Params, bindings, the bounded element reads of op(A) and op(B) for each stored layout, and the
+ * bounded write of C. trans_a and trans_b are parameters: the tiled kernels branch on them (uniformly)
+ * around each staging step, the tensor-core kernels are built per layout.
  */
 function preamble(): string {
   return /* wgsl */ `
@@ -339,12 +349,14 @@ function tiledKernelSource(cfg: TiledBlock, half: boolean): KernelSpec {
   emit(`    }`);
   emit(`    workgroupBarrier();`);
   emit(`  }`);
-  emit(`  let r0 = row0 + 4u * ty;`);
-  emit(`  let cc = col0 + 4u * tx;`);
-  for (let i = 0; i < tm; i++) {
-    const dr = Math.floor(i / 4) * 4 * ty + (i % 4);
-    for (let h = 0; h < cv; h++) emit(`  put4(r0 + ${dr}u, cc + ${h * 4 * tx}u, c${i}_${h});`);
-  }
+  // Write-out: one loop over the patch (the accumulators copied into an array once; the loop keeps the
+  // shader short, which is what a CPU Vulkan driver's compile time scales with).
+  emit(`  let out = array<vec4<f32>, ${tm * cv}>(${Array.from({ length: tm * cv }, (_, x) => `c${Math.floor(x / cv)}_${x % cv}`).join(', ')});`);
+  emit(`  for (var x = 0u; x < ${tm * cv}u; x++) {`);
+  emit(`    let i = x / ${cv}u;`);
+  emit(`    let h = x % ${cv}u;`);
+  emit(`    put4(row0 + (i / 4u) * ${4 * ty}u + 4u * ty + i % 4u, col0 + h * ${4 * tx}u + 4u * tx, out[x]);`);
+  emit(`  }`);
   emit(`}`);
   return { name: `matmul_${S}_${bm}x${bn}x${bk}_${tm}x${tn}`, bindings: ['read', 'read', 'rw'], code: lines.join('\n') };
 }
