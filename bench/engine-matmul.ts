@@ -177,7 +177,7 @@ async function main(): Promise<void> {
         }
         const tflops = (2 * shape.m * shape.n * shape.k) / (best / 1e3) / 1e12;
         const layout = `${shape.transA ? 'T' : 'N'}${shape.transB ? 'T' : 'N'}`;
-        rows.push([`${shape.m}×${shape.n}×${shape.k}`, layout, shape.role, path, tile, best.toFixed(3), tflops.toFixed(2), check.toFixed(3)]);
+        rows.push([`${shape.m}×${shape.n}×${shape.k}`, layout, shape.role, path, tile, best.toFixed(3), tflops >= 1 ? tflops.toFixed(2) : tflops.toPrecision(2), check.toFixed(3)]);
         console.error(rows[rows.length - 1].join('  '));
       }
     }

@@ -26,8 +26,8 @@
  *                subgroup multiplies 16×16×16 fragments (`subgroupMatrixMultiplyAccumulate`, f32
  *                accumulators) for an FR×FC grid of 16×16 result tiles. Same numerics as 'f16' up to
  *                the order of the f32 additions. One kernel per layout and block size.
- * H200 (2026-12-04, bench/engine-matmul.ts): f32 ~30–34 TFLOP/s, f16 ~20–25, f16-matrix ~60–89 on the
- * learner's shapes (4096³: 33 / 25 / 89).
+ * H200 (2026-12-04, bench/engine-matmul.ts) on the learner's shapes: f32 25–31 TFLOP/s, f16 18–25,
+ * f16-matrix 60–97 (4096³: 31 / 25 / 97).
  * f16 rounding: |fl16(x) − x| ≤ 2⁻¹¹|x| (2⁻²⁴ absolute below 2⁻¹⁴); |x| > 65504 overflows, so inputs
  * of the f16 paths must stay in f16's range (activations and gradients are scaled for that).
  *
@@ -259,6 +259,10 @@ const TILED_BLOCKS: Record<'large' | 'small', TiledBlock> = {
  * r, c < 4): four-wide groups strided across the block, so that a quarter-warp's vec4 reads of the
  * staged slabs are consecutive (no bank conflicts) and its writes of C are coalesced.
  * Staged slabs are stored k-major, As[p][row] and Bs[p][col], rows padded by one vec4.
+ * What mattered on an H200 (f32, 128×128 block, 4096³): accumulators as named variables, not a
+ * loop-indexed array (2 → 33 TFLOP/s); the layout as a uniform branch around the staging rather than a
+ * select() per element (24 → 33); one kernel per layout would add ~4% (f32) to 7% (f16), at four times
+ * the kernels to build, which a CPU Vulkan driver (the tests' lavapipe) compiles in seconds each.
  */
 function tiledKernelSource(cfg: TiledBlock, half: boolean): KernelSpec {
   const { bm, bn, bk, tm, tn } = cfg;
