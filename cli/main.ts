@@ -98,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(redisOption())
     .addOption(prefixOption())
     .option('--concurrency <n>', 'groups processed at once', '1')
-    .addOption(new Option('--backend <name>', 'tensor backend (default: the job config)').choices(['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu']))
+    .addOption(new Option('--backend <name>', 'tensor backend (default: the job config)').choices(['auto', 'engine', 'webgpu', 'tensorflow', 'wasm', 'cpu']))
     .action(async (opts) => {
       const worker = new RolloutWorker({
         redisUrl: requireRedis(opts.redis),

@@ -242,9 +242,9 @@ export const WorkersSchema = z
     count: z.number().int().min(0).max(1024).default(2).describe('Rollout worker processes `horizon train` starts (0 = rely on external `horizon worker`s).'),
     concurrency: z.number().int().min(1).max(1024).default(1).describe('Groups each worker runs at once.'),
     backend: z
-      .enum(['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'])
+      .enum(['auto', 'engine', 'webgpu', 'tensorflow', 'wasm', 'cpu'])
       .optional()
-      .describe('Backend of the workers; defaults to the top-level backend.'),
+      .describe('Backend of the workers; defaults to the top-level backend. auto and engine decode on the GPU engine (KV cache and sampling on the GPU) where it is available, as for the learner.'),
   })
   .strict();
 

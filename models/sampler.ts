@@ -59,6 +59,27 @@ export interface GenerationOptions {
 const DEFAULT_PREFILL_SCORE_BUDGET = 1 << 24;
 
 /**
+ * Something that continues token sequences under this contract other than the tfjs policy — the GPU
+ * engine's decoder (models/engine/decoder.ts).
+ */
+export interface TokenGenerator {
+  readonly config: { readonly maxSeqLen: number; readonly vocabSize: number };
+  generate(requests: readonly GenerationRequest[], options: GenerationOptions): Promise<GenerationResult[]>;
+}
+
+/** A policy episodes can be generated with: the tfjs TransformerPolicy or a TokenGenerator. */
+export type GenerationPolicy = TransformerPolicy | TokenGenerator;
+
+/** `generate` on whichever kind of policy this is. */
+export function generateWith(policy: GenerationPolicy, requests: readonly GenerationRequest[], options: GenerationOptions): Promise<GenerationResult[]> {
+  return isTokenGenerator(policy) ? policy.generate(requests, options) : generate(policy, requests, options);
+}
+
+function isTokenGenerator(policy: GenerationPolicy): policy is TokenGenerator {
+  return typeof (policy as Partial<TokenGenerator>).generate === 'function';
+}
+
+/**
  * Sample continuations for all `requests` as one batch. Async because every decode step reads the
  * next-token distribution back from the device (`await data()`, which the webgpu backend requires).
  * Throws RangeError for an empty context, an id outside the vocabulary, a bad maxNewTokens or

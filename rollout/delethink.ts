@@ -30,9 +30,8 @@
  */
 import { ConfigError, EnvError } from '../core/errors.js';
 import type { Demonstration, Env, Reward } from '../envs/types.js';
-import { generate } from '../models/sampler.js';
+import { generateWith, type GenerationPolicy } from '../models/sampler.js';
 import { BOS_ID as BOS, EOT_ID as EOT, ByteTokenizer } from '../models/tokenizer.js';
-import type { TransformerPolicy } from '../models/transformer.js';
 import type { GroupOutcome, GroupSpec } from './episode.js';
 import type { FinishReason, Segment, Trajectory } from './trajectory.js';
 import { thinkingBudget } from '../configs/resolve.js';
@@ -397,7 +396,7 @@ interface Member {
  * `maxObservationTokens` do not apply (the tracing bounds every chunk); the question is never truncated.
  * Throws RangeError when a chunk's context (`maxChunkContext`) would not fit the model's maxSeqLen.
  */
-export async function runDelethinkGroup<Options>(policy: TransformerPolicy, spec: GroupSpec<Options>, tracing: DelethinkTracing): Promise<GroupOutcome> {
+export async function runDelethinkGroup<Options>(policy: GenerationPolicy, spec: GroupSpec<Options>, tracing: DelethinkTracing): Promise<GroupOutcome> {
   checkTracing(tracing);
   const { limits } = spec;
   const trajectories: Trajectory[] = [];
@@ -422,7 +421,7 @@ export async function runDelethinkGroup<Options>(policy: TransformerPolicy, spec
       }
       const failed: number[] = [];
       const generator: ChunkGenerator = async (requests) => {
-        const results = await generate(
+        const results = await generateWith(
           policy,
           requests.map((r) => ({ context: r.context, maxNewTokens: r.maxNewTokens, rng: spec.rngs[members[r.trace].k] })),
           { temperature: limits.temperature, stopTokens: [EOT] },

@@ -8,8 +8,7 @@ import { EnvError } from '../core/errors.js';
 import type { ResolvedConfig } from '../configs/resolve.js';
 import { Rng } from '../core/rng.js';
 import { BOS_ID as BOS, EOT_ID as EOT, ByteTokenizer } from '../models/tokenizer.js';
-import { generate, type GenerationRequest } from '../models/sampler.js';
-import type { TransformerPolicy } from '../models/transformer.js';
+import { type GenerationRequest, generateWith, type GenerationPolicy } from '../models/sampler.js';
 import type { FinishReason, Segment, Trajectory } from './trajectory.js';
 
 /** Caps of one episode, in tokens and turns. */
@@ -105,7 +104,7 @@ export function observationTokens(text: string, maxTokens: number): number[] {
 }
 
 /** Run the K episodes of a group to completion (or cancellation) with batched generation. */
-export async function runGroup<Options>(policy: TransformerPolicy, spec: GroupSpec<Options>): Promise<GroupOutcome> {
+export async function runGroup<Options>(policy: GenerationPolicy, spec: GroupSpec<Options>): Promise<GroupOutcome> {
   const { limits } = spec;
   if (limits.maxContextTokens > policy.config.maxSeqLen) {
     throw new RangeError(`maxContextTokens ${limits.maxContextTokens} exceeds the model's maxSeqLen ${policy.config.maxSeqLen}`);
@@ -133,7 +132,7 @@ export async function runGroup<Options>(policy: TransformerPolicy, spec: GroupSp
       maxNewTokens: limits.maxTokensPerTurn,
       rng: spec.rngs[e.k],
     }));
-    const results = await generate(policy, requests, { temperature: limits.temperature, stopTokens: [EOT] });
+    const results = await generateWith(policy, requests, { temperature: limits.temperature, stopTokens: [EOT] });
     for (let i = 0; i < active.length; i++) {
       const e = active[i];
       const result = results[i];

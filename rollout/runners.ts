@@ -8,9 +8,9 @@
  *   delethink   chunked Markovian thinking (specs/delethink.md)            → `runDelethinkGroup`
  *   longcot     one chunk of the whole thinking budget (the baseline)      → `runDelethinkGroup`, I = 1
  */
+import type { GenerationPolicy } from '../models/sampler.js';
 import type { ResolvedConfig } from '../configs/resolve.js';
 import type { Demonstration } from '../envs/types.js';
-import type { TransformerPolicy } from '../models/transformer.js';
 import { demonstrationTraceSegments, longCotTracing, runDelethinkGroup, thinkingBudget, type DelethinkTracing } from './delethink.js';
 import { demonstrationSegments, episodeLimits, runGroup, type GroupOutcome, type GroupSpec } from './episode.js';
 import type { Segment } from './trajectory.js';
@@ -26,7 +26,7 @@ export function tracingOf(config: ResolvedConfig, maxChunks?: number): Delethink
 
 /** Run one group's episodes with the run's context policy. `maxChunks` overrides I, `tracing` the whole tracing (evaluation only). */
 export function runEpisodes<Options>(
-  policy: TransformerPolicy,
+  policy: GenerationPolicy,
   spec: Omit<GroupSpec<Options>, 'limits'>,
   config: ResolvedConfig,
   opts: { maxChunks?: number; tracing?: DelethinkTracing } = {},

@@ -11,13 +11,18 @@
 import os from 'node:os';
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { HorizonError, ProtocolError, describeError } from '../core/errors.js';
+import { HorizonError, ProtocolError, ServiceError, describeError } from '../core/errors.js';
 import { Rng, mixSeed } from '../core/rng.js';
 import { resolveConfig, type ResolvedConfig } from '../configs/resolve.js';
 import { loadEnvDefinition, validateEnvOptions, checkEnvInstance } from '../envs/loader.js';
 import type { EnvDefinition } from '../envs/types.js';
 import type { CompiledProgram } from '../envs/malloc/types.js';
 import { selectBackend } from '../models/backend.js';
+import { EngineDecoder } from '../models/engine/decoder.js';
+import { openEngine } from '../models/engine/index.js';
+import { EngineModel } from '../models/engine/model.js';
+import type { Runtime } from '../models/engine/runtime.js';
+import type { GenerationPolicy } from '../models/sampler.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
 import { MuZeroNetworks } from '../models/muzero/networks.js';
 import { BYTE_TOKENIZER_VOCAB_SIZE as VOCAB_SIZE } from '../models/tokenizer.js';
@@ -51,7 +56,7 @@ export interface RolloutWorkerOptions {
   /** Groups processed at once. Default 1. */
   readonly concurrency?: number;
   /** Tensor backend; default: the job config's `workers.backend` or `backend`. */
-  readonly backend?: 'auto' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
+  readonly backend?: 'auto' | 'engine' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
   /** Lock of a group job; a dead worker's group is redone after about lockDuration + stalledInterval. Default 10 s. */
   readonly lockDurationMs?: number;
   /** How often stalled jobs are looked for. Default 5 s. */
@@ -69,7 +74,9 @@ export class RolloutWorker {
   private weights?: WeightCache<Uint8Array>;
   private readonly envs = new Map<string, Promise<EnvDefinition>>();
   /** Policies by (model shape, job, version); groups in flight may use different versions at once. */
-  private readonly policies = new Map<string, { policy: TransformerPolicy; inUse: number; lastUsed: number }>();
+  private readonly policies = new Map<string, { policy: GenerationPolicy; dispose: () => void; inUse: number; lastUsed: number }>();
+  /** The GPU engine, when this worker decodes on it (backend auto on a GPU machine, or engine). */
+  private engine?: Runtime;
   private readonly checkedEnvs = new Set<string>();
   /** MuZero networks by (job, attempt, version), pooled like the policies. */
   private readonly networks = new Map<string, { networks: MuZeroNetworks; inUse: number; lastUsed: number }>();
@@ -118,7 +125,7 @@ export class RolloutWorker {
   /** Stop taking jobs, finish the ones in progress, disconnect. */
   async close(): Promise<void> {
     await this.worker?.close();
-    for (const { policy } of this.policies.values()) policy.dispose();
+    for (const entry of this.policies.values()) entry.dispose();
     this.policies.clear();
     for (const { networks } of this.networks.values()) networks.dispose();
     this.networks.clear();
@@ -166,7 +173,7 @@ export class RolloutWorker {
     config: ResolvedConfig,
     env: EnvDefinition,
     envOptions: unknown,
-    policy: TransformerPolicy,
+    policy: GenerationPolicy,
     groupId: string,
     started: number,
   ): Promise<Pick<GroupResult, 'groupId' | 'discarded' | 'wallMs'>> {
@@ -294,6 +301,18 @@ export class RolloutWorker {
   private async ensureBackend(config: ResolvedConfig): Promise<void> {
     const requested = this.options.backend ?? config.workers.backend ?? config.backend;
     if (this.backendName !== undefined) return;
+    if ((requested === 'auto' || requested === 'engine') && config.algorithm !== 'muzero') {
+      const engine = await openEngine(requested);
+      if (engine.runtime) {
+        this.engine = engine.runtime;
+        this.backendName = 'engine';
+        // tfjs stays on the CPU for what the engine does not run.
+        await selectBackend('engine');
+        this.options.log(`worker ${this.workerId}: backend engine (decoding on ${engine.reason})`);
+        return;
+      }
+      if (requested === 'engine') throw new ServiceError(`backend 'engine' was requested but is unavailable: ${engine.reason}`);
+    }
     const chosen = await selectBackend(requested);
     this.backendName = chosen.name;
     this.options.log(`worker ${this.workerId}: backend ${chosen.name} (${chosen.reason})`);
@@ -324,16 +343,14 @@ export class RolloutWorker {
    * The policy holding the weights of (job, version). Several versions can be live at once (concurrency > 1
    * with maxStaleness > 0), so policies are pooled per version and the least recently used idle one is evicted.
    */
-  private async acquirePolicy(config: ResolvedConfig, payload: GroupJobPayload): Promise<{ policy: TransformerPolicy; release: () => void }> {
+  private async acquirePolicy(config: ResolvedConfig, payload: GroupJobPayload): Promise<{ policy: GenerationPolicy; release: () => void }> {
     const key = JSON.stringify([config.model, payload.jobId, payload.policyVersion]);
     let entry = this.policies.get(key);
     if (!entry) {
       const bytes = await this.weights!.get(weightsId(payload.jobId, payload.attempt), payload.policyVersion);
       entry = this.policies.get(key);
       if (!entry) {
-        const policy = new TransformerPolicy(resolvePolicyConfig({ ...config.model, vocabSize: VOCAB_SIZE }), config.seed);
-        policy.loadSafetensors(bytes);
-        entry = { policy, inUse: 0, lastUsed: 0 };
+        entry = await this.loadPolicy(config, bytes);
         this.policies.set(key, entry);
       }
     }
@@ -344,12 +361,31 @@ export class RolloutWorker {
     return { policy: held.policy, release: () => void (held.inUse -= 1) };
   }
 
+  /** A policy of these weights: the engine's decoder on a GPU, else the tfjs policy. */
+  private async loadPolicy(config: ResolvedConfig, bytes: Uint8Array): Promise<{ policy: GenerationPolicy; dispose: () => void; inUse: number; lastUsed: number }> {
+    const policyConfig = resolvePolicyConfig({ ...config.model, vocabSize: VOCAB_SIZE });
+    if (this.engine) {
+      const model = await EngineModel.create(this.engine, policyConfig, config.seed, { precision: config.engine.precision, training: false });
+      try {
+        model.loadSafetensors(bytes);
+        const decoder = await EngineDecoder.create(model);
+        return { policy: decoder, dispose: () => (decoder.dispose(), model.dispose()), inUse: 0, lastUsed: 0 };
+      } catch (err) {
+        model.dispose();
+        throw err;
+      }
+    }
+    const policy = new TransformerPolicy(policyConfig, config.seed);
+    policy.loadSafetensors(bytes);
+    return { policy, dispose: () => policy.dispose(), inUse: 0, lastUsed: 0 };
+  }
+
   private evictIdlePolicies(): void {
     const limit = this.options.concurrency + 1;
     const idle = [...this.policies.entries()].filter(([, e]) => e.inUse === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
     while (this.policies.size > limit && idle.length > 0) {
       const [key, entry] = idle.shift()!;
-      entry.policy.dispose();
+      entry.dispose();
       this.policies.delete(key);
     }
   }

@@ -14,6 +14,7 @@ import { resolveConfig, thinkingBudget, type ResolvedConfig } from '../configs/r
 import { loadEnvDefinition, validateEnvOptions } from '../envs/loader.js';
 import type { EnvDefinition, EpisodeResult, Reward, TaskRef } from '../envs/types.js';
 import { BOS_ID, BYTE_TOKENIZER_VOCAB_SIZE, ByteTokenizer, EOT_ID } from '../models/tokenizer.js';
+import type { GenerationPolicy } from '../models/sampler.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
 import { listCheckpoints, loadCheckpoint } from './checkpoint.js';
 import { finalWindowTokens, longCotTracing, type DelethinkTracing } from '../rollout/delethink.js';
@@ -81,7 +82,7 @@ export interface EvalResult {
 const tokenizer = new ByteTokenizer();
 
 /** Evaluate `policy` under `config`'s environment and context policy. */
-export async function evaluatePolicy(policy: TransformerPolicy, config: ResolvedConfig, opts: EvalOptions = {}): Promise<EvalResult> {
+export async function evaluatePolicy(policy: GenerationPolicy, config: ResolvedConfig, opts: EvalOptions = {}): Promise<EvalResult> {
   const started = Date.now();
   const log = opts.log ?? (() => {});
   const env = await loadEnvDefinition({ name: config.env.name, module: config.env.module }, config.derived.configDir);

@@ -14,7 +14,9 @@ import { ServiceError, TrainingError } from '../core/errors.js';
 import type { ResolvedConfig } from '../configs/resolve.js';
 import { selectBackend, trimGpuBufferPool, type BackendChoice } from '../models/backend.js';
 import { openEngine, type EngineChoice } from '../models/engine/index.js';
+import { EngineDecoder } from '../models/engine/decoder.js';
 import { EngineModel, type StepReport } from '../models/engine/model.js';
+import type { GenerationPolicy } from '../models/sampler.js';
 import type { NamedTensor } from '../models/safetensors.js';
 import { encodeSafetensors } from '../models/safetensors.js';
 import { TransformerPolicy, parameterSpecs, type ResolvedPolicyConfig } from '../models/transformer.js';
@@ -57,8 +59,8 @@ export interface PolicyTrainer {
   applyGradients(): Promise<{ gradNorm: number; applied: boolean }>;
   /** Drop the pending gradients (LOOP's abort). */
   discardGradients(): void;
-  /** A tfjs policy holding the current weights, for evaluation episodes (CPU). */
-  evaluationPolicy(): Promise<TransformerPolicy>;
+  /** A policy holding the current weights, for evaluation episodes (the engine's decoder on the GPU). */
+  evaluationPolicy(): Promise<GenerationPolicy>;
   dispose(): void;
 }
 
@@ -221,7 +223,7 @@ class EngineTrainer implements PolicyTrainer {
   readonly description: string;
   readonly paramCount: number;
   private reference: EngineModel | undefined;
-  private evalPolicy: TransformerPolicy | undefined;
+  private decoder: EngineDecoder | undefined;
   private inSft = false;
   /** Hugging Face layout → the portable optimizer layout ([in, out] for linear weights, as tfjs stores them). */
   private readonly linear: ReadonlySet<string>;
@@ -233,7 +235,7 @@ class EngineTrainer implements PolicyTrainer {
     private readonly gradClip: number,
     private readonly tfjs: BackendChoice,
   ) {
-    this.description = `engine (${model.description}); tfjs ${tfjs.name} for evaluation`;
+    this.description = `engine (${model.description})`;
     this.paramCount = model.paramCount;
     this.linear = new Set(parameterSpecs(model.config).filter((s) => s.kind === 'linear').map((s) => s.name));
     model.setOptimizer({ ...optim, gradClip });
@@ -314,14 +316,14 @@ class EngineTrainer implements PolicyTrainer {
   }
 
   async evaluationPolicy() {
-    this.evalPolicy ??= new TransformerPolicy(this.model.config, 0, { scope: 'engine_eval' });
-    this.evalPolicy.setWeights(await this.model.getWeights());
-    return this.evalPolicy;
+    // The decoder reads the model's weights as they are at each call.
+    this.decoder ??= await EngineDecoder.create(this.model);
+    return this.decoder;
   }
 
   dispose() {
     this.reference?.dispose();
-    this.evalPolicy?.dispose();
+    this.decoder?.dispose();
     this.model.dispose();
   }
 }

@@ -20,7 +20,7 @@
  *              tfjs sampler)
  * Padding slots and finished rows compute throw-away values that nothing reads.
  */
-import type { GenerationOptions, GenerationRequest, GenerationResult } from '../sampler.js';
+import type { GenerationOptions, GenerationRequest, GenerationResult, TokenGenerator } from '../sampler.js';
 import { checkTemperature } from '../transformer.js';
 import { attentionCached, rope, writeCache } from './kernels/attention.js';
 import { addBias, embeddingForward, rmsNormForward, sampleTokens, swigluForward } from './kernels/layers.js';
@@ -84,7 +84,7 @@ interface Slot {
  * Decoding for one EngineModel's weights (which may keep training: every call reads the current ones).
  * Create with `EngineDecoder.create`; `dispose()` frees its cache.
  */
-export class EngineDecoder {
+export class EngineDecoder implements TokenGenerator {
   private constructor(
     private readonly model: EngineModel,
     private readonly buffers: Buffers,
@@ -94,6 +94,11 @@ export class EngineDecoder {
     /** R rounded up so that every per-row window view starts 256-byte aligned. */
     private readonly rowStride: number,
   ) {}
+
+  /** The model's architecture (TokenGenerator). */
+  get config(): EngineModel['config'] {
+    return this.model.config;
+  }
 
   static async create(model: EngineModel, options: DecoderOptions = {}): Promise<EngineDecoder> {
     const cfg = model.config;

@@ -19,7 +19,7 @@
  */
 import { GpuError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
-import type { NamedTensor } from '../safetensors.js';
+import { decodeSafetensors, type NamedTensor } from '../safetensors.js';
 import { initialValues, parameterSpecs, type ParameterSpec, type ResolvedPolicyConfig, type TokenBatch } from '../transformer.js';
 import { describeCapabilities } from './device.js';
 import { attentionBackward, attentionForward, rope, ropeTable } from './kernels/attention.js';
@@ -344,6 +344,11 @@ export class EngineModel {
   setWeights(weights: Record<string, NamedTensor>): void {
     validateWeights(this.specs, weights);
     this.specs.forEach((spec, k) => this.rt.write(this.params[k], weights[spec.name].data as Float32Array));
+  }
+
+  /** Load weights from a safetensors blob (Hugging Face names and layout); throws CheckpointError if malformed. */
+  loadSafetensors(bytes: Uint8Array): void {
+    this.setWeights(decodeSafetensors(bytes).tensors);
   }
 
   /** AdamW state in the portable checkpoint format (`m:<name>`, `v:<name>`, step count). */

@@ -1,6 +1,7 @@
 /**
- * The learner on horizon's GPU engine (here on Mesa's lavapipe), through the real queue and real
- * worker processes: LOOP learns the lucky-digit bandit as it does on tfjs (test/integration/learning),
+ * horizon's GPU engine (here on Mesa's lavapipe) through the real queue and real worker processes: the
+ * learner trains on it and the workers decode on it. LOOP learns the lucky-digit bandit as it does on
+ * tfjs (test/integration/learning), the learner's recomputed log-probs match the workers' sampled ones,
  * and the engine's checkpoint, evaluated by tfjs on wasm, plays as well as training ended.
  */
 import { readFileSync } from 'node:fs';
@@ -18,7 +19,6 @@ describe.skipIf(!rt)('LOOP on the GPU engine', () => {
       const plugin = path.join(REPO, 'test/fixtures/plugins/lucky-digit.ts');
       const sets = [
         'backend=engine',
-        'workers.backend=wasm',
         'env.name=null',
         `env.module=${plugin}`,
         'env.options={}',
@@ -45,6 +45,9 @@ describe.skipIf(!rt)('LOOP on the GPU engine', () => {
       const rewards = metrics.map((m) => m['charts/reward_mean']);
       expect(rewards).toHaveLength(15);
       expect(metrics.reduce((a, m) => a + m['losses/steps'], 0)).toBeGreaterThan(30); // the engine took real steps
+      // Sampled (worker, engine decoder) vs recomputed (learner, engine training forward) log-probs.
+      for (const m of metrics) expect(m['losses/logprob_mismatch']).toBeLessThan(1e-4);
+      for (const k of [0, 1]) expect(readFileSync(path.join(dir, `worker-${k}.log`), 'utf8')).toMatch(/backend engine \(decoding on /);
       const first = (rewards[0] + rewards[1] + rewards[2]) / 3;
       const last = (rewards[12] + rewards[13] + rewards[14]) / 3;
       expect(first).toBeLessThan(0.3);
