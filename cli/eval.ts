@@ -5,13 +5,17 @@
  * row per program (baseline time, agent time, speed-up over the XLA-like baseline) and the summary.
  */
 import { writeFileSync } from 'node:fs';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, ServiceError } from '../core/errors.js';
 import { formatDuration } from '../core/format.js';
 import { mixSeed } from '../core/rng.js';
 import type { ResolvedConfig } from '../configs/resolve.js';
 import { formatSpeedupTable } from '../envs/malloc/evaluate.js';
 import { resolveGameOptions } from '../envs/malloc/game.js';
 import { selectBackend } from '../models/backend.js';
+import { EngineDecoder } from '../models/engine/decoder.js';
+import { openEngine } from '../models/engine/index.js';
+import { EngineModel } from '../models/engine/model.js';
+import type { GenerationPolicy } from '../models/sampler.js';
 import { escapeHtml } from '../trainer/report.js';
 import { evaluatePolicy, loadRunConfig, loadRunPolicy, type EvalResult } from '../trainer/evaluate.js';
 import { evalSearchConfig, evaluateMuZero, loadRunNetworks, type MuZeroEvalResult } from '../trainer/muzero/evaluate.js';
@@ -62,15 +66,30 @@ export async function evalCommand(runDir: string, opts: EvalCommandOptions, log:
   const config = loadRunConfig(runDir, opts.set);
   if (config.algorithm === 'muzero') throw new ConfigError(`${runDir} is a muzero run: evaluate it with muzeroEvalCommand (\`horizon eval\` does)`);
   if (opts.programs?.length) throw new ConfigError('--programs applies to muzero runs; this run trains a token policy (use --split and --tasks)');
-  const backend = await selectBackend((opts.backend ?? config.backend) as Parameters<typeof selectBackend>[0]);
-  log(`backend: ${backend.name} (${backend.reason})`);
+  const requested = (opts.backend ?? config.backend) as Parameters<typeof selectBackend>[0];
+  // On a GPU (backend auto or engine) the episodes are decoded by the engine.
+  const engine = requested === 'auto' || requested === 'engine' ? await openEngine(requested) : undefined;
+  if (requested === 'engine' && !engine?.runtime) throw new ServiceError(`backend 'engine' was requested but is unavailable: ${engine?.reason}`);
+  const backend = await selectBackend(engine?.runtime ? 'engine' : requested);
+  log(engine?.runtime ? `backend: engine (decoding on ${engine.reason})` : `backend: ${backend.name} (${backend.reason})`);
   const chunks = opts.chunks ? parseChunkList(opts.chunks) : undefined;
   if (chunks && config.rollout.context !== 'delethink' && config.rollout.context !== 'longcot') {
     throw new ConfigError(`--chunks applies to delethink / longcot runs; this run uses rollout.context: ${config.rollout.context}`);
   }
   const evals: CheckpointEval[] = [];
   for (const which of opts.checkpoint.length ? opts.checkpoint : ['last']) {
-    const { policy, iteration } = await loadRunPolicy(runDir, config, which);
+    const loaded = await loadRunPolicy(runDir, config, which);
+    const { iteration } = loaded;
+    let policy: GenerationPolicy = loaded.policy;
+    const release: (() => void)[] = [() => loaded.policy.dispose()];
+    if (engine?.runtime) {
+      const model = await EngineModel.create(engine.runtime, loaded.policy.config, config.seed, { precision: config.engine.precision, training: false });
+      release.push(() => model.dispose());
+      model.setWeights(await loaded.policy.getWeightsAsync());
+      const decoder = await EngineDecoder.create(model, { maxRows: Math.max(1, opts.batch ?? 32) });
+      release.push(() => decoder.dispose());
+      policy = decoder;
+    }
     log(`checkpoint ${iteration}: evaluating`);
     try {
       const result = await evaluatePolicy(policy, config, {
@@ -86,7 +105,7 @@ export async function evalCommand(runDir: string, opts: EvalCommandOptions, log:
       });
       evals.push({ checkpoint: iteration, result });
     } finally {
-      policy.dispose();
+      for (const fn of release.reverse()) fn();
     }
   }
   if (opts.json) writeFileSync(opts.json, `${JSON.stringify({ runDir, config: config.name, evals }, null, 2)}\n`);

@@ -2,7 +2,8 @@
  * horizon's GPU engine (here on Mesa's lavapipe) through the real queue and real worker processes: the
  * learner trains on it and the workers decode on it. LOOP learns the lucky-digit bandit as it does on
  * tfjs (test/integration/learning), the learner's recomputed log-probs match the workers' sampled ones,
- * and the engine's checkpoint, evaluated by tfjs on wasm, plays as well as training ended.
+ * and the engine's checkpoint plays as well as training ended, evaluated by tfjs on wasm and by the
+ * engine's decoder alike (the same episodes: the decoder samples exactly what the tfjs sampler does).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -53,11 +54,17 @@ describe.skipIf(!rt)('LOOP on the GPU engine', () => {
       expect(first).toBeLessThan(0.3);
       expect(last).toBeGreaterThan(0.6);
 
-      const out = path.join(dir, 'eval.json');
-      const e = await runCli(['eval', dir, '--checkpoint', 'last', '--backend', 'wasm', '--tasks', '50', '--json', out], { timeoutMs: 60_000 });
-      expect(e.code, e.output).toBe(0);
-      const evaluated = JSON.parse(readFileSync(out, 'utf8')) as { evals: { result: { policy: { successRate: number } } }[] };
-      expect(evaluated.evals[0].result.policy.successRate).toBeGreaterThan(0.6);
+      // The same checkpoint evaluated by tfjs on wasm and by the engine's decoder: the same episodes.
+      const scores: Record<string, unknown>[] = [];
+      for (const backend of ['wasm', 'engine']) {
+        const out = path.join(dir, `eval-${backend}.json`);
+        const e = await runCli(['eval', dir, '--checkpoint', 'last', '--backend', backend, '--tasks', '50', '--json', out], { timeoutMs: 60_000 });
+        expect(e.code, e.output).toBe(0);
+        const evaluated = JSON.parse(readFileSync(out, 'utf8')) as { evals: { result: { policy: { successRate: number } & Record<string, unknown> } }[] };
+        expect(evaluated.evals[0].result.policy.successRate).toBeGreaterThan(0.6);
+        scores.push(evaluated.evals[0].result.policy);
+      }
+      expect(scores[1]).toEqual(scores[0]);
     } finally {
       cleanup();
     }
