@@ -20,7 +20,7 @@ import type { JobControl } from '../rollout/jobs.js';
 import { weightsId, type TrajectorySample } from '../rollout/protocol.js';
 import type { Trajectory } from '../rollout/trajectory.js';
 import { WeightStore } from '../rollout/weight-store.js';
-import { filterByAdvantage, groupAdvantages, groupRollouts, minibatchDivisor, planMinibatches, shouldAbort, truncatedImportanceWeights } from './algorithms/loop.js';
+import { filterByAdvantage, groupAdvantages, groupRollouts, minibatchDivisor, planMinibatches, truncatedImportanceWeights } from './algorithms/loop.js';
 import { aggregationWeights, packRows, rowsOf, unitsOf, type TrainingRow } from './batch.js';
 import { listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from './checkpoint.js';
 import { collectGroups, dispatchGroups, type CollectedIteration } from './collect.js';
@@ -333,6 +333,7 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
   const sums: Record<string, number> = {};
   let steps = 0;
   let aborted = false;
+  state.trainer.startUpdates();
   outer: for (const epoch of plan) {
     for (const minibatch of epoch) {
       const packed = packRows(rows, minibatch);
@@ -348,7 +349,7 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
       const importanceWeights = stale
         ? truncatedImportanceWeights(gather(old), packed.samplerLogProbs, packed.mask, config.rollout.importanceWeightCap)
         : undefined;
-      const values = await state.trainer.surrogateGradients({
+      const objective = {
         packed,
         temperature: config.rollout.temperature,
         loss: {
@@ -366,17 +367,17 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
           klCoef: loopCfg.klCoef,
           importanceWeights,
         },
-      });
-      // 9. Abort the rest of the iteration on NaN loss or a sequence-level KL above the limit.
-      if (shouldAbort(values.loss, values.approx_kl, loopCfg.maxKl)) {
-        state.trainer.discardGradients();
+      };
+      const step = await state.trainer.trainMinibatch(objective, loopCfg.maxKl);
+      // 9. Abort the rest of the iteration on NaN loss or a sequence-level KL above the limit (checked
+      // before the update is applied; on the engine, on the GPU inside the same submit).
+      if (step.aborted) {
         aborted = true;
         break outer;
       }
-      const { gradNorm, applied } = await state.trainer.applyGradients();
-      values.grad_norm = gradNorm;
+      const values: Record<string, number> = { ...step.stats, grad_norm: step.gradNorm };
       // The GPU engine's f16 paths skip a step whose gradients overflowed (and halve the loss scale).
-      if (!applied) values.overflow_skipped = 1;
+      if (!step.applied) values.overflow_skipped = 1;
       for (const [k, v] of Object.entries(values)) sums[k] = (sums[k] ?? 0) + v;
       steps += 1;
     }

@@ -20,7 +20,7 @@ import type { GenerationPolicy } from '../models/sampler.js';
 import type { NamedTensor } from '../models/safetensors.js';
 import { encodeSafetensors } from '../models/safetensors.js';
 import { TransformerPolicy, parameterSpecs, type ResolvedPolicyConfig } from '../models/transformer.js';
-import { loopLoss, type LoopLossInputs } from './algorithms/loop.js';
+import { loopLoss, shouldAbort, type LoopLossInputs } from './algorithms/loop.js';
 import { sftLoss } from './algorithms/sft.js';
 import { chunks, packRows, type PackedRows, type TrainingRow } from './batch.js';
 import { AdamW, clipGlobalNorm, type AdamWOptions, type AdamWState } from './optim/adamw.js';
@@ -53,6 +53,14 @@ export interface PolicyTrainer {
   sftStep(packed: PackedRows): Promise<number>;
   /** End of the supervised stage: the RL optimizer starts fresh. */
   endSft(): void;
+  /**
+   * One minibatch of LOOP: loss, gradients, the abort check of spec step 9 (non-finite loss, KL NaN or
+   * above `maxKl`) and, unless it aborts, the clipped AdamW update. `applied` is false for an aborted step
+   * and for a step the engine's f16 loss scaling skipped.
+   */
+  trainMinibatch(minibatch: SurrogateMinibatch, maxKl: number): Promise<{ stats: Record<string, number>; gradNorm: number; applied: boolean; aborted: boolean }>;
+  /** Start of an iteration's updates (clears the engine's sticky abort). */
+  startUpdates(): void;
   /** Loss and gradients of one minibatch; returns the `losses/` statistics. The gradients wait for apply or discard. */
   surrogateGradients(minibatch: SurrogateMinibatch): Promise<Record<string, number>>;
   /** Clip and apply the pending gradients; returns the global norm before clipping. */
@@ -188,6 +196,18 @@ class TfjsTrainer implements PolicyTrainer {
     return values;
   }
 
+  async trainMinibatch(minibatch: SurrogateMinibatch, maxKl: number) {
+    const stats = await this.surrogateGradients(minibatch);
+    if (shouldAbort(stats.loss, stats.approx_kl, maxKl)) {
+      this.discardGradients();
+      return { stats, gradNorm: Number.NaN, applied: false, aborted: true };
+    }
+    const { gradNorm, applied } = await this.applyGradients();
+    return { stats, gradNorm, applied, aborted: false };
+  }
+
+  startUpdates() {}
+
   async applyGradients() {
     const grads = this.pending;
     if (!grads) throw new TrainingError('applyGradients() without pending gradients');
@@ -304,6 +324,16 @@ class EngineTrainer implements PolicyTrainer {
 
   async surrogateGradients(minibatch: SurrogateMinibatch) {
     return this.model.surrogateGradients(engineBatch(minibatch));
+  }
+
+  async trainMinibatch(minibatch: SurrogateMinibatch, maxKl: number) {
+    // One submit: the abort is decided on the GPU, so the update does not wait for a read-back.
+    const report = await this.model.trainMinibatch(engineBatch(minibatch), maxKl);
+    return { stats: report.stats, gradNorm: report.gradNorm, applied: report.applied, aborted: report.aborted };
+  }
+
+  startUpdates() {
+    this.model.resetAbort();
   }
 
   async applyGradients() {

@@ -40,7 +40,7 @@ import {
 } from './kernels/layers.js';
 import { matmul, pickMatmulPath, type MatmulPath } from './kernels/matmul.js';
 import { nllLoss, nllScratchSize, surrogateLoss, surrogateScratchSize, SURROGATE_STATS } from './kernels/objective.js';
-import { adamw, stepDecision, sumSquares, sumSquaresScratchSize } from './kernels/optim.js';
+import { abortGate, adamw, gatedStepDecision, stepDecision, sumSquares, sumSquaresScratchSize } from './kernels/optim.js';
 import { Arena, allocateArenas, formatBytes, reshape, type Recorder, type Runtime, type Tensor } from './runtime.js';
 
 /** Engine options beyond the architecture. */
@@ -217,6 +217,8 @@ export class EngineModel {
   private readonly optimState: Tensor;
   private readonly stepInfo: Tensor;
   private readonly sumSq: Tensor;
+  /** LOOP's sticky abort flag (see `trainMinibatch`). */
+  private readonly abortFlag: Tensor;
   private readonly sumSqPartial: Tensor;
   private readonly flatChunks: { offset: number; count: number }[];
   private bucket: Bucket | undefined;
@@ -283,6 +285,8 @@ export class EngineModel {
     this.optimState = misc.alloc('optimizer state', [4]);
     this.stepInfo = misc.alloc('step info', [4]);
     this.sumSq = misc.alloc('sum of squares', [1]);
+    this.abortFlag = misc.alloc('abort flag', [1]);
+    rt.write(this.abortFlag, new Float32Array(1));
     // The flat gradient buffer in chunks a binding can hold (the optimizer's unit of work).
     const maxBinding = Math.min(rt.engine.caps.maxStorageBufferBindingSize, 1 << 30);
     const chunkFloats = Math.floor(maxBinding / 4 / 64) * 64;
@@ -434,6 +438,36 @@ export class EngineModel {
       return pending;
     });
     return this.report(namedStats(SURROGATE_STATS, (await statsPending) as Float32Array), (await infoPending) as Float32Array, (await statePending) as Float32Array);
+  }
+
+  /**
+   * One minibatch of LOOP as the learner runs it, in one submit: forward, objective, backward, then the
+   * abort check of spec step 9 on the GPU (loss not finite, KL NaN or above `maxKl`, or an earlier
+   * minibatch since `resetAbort()` aborted), and the update only if it passes. `aborted` says which.
+   */
+  async trainMinibatch(input: SurrogateBatch, maxKl: number): Promise<StepReport & { readonly aborted: boolean }> {
+    const { statsPending, infoPending, statePending, gatePending } = await this.exclusive(async () => {
+      const rec = this.rt.record('minibatch');
+      const { stats } = await this.recordSurrogate(rec, input);
+      const bucket = this.bucket!;
+      await abortGate(this.rt, rec, { stats: view(bucket.stats, [SURROGATE_STATS.length]), gate: this.abortFlag, maxKl });
+      await this.optimizerStep(rec, this.abortFlag);
+      const pending = {
+        statsPending: stats,
+        infoPending: rec.readLater(this.stepInfo),
+        statePending: rec.readLater(this.optimState),
+        gatePending: rec.readLater(this.abortFlag),
+      };
+      rec.submit();
+      return pending;
+    });
+    const report = this.report(namedStats(SURROGATE_STATS, (await statsPending) as Float32Array), (await infoPending) as Float32Array, (await statePending) as Float32Array);
+    return { ...report, aborted: ((await gatePending) as Float32Array)[0] !== 0 };
+  }
+
+  /** Clear the sticky abort of `trainMinibatch` (at the start of an iteration's updates). */
+  resetAbort(): void {
+    this.rt.write(this.abortFlag, new Float32Array(1));
   }
 
   /** Milliseconds the host takes to record (not submit) one training step of `input`: the engine's CPU overhead. */
@@ -773,21 +807,26 @@ export class EngineModel {
     });
   }
 
-  /** Global norm, the step decision (overflow skip, clip coefficient, loss scale) and AdamW. */
-  private async optimizerStep(rec: Recorder): Promise<void> {
+  /**
+   * Global norm, the step decision (overflow skip, clip coefficient, loss scale) and AdamW; with `gate`,
+   * a non-zero gate[0] skips the update without touching the optimizer state.
+   */
+  private async optimizerStep(rec: Recorder, gate?: Tensor): Promise<void> {
     const rt = this.rt;
     const opt = this.optimizer;
     if (!opt) throw new Error('EngineModel: call setOptimizer() before training');
     const gradChunks = this.flatChunks.map((c, k) => this.flatView(this.arenas.grads, c, `grads#${k}`));
     await sumSquares(rt, rec, { x: gradChunks, counts: this.flatChunks.map((c) => c.count), partial: this.sumSqPartial, out: this.sumSq });
-    await stepDecision(rt, rec, {
+    const decision = {
       sumSq: this.sumSq,
       state: this.optimState,
       info: this.stepInfo,
       maxNorm: opt.gradClip,
       dynamic: this.lossScaleOptions.dynamic,
       growthInterval: this.lossScaleOptions.growthInterval,
-    });
+    };
+    if (gate) await gatedStepDecision(rt, rec, { ...decision, gate });
+    else await stepDecision(rt, rec, decision);
     for (let k = 0; k < this.flatChunks.length; k++) {
       const c = this.flatChunks[k];
       await adamw(rt, rec, {

@@ -134,6 +134,45 @@ fn main() {
 }`,
 };
 
+/**
+ * The same decision with a gate: `gate[0]` ≠ 0 (set by `abortGate`) skips the update without touching the
+ * optimizer state — an aborted step is neither an overflow nor an applied step.
+ */
+const STEP_DECISION_GATED = {
+  name: 'optim_step_decision_gated',
+  bindings: ['read', 'rw', 'rw', 'read'] as const,
+  code: STEP_DECISION.code
+    .replace('@group(0) @binding(3) var<storage, read_write> info: array<f32>;', '@group(0) @binding(3) var<storage, read_write> info: array<f32>;\n@group(0) @binding(4) var<storage, read> gate: array<f32>;')
+    .replace('fn main() {', 'fn main() {\n  if (gate[0] != 0.0) {\n    info[0] = sqrt(sumSq[0]) / state[0];\n    info[1] = 1.0;\n    info[2] = 0.0;\n    info[3] = state[0];\n    return;\n  }'),
+};
+
+/**
+ * LOOP's abort (spec step 9) decided on the GPU, so the update needs no read-back first: with the
+ * objective's statistics [loss, …, approx_kl at index 4], the step is stopped when the loss is not
+ * finite, the KL estimate is NaN or above `maxKl`, or an earlier step since the last reset was stopped
+ * (the flag is sticky: the rest of the iteration is skipped, as on tfjs). gate[0] = 1 then, else 0.
+ */
+const ABORT_GATE = {
+  name: 'optim_abort_gate',
+  bindings: ['read', 'rw'] as const,
+  code: /* wgsl */ `
+struct Params { maxKl: f32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> stats: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gate: array<f32>;
+
+fn finite(x: f32) -> bool { return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u; }
+fn isNan(x: f32) -> bool { let b = bitcast<u32>(x); return (b & 0x7f800000u) == 0x7f800000u && (b & 0x007fffffu) != 0u; }
+
+@compute @workgroup_size(1)
+fn main() {
+  let loss = stats[0];
+  let kl = stats[4];
+  let stop = gate[0] != 0.0 || !finite(loss) || isNan(kl) || kl > P.maxKl;
+  gate[0] = select(0.0, 1.0, stop);
+}`,
+};
+
 const ADAMW = {
   name: 'optim_adamw',
   bindings: ['rw', 'read', 'rw', 'rw', 'read', 'read'] as const,
@@ -236,6 +275,35 @@ export async function stepDecision(
   check(!args.dynamic || (Number.isInteger(args.growthInterval) && args.growthInterval >= 1), `${fn}: growthInterval must be an integer ≥ 1, got ${args.growthInterval}`);
   const kernel = await rt.kernel(STEP_DECISION);
   rec.dispatch(kernel, [args.sumSq, args.state, args.info], [f(args.maxNorm), u(args.dynamic ? 1 : 0), u(args.dynamic ? args.growthInterval : 0), f(MAX_LOSS_SCALE)], 1);
+}
+
+/**
+ * Records the gated step decision: as `stepDecision`, except that a non-zero `gate[0]` skips the update
+ * and leaves `state` as it was (info.applied = 0).
+ */
+export async function gatedStepDecision(
+  rt: Runtime,
+  rec: Recorder,
+  args: { sumSq: Tensor; state: Tensor; info: Tensor; gate: Tensor; maxNorm: number; dynamic: boolean; growthInterval: number },
+): Promise<void> {
+  const fn = 'gatedStepDecision';
+  checkF32(fn, 'sumSq', args.sumSq, 1, false);
+  checkF32(fn, 'state', args.state, 4, false);
+  checkF32(fn, 'info', args.info, 4, false);
+  checkF32(fn, 'gate', args.gate, 1, false);
+  check(Number.isFinite(args.maxNorm), `${fn}: maxNorm must be finite, got ${args.maxNorm}`);
+  check(!args.dynamic || (Number.isInteger(args.growthInterval) && args.growthInterval >= 1), `${fn}: growthInterval must be an integer ≥ 1, got ${args.growthInterval}`);
+  const kernel = await rt.kernel(STEP_DECISION_GATED);
+  rec.dispatch(kernel, [args.sumSq, args.state, args.info, args.gate], [f(args.maxNorm), u(args.dynamic ? 1 : 0), u(args.dynamic ? args.growthInterval : 0), f(MAX_LOSS_SCALE)], 1);
+}
+
+/** Records LOOP's abort decision into the sticky `gate` (see ABORT_GATE); `stats` holds SURROGATE_STATS. */
+export async function abortGate(rt: Runtime, rec: Recorder, args: { stats: Tensor; gate: Tensor; maxKl: number }): Promise<void> {
+  checkF32('abortGate', 'stats', args.stats, 5, false);
+  checkF32('abortGate', 'gate', args.gate, 1, false);
+  check(!Number.isNaN(args.maxKl), 'abortGate: maxKl must be a number');
+  const kernel = await rt.kernel(ABORT_GATE);
+  rec.dispatch(kernel, [args.stats, args.gate], [f(Math.min(args.maxKl, 3.4e38))], 1);
 }
 
 /** Records the AdamW update of one chunk of `count` elements (see the module comment). */

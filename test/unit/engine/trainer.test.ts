@@ -56,9 +56,11 @@ async function minibatch(trainer: PolicyTrainer, data: TrainingRow[]): Promise<S
 }
 
 async function step(trainer: PolicyTrainer, data: TrainingRow[]): Promise<number> {
-  const stats = await trainer.surrogateGradients(await minibatch(trainer, data));
-  await trainer.applyGradients();
-  return stats.loss;
+  trainer.startUpdates();
+  const result = await trainer.trainMinibatch(await minibatch(trainer, data), 20);
+  expect(result.aborted).toBe(false);
+  expect(result.applied).toBe(true);
+  return result.stats.loss;
 }
 
 function maxDiff(a: Record<string, { data: ArrayLike<number> }>, b: Record<string, { data: ArrayLike<number> }>): number {
@@ -102,6 +104,39 @@ describe.skipIf(!rt)('tfjs and engine trainers share checkpoints', () => {
       } finally {
         a.dispose();
         b.dispose();
+      }
+    });
+  }
+});
+
+describe.skipIf(!rt)("LOOP's abort on both trainers", () => {
+  for (const backend of ['wasm', 'engine'] as const) {
+    it(`${backend}: a KL above the limit stops the update and the rest of the iteration, until the next one`, async () => {
+      const policyConfig = resolvePolicyConfig({ ...config(backend).model, vocabSize: BYTE_TOKENIZER_VOCAB_SIZE });
+      const trainer = (await createPolicyTrainer(config(backend), policyConfig, () => {})).trainer;
+      try {
+        const before = await trainer.getWeights();
+        const state = await trainer.getOptimizerState();
+        trainer.startUpdates();
+        // approx_kl is ≥ 0 up to rounding here, so a limit of −1 always aborts.
+        const stopped = await trainer.trainMinibatch(await minibatch(trainer, rows(4)), -1);
+        expect(stopped.aborted).toBe(true);
+        expect(stopped.applied).toBe(false);
+        if (backend === 'engine') {
+          // Sticky within the iteration: a later minibatch with a generous limit is not applied either.
+          const later = await trainer.trainMinibatch(await minibatch(trainer, rows(5)), 1e9);
+          expect(later.aborted).toBe(true);
+        }
+        expect(maxDiff(await trainer.getWeights(), before)).toBe(0);
+        expect((await trainer.getOptimizerState()).step).toBe(state.step);
+        trainer.startUpdates();
+        const next = await trainer.trainMinibatch(await minibatch(trainer, rows(6)), 1e9);
+        expect(next.aborted).toBe(false);
+        expect(next.applied).toBe(true);
+        expect((await trainer.getOptimizerState()).step).toBe(state.step + 1);
+        expect(maxDiff(await trainer.getWeights(), before)).toBeGreaterThan(0);
+      } finally {
+        trainer.dispose();
       }
     });
   }
