@@ -9,12 +9,12 @@
  *   4. `cpu`        — pure JavaScript, last resort.
  * An explicit request is honoured or fails with a ServiceError that says what is missing.
  */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ServiceError } from '../core/errors.js';
+import { vulkanLoaderPresent } from './engine/device.js';
 
 /**
  * What a config may ask for (`backend` / `--backend`). `engine` is horizon's own WebGPU engine
@@ -122,20 +122,6 @@ interface GpuLike {
 }
 
 let dawnGpu: GpuLike | undefined;
-
-/** Where the Vulkan loader is found on Debian/Ubuntu/RHEL-like systems (and LD_LIBRARY_PATH). */
-function vulkanLoaderPresent(): boolean {
-  const dirs = [
-    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
-    '/usr/lib/x86_64-linux-gnu',
-    '/lib/x86_64-linux-gnu',
-    '/usr/lib/aarch64-linux-gnu',
-    '/usr/lib64',
-    '/usr/lib',
-    '/usr/local/lib',
-  ];
-  return dirs.some((dir) => existsSync(join(dir, 'libvulkan.so.1')));
-}
 
 async function tryWebGpu(options: { hardwareOnly?: boolean } = {}): Promise<Attempt> {
   // Without a Vulkan loader Dawn can only fail, and it says so on stderr: skip it quietly on Linux.

@@ -22,8 +22,9 @@
  */
 import type { GenerationOptions, GenerationRequest, GenerationResult, TokenGenerator } from '../sampler.js';
 import { checkTemperature } from '../transformer.js';
-import { attentionCached, rope, writeCache } from './kernels/attention.js';
-import { addBias, embeddingForward, rmsNormForward, sampleTokens, swigluForward } from './kernels/layers.js';
+import { attentionInputs, mlp } from './blocks.js';
+import { attentionCached, writeCache } from './kernels/attention.js';
+import { embeddingForward, rmsNormForward, sampleTokens } from './kernels/layers.js';
 import { matmul } from './kernels/matmul.js';
 import type { EngineModel } from './model.js';
 import { Arena, allocateArenas, type Recorder, type Tensor } from './runtime.js';
@@ -385,15 +386,7 @@ export class EngineDecoder implements TokenGenerator {
     await embeddingForward(rt, rec, { table: w.embedding, ids: a.ids, out: x, n: N, d });
     for (let l = 0; l < cfg.nLayers; l++) {
       const p = w.layers[l];
-      await rmsNormForward(rt, rec, { x, gain: p.inputNorm, out: h, rstd, n: N, d, eps: cfg.normEps });
-      await matmul(rt, rec, { a: h, b: p.q, c: q, m: N, n: qw, k: d, transB: true, path });
-      await matmul(rt, rec, { a: h, b: p.k, c: k, m: N, n: kw, k: d, transB: true, path });
-      await matmul(rt, rec, { a: h, b: p.v, c: v, m: N, n: kw, k: d, transB: true, path });
-      if (p.qBias) await addBias(rt, rec, { x: q, bias: p.qBias, n: N, c: qw });
-      if (p.kBias) await addBias(rt, rec, { x: k, bias: p.kBias, n: N, c: kw });
-      if (p.vBias) await addBias(rt, rec, { x: v, bias: p.vBias, n: N, c: kw });
-      await rope(rt, rec, { x: q, positions: a.positions, table: w.rope, rows: N, nHeads: cfg.nHeads, headDim: cfg.headDim });
-      await rope(rt, rec, { x: k, positions: a.positions, table: w.rope, rows: N, nHeads: cfg.nKvHeads, headDim: cfg.headDim });
+      await attentionInputs(rt, rec, cfg, p, { x, h, rstd, q, k, v, positions: a.positions, ropeTable: w.rope, N, path });
       const kCache = a.cacheView(bf.kCache[l]);
       const vCache = a.cacheView(bf.vCache[l]);
       await writeCache(rt, rec, { src: k, cache: kCache, slot: a.cacheSlot, batch: B, queryLen: T, cacheLen: this.cacheLen, width: kw });
@@ -414,11 +407,7 @@ export class EngineDecoder implements TokenGenerator {
         scale: 1 / Math.sqrt(cfg.headDim),
       });
       await matmul(rt, rec, { a: attn, b: p.o, c: x, m: N, n: d, k: qw, transB: true, accumulate: true, path });
-      await rmsNormForward(rt, rec, { x, gain: p.postNorm, out: h, rstd, n: N, d, eps: cfg.normEps });
-      await matmul(rt, rec, { a: h, b: p.gate, c: gate, m: N, n: f, k: d, transB: true, path });
-      await matmul(rt, rec, { a: h, b: p.up, c: up, m: N, n: f, k: d, transB: true, path });
-      await swigluForward(rt, rec, { gate, up, out: act, count: N * f });
-      await matmul(rt, rec, { a: act, b: p.down, c: x, m: N, n: d, k: f, transB: true, accumulate: true, path });
+      await mlp(rt, rec, cfg, p, { x, h, rstd, gate, up, act, residual: x, N, path });
     }
   }
 }

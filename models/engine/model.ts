@@ -21,10 +21,10 @@ import { GpuError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
 import { decodeSafetensors, type NamedTensor } from '../safetensors.js';
 import { initialValues, parameterSpecs, type ParameterSpec, type ResolvedPolicyConfig, type TokenBatch } from '../transformer.js';
+import { attentionInputs, mlp } from './blocks.js';
 import { describeCapabilities } from './device.js';
 import { attentionBackward, attentionForward, rope, ropeTable } from './kernels/attention.js';
 import {
-  addBias,
   buildTokenIndex,
   columnSum,
   columnSumScratchSize,
@@ -34,7 +34,6 @@ import {
   rmsNormForward,
   rmsNormScratchSize,
   swigluBackward,
-  swigluForward,
   tokenLogProbs,
   tokenLogProbsBackward,
 } from './kernels/layers.js';
@@ -670,24 +669,12 @@ export class EngineModel {
       const p = this.layerParams[l];
       const a = sizedLayer(bk.layers[l], N, cfg);
       const next = l + 1 < cfg.nLayers ? view(bk.layers[l + 1].x, [N, d]) : xFinal;
-      await rmsNormForward(rt, rec, { x: a.x, gain: p.inputNorm, out: a.h1, rstd: a.rstd1, n: N, d, eps: cfg.normEps });
-      await matmul(rt, rec, { a: a.h1, b: p.q, c: a.q, m: N, n: qw, k: d, transB: true, path });
-      await matmul(rt, rec, { a: a.h1, b: p.k, c: a.k, m: N, n: kw, k: d, transB: true, path });
-      await matmul(rt, rec, { a: a.h1, b: p.v, c: a.v, m: N, n: kw, k: d, transB: true, path });
-      if (p.qBias) await addBias(rt, rec, { x: a.q, bias: p.qBias, n: N, c: qw });
-      if (p.kBias) await addBias(rt, rec, { x: a.k, bias: p.kBias, n: N, c: kw });
-      if (p.vBias) await addBias(rt, rec, { x: a.v, bias: p.vBias, n: N, c: kw });
-      await rope(rt, rec, { x: a.q, positions, table: this.rope, rows: N, nHeads: cfg.nHeads, headDim: cfg.headDim });
-      await rope(rt, rec, { x: a.k, positions, table: this.rope, rows: N, nHeads: cfg.nKvHeads, headDim: cfg.headDim });
+      await attentionInputs(rt, rec, cfg, p, { x: a.x, h: a.h1, rstd: a.rstd1, q: a.q, k: a.k, v: a.v, positions, ropeTable: this.rope, N, path });
       await attentionForward(rt, rec, { ...shape, q: a.q, k: a.k, v: a.v, out: a.attn, lse: a.lse, scale: 1 / Math.sqrt(cfg.headDim) });
       rec.copy(a.x, a.mid, N * d * 4);
       await matmul(rt, rec, { a: a.attn, b: p.o, c: a.mid, m: N, n: d, k: qw, transB: true, accumulate: true, path });
-      await rmsNormForward(rt, rec, { x: a.mid, gain: p.postNorm, out: a.h2, rstd: a.rstd2, n: N, d, eps: cfg.normEps });
-      await matmul(rt, rec, { a: a.h2, b: p.gate, c: a.gate, m: N, n: f, k: d, transB: true, path });
-      await matmul(rt, rec, { a: a.h2, b: p.up, c: a.up, m: N, n: f, k: d, transB: true, path });
-      await swigluForward(rt, rec, { gate: a.gate, up: a.up, out: a.act, count: N * f });
       rec.copy(a.mid, next, N * d * 4);
-      await matmul(rt, rec, { a: a.act, b: p.down, c: next, m: N, n: d, k: f, transB: true, accumulate: true, path });
+      await mlp(rt, rec, cfg, p, { x: a.mid, h: a.h2, rstd: a.rstd2, gate: a.gate, up: a.up, act: a.act, residual: next, N, path });
     }
     await rmsNormForward(rt, rec, { x: xFinal, gain: this.finalNorm, out: view(bk.hFinal, [N, d]), rstd: view(bk.rstdFinal, [N]), n: N, d, eps: cfg.normEps });
     const V = cfg.vocabSize;

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { iterationMetrics, luckyDigitSets } from '../helpers/lucky-digit.js';
 import { REPO, runCli, tempDir } from '../helpers/services.js';
 import { requireRuntime } from '../unit/engine/helpers.js';
 
@@ -17,32 +18,13 @@ describe.skipIf(!rt)('LOOP on the GPU engine', () => {
   it('learns the lucky digit through the queue, and its checkpoint evaluates on wasm', async () => {
     const { dir, cleanup } = tempDir('engine-learn');
     try {
-      const plugin = path.join(REPO, 'test/fixtures/plugins/lucky-digit.ts');
-      const sets = [
-        'backend=engine',
-        'env.name=null',
-        `env.module=${plugin}`,
-        'env.options={}',
-        'sft.steps=60',
-        'sft.lr=0.01',
-        'train.iterations=15',
-        'train.checkpointEvery=100',
-        'rollout.tasksPerIteration=8',
-        'rollout.groupSize=6',
-        'rollout.stragglerStop.enabled=false',
-        'loop.minibatchSize=16',
-        'optim.lr=0.003',
-      ];
+      const sets = ['backend=engine', ...luckyDigitSets()];
       const r = await runCli(['train', path.join(REPO, 'test/fixtures/configs/tiny.yaml'), '--run-dir', dir, '--no-progress', '--no-dashboard', ...sets.flatMap((s) => ['--set', s])], {
         timeoutMs: 150_000,
       });
       expect(r.code, r.output).toBe(0);
       expect(r.output).toMatch(/backend: engine \(/);
-      const metrics = readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, number>)
-        .filter((m) => m.step >= 1);
+      const metrics = iterationMetrics(dir);
       const rewards = metrics.map((m) => m['charts/reward_mean']);
       expect(rewards).toHaveLength(15);
       expect(metrics.reduce((a, m) => a + m['losses/steps'], 0)).toBeGreaterThan(30); // the engine took real steps

@@ -4,38 +4,19 @@
  * saying it most of the time within 15 iterations. Seeds fix every random choice (tasks, init,
  * sampling), so the run is reproducible.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { iterationMetrics, luckyDigitSets } from '../helpers/lucky-digit.js';
 import { REPO, runCli, tempDir } from '../helpers/services.js';
 
 describe('LOOP on the lucky-digit bandit', () => {
   it('raises the reward from its warm-start level to most of the time', async () => {
     const { dir, cleanup } = tempDir('learn');
     try {
-      const plugin = path.join(REPO, 'test/fixtures/plugins/lucky-digit.ts');
-      const sets = [
-        'env.name=null',
-        `env.module=${plugin}`,
-        'env.options={}',
-        'sft.steps=60',
-        'sft.lr=0.01',
-        'train.iterations=15',
-        'train.checkpointEvery=100',
-        'rollout.tasksPerIteration=8',
-        'rollout.groupSize=6',
-        'rollout.stragglerStop.enabled=false',
-        'loop.minibatchSize=16',
-        'optim.lr=0.003',
-      ];
+      const sets = luckyDigitSets();
       const r = await runCli(['train', path.join(REPO, 'test/fixtures/configs/tiny.yaml'), '--run-dir', dir, '--no-progress', ...sets.flatMap((s) => ['--set', s])], { timeoutMs: 150_000 });
       expect(r.code, r.output).toBe(0);
-      const rewards = readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, number>)
-        .filter((m) => m.step >= 1)
-        .map((m) => m['charts/reward_mean']);
+      const rewards = iterationMetrics(dir).map((m) => m['charts/reward_mean']);
       expect(rewards).toHaveLength(15);
       const first = (rewards[0] + rewards[1] + rewards[2]) / 3;
       const last = (rewards[12] + rewards[13] + rewards[14]) / 3;

@@ -12,6 +12,7 @@ import { TransformerPolicy, resolvePolicyConfig, type ResolvedPolicyConfig } fro
 import { loopLoss, type LoopLossInputs } from '../../../trainer/algorithms/loop.js';
 import { sftLoss } from '../../../trainer/algorithms/sft.js';
 import { AdamW, clipGlobalNorm } from '../../../trainer/optim/adamw.js';
+import { engineBatch } from '../../../trainer/policy-trainer.js';
 import { requireRuntime } from './helpers.js';
 
 const rt = await requireRuntime();
@@ -82,47 +83,10 @@ function makeBatch(c: Case, seed: number) {
   return { tokens, mask, turnIds, advantages, importance };
 }
 
-/** The CPU-side constants the learner computes for the engine (as prepareLossInputs does). */
+/** The engine's form of a minibatch, as the learner builds it (trainer/policy-trainer.ts). */
 function engineInputs(inputs: Omit<LoopLossInputs, 'newLogProbs'>, B: number, T: number, tokens: Int32Array, temperature: number): SurrogateBatch {
-  const tokenWeights = new Float32Array(B * T);
-  let outputTokenCount = 0;
-  let activeRowCount = 0;
-  const turnSlots = new Int32Array(B * T).fill(-1);
-  let maxTurnSlots = 1;
-  for (let b = 0; b < B; b++) {
-    let n = 0;
-    const slots = new Map<number, number>();
-    for (let t = 0; t < T; t++) {
-      const k = b * T + t;
-      if (inputs.mask[k] > 0) {
-        n++;
-        if (!slots.has(inputs.turnIds[k])) slots.set(inputs.turnIds[k], slots.size);
-        turnSlots[k] = slots.get(inputs.turnIds[k])!;
-      }
-    }
-    maxTurnSlots = Math.max(maxTurnSlots, slots.size);
-    if (n === 0) continue;
-    outputTokenCount += n;
-    activeRowCount++;
-    for (let t = 0; t < T; t++) if (inputs.mask[b * T + t] > 0) tokenWeights[b * T + t] = 1 / (inputs.divisor * n);
-  }
-  return {
-    batch: { tokens, batchSize: B, seqLen: T },
-    temperature,
-    oldLogProbs: inputs.oldLogProbs,
-    mask: inputs.mask,
-    tokenWeights,
-    advantages: inputs.advantages,
-    importanceWeights: inputs.importanceWeights,
-    turnSlots,
-    maxTurnSlots,
-    ratio: inputs.ratio,
-    clipLow: inputs.clipLow,
-    clipHigh: inputs.clipHigh,
-    dualClip: inputs.dualClip,
-    outputTokenCount,
-    activeRowCount,
-  };
+  const batch = { tokens, batchSize: B, seqLen: T };
+  return engineBatch({ packed: { batch, mask: inputs.mask, turnIds: inputs.turnIds, samplerLogProbs: inputs.oldLogProbs, advantages: inputs.advantages }, temperature, loss: inputs });
 }
 
 describe.skipIf(!rt)('engine model vs the tfjs reference (f32)', () => {
