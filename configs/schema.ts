@@ -31,6 +31,10 @@ export const ModelSchema = z
     ropeTheta: z.number().positive().default(10000).describe('RoPE base frequency.'),
     normEps: z.number().positive().default(1e-5).describe('RMSNorm epsilon.'),
     qkvBias: z.boolean().default(false).describe('Add a bias to the q/k/v projections (Qwen2 style).'),
+    tieEmbeddings: z
+      .boolean()
+      .default(true)
+      .describe('The output layer shares the token embedding (logits = h·Eᵀ); false gives it its own matrix `lm_head.weight`, as in Llama 3 8B or Qwen2 7B.'),
     initStd: z.number().positive().default(0.02).describe('Standard deviation of the initial weights.'),
   })
   .strict();

@@ -1,13 +1,13 @@
 /**
  * The policy: a decoder-only transformer of the Llama / Qwen2 family.
  *
- *   x₀ = E[tokens]                                               E: [V, d], tied with the output layer
+ *   x₀ = E[tokens]                                               E: [V, d], tied with the output layer by default
  *   for each layer:
  *     h = RMSNorm(x) ⊙ g₁;  q, k, v = h·Wq (+bq), h·Wk (+bk), h·Wv (+bv)
  *     q, k = RoPE(q), RoPE(k);  a = softmax(q·kᵀ/√d_head + causal mask)·v   (GQA: kv head = q head / group)
  *     x = x + a·Wo
  *     h = RMSNorm(x) ⊙ g₂;  x = x + (SiLU(h·Wgate) ⊙ (h·Wup))·Wdown
- *   logits = (RMSNorm(x) ⊙ g_final)·Eᵀ
+ *   logits = (RMSNorm(x) ⊙ g_final)·Eᵀ                            (or ·W_lm_headᵀ with untied embeddings)
  *
  * Weights are named as in Hugging Face checkpoints (`model.layers.0.self_attn.q_proj.weight`, …) and
  * exported in their layout ([out, in] for linear layers). Internally each linear weight is stored
@@ -23,7 +23,7 @@ import { matMul2d } from './matmul.js';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 
 /** The `model` config section (after defaults) plus the tokenizer's vocabulary size. */
-export type PolicyConfig = z.output<typeof ModelSchema> & { vocabSize: number };
+export type PolicyConfig = Omit<z.output<typeof ModelSchema>, 'tieEmbeddings'> & { vocabSize: number; tieEmbeddings?: boolean };
 
 /** A PolicyConfig with every optional field filled in and the derived head size. */
 export interface ResolvedPolicyConfig {
@@ -40,6 +40,8 @@ export interface ResolvedPolicyConfig {
   readonly ropeTheta: number;
   readonly normEps: number;
   readonly qkvBias: boolean;
+  /** The output layer is the token embedding (true) or its own `lm_head.weight` (false). */
+  readonly tieEmbeddings: boolean;
   readonly initStd: number;
 }
 
@@ -76,6 +78,7 @@ export function resolvePolicyConfig(config: PolicyConfig): ResolvedPolicyConfig 
     ropeTheta: config.ropeTheta,
     normEps: config.normEps,
     qkvBias: config.qkvBias,
+    tieEmbeddings: config.tieEmbeddings ?? true,
     initStd: config.initStd,
   });
 }
@@ -185,6 +188,8 @@ export class TransformerPolicy {
 
   private readonly specs: readonly ParameterSpec[];
   private readonly embedding: Matrix;
+  /** The output layer's matrix [V, dModel]: the embedding itself when tied, else `lm_head.weight`. */
+  private readonly outputEmbedding: Matrix;
   private readonly layers: readonly LayerWeights[];
   private readonly finalNorm: tf.Variable;
   /** θ^(−2i/headDim) for i < headDim/2, in float64. */
@@ -211,6 +216,7 @@ export class TransformerPolicy {
     const get = (name: string): tf.Variable => byName.get(name) as tf.Variable;
     const matrix = (name: string): Matrix => byName.get(name) as Matrix;
     this.embedding = matrix('model.embed_tokens.weight');
+    this.outputEmbedding = this.config.tieEmbeddings ? this.embedding : matrix('lm_head.weight');
     this.finalNorm = get('model.norm.weight');
     this.layers = Array.from({ length: this.config.nLayers }, (_, i) => {
       const p = `model.layers.${i}`;
@@ -318,10 +324,10 @@ export class TransformerPolicy {
     });
   }
 
-  /** Output-layer logits for final-norm hidden states: [N, dModel] → [N, vocabSize] (tied: h·Eᵀ). */
+  /** Output-layer logits for final-norm hidden states: [N, dModel] → [N, vocabSize] (h·Eᵀ, or h·W_lm_headᵀ untied). */
   logits(hidden: tf.Tensor2D): tf.Tensor2D {
     this.assertLive();
-    return tf.tidy(() => matMul2d(hidden, tf.transpose(this.embedding) as tf.Tensor2D));
+    return tf.tidy(() => matMul2d(hidden, tf.transpose(this.outputEmbedding) as tf.Tensor2D));
   }
 
   /**
@@ -566,6 +572,7 @@ export function parameterSpecs(cfg: ResolvedPolicyConfig): ParameterSpec[] {
     specs.push({ name: `${p}.mlp.down_proj.weight`, shape: [dModel, ffnHidden], kind: 'linear' });
   }
   specs.push({ name: 'model.norm.weight', shape: [dModel], kind: 'norm' });
+  if (!cfg.tieEmbeddings) specs.push({ name: 'lm_head.weight', shape: [vocabSize, dModel], kind: 'embedding' });
   return specs;
 }
 

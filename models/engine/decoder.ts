@@ -344,7 +344,7 @@ export class EngineDecoder implements TokenGenerator {
     const V = cfg.vocabSize;
     const w = this.model.weights;
     await rmsNormForward(rt, rec, { x: view(bf.x, [B, d]), gain: w.finalNorm, out: view(bf.h, [B, d]), rstd: view(bf.rstd, [B]), n: B, d, eps: cfg.normEps });
-    await matmul(rt, rec, { a: view(bf.h, [B, d]), b: w.embedding, c: view(bf.logits, [B, V]), m: B, n: V, k: d, transB: true, path: 'f32' });
+    await matmul(rt, rec, { a: view(bf.h, [B, d]), b: w.output, c: view(bf.logits, [B, V]), m: B, n: V, k: d, transB: true, path: 'f32' });
     await sampleTokens(rt, rec, {
       logits: view(bf.logits, [B, V]),
       rows: B,

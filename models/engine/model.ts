@@ -207,6 +207,9 @@ export class EngineModel {
   private readonly grads: Tensor[];
   private readonly embedding: Tensor;
   private readonly embeddingGrad: Tensor;
+  /** The output layer's matrix and its gradient: the embedding's when tied, else lm_head.weight's. */
+  private readonly output: Tensor;
+  private readonly outputGrad: Tensor;
   private readonly finalNorm: Tensor;
   private readonly finalNormGrad: Tensor;
   private readonly layerParams: LayerParams[];
@@ -273,6 +276,8 @@ export class EngineModel {
     };
     this.embedding = pick(this.params, 'model.embed_tokens.weight');
     this.embeddingGrad = pick(this.grads, 'model.embed_tokens.weight');
+    this.output = config.tieEmbeddings ? this.embedding : pick(this.params, 'lm_head.weight');
+    this.outputGrad = config.tieEmbeddings ? this.embeddingGrad : pick(this.grads, 'lm_head.weight');
     this.finalNorm = pick(this.params, 'model.norm.weight');
     this.finalNormGrad = pick(this.grads, 'model.norm.weight');
     this.layerParams = Array.from({ length: config.nLayers }, (_, l) => layer(this.params, l));
@@ -682,7 +687,7 @@ export class EngineModel {
       const R = Math.min(bk.logitRows, N - start);
       const logits = view(bk.logits, [R, V]);
       // Logits in f32 whatever the matmul path: log-probs feed the PPO ratio, which must match the sampler's.
-      await matmul(rt, rec, { a: rowsOf(bk.hFinal, start, R, d), b: this.embedding, c: logits, m: R, n: V, k: d, transB: true, path: 'f32' });
+      await matmul(rt, rec, { a: rowsOf(bk.hFinal, start, R, d), b: this.output, c: logits, m: R, n: V, k: d, transB: true, path: 'f32' });
       await tokenLogProbs(rt, rec, {
         logits,
         targets: rowsOf(bk.targets, start, R, 1),
@@ -710,14 +715,14 @@ export class EngineModel {
     const dHidden = view(bk.dh, [N, d]);
     // Norm gains and the embedding accumulate their gradients; everything else is overwritten.
     rec.clear(this.whole(this.arenas.grads));
-    // Output layer (tied embedding): dh_final = dLogits·E, dE = dLogitsᵀ·h_final, chunk by chunk.
+    // Output layer: dh_final = dLogits·W, dW = dLogitsᵀ·h_final, chunk by chunk (W = E when tied).
     for (let start = 0; start < N; start += bk.logitRows) {
       const R = Math.min(bk.logitRows, N - start);
       const logits = view(bk.logits, [R, V]);
       const dLogits = view(bk.dLogits, [R, V]);
       if (N > bk.logitRows) {
         // The logits of this chunk were overwritten by later chunks: recompute them.
-        await matmul(rt, rec, { a: rowsOf(bk.hFinal, start, R, d), b: this.embedding, c: logits, m: R, n: V, k: d, transB: true, path: 'f32' });
+        await matmul(rt, rec, { a: rowsOf(bk.hFinal, start, R, d), b: this.output, c: logits, m: R, n: V, k: d, transB: true, path: 'f32' });
       }
       await tokenLogProbsBackward(rt, rec, {
         logits,
@@ -729,8 +734,8 @@ export class EngineModel {
         vocab: V,
         temperature,
       });
-      await matmul(rt, rec, { a: dLogits, b: this.embedding, c: rowsOf(dHidden, start, R, d), m: R, n: d, k: V, path });
-      await matmul(rt, rec, { a: dLogits, b: rowsOf(bk.hFinal, start, R, d), c: this.embeddingGrad, m: V, n: d, k: R, transA: true, accumulate: start > 0, path });
+      await matmul(rt, rec, { a: dLogits, b: this.output, c: rowsOf(dHidden, start, R, d), m: R, n: d, k: V, path });
+      await matmul(rt, rec, { a: dLogits, b: rowsOf(bk.hFinal, start, R, d), c: this.outputGrad, m: V, n: d, k: R, transA: true, accumulate: start > 0, path });
     }
     const dx = view(bk.dx, [N, d]);
     const positions = view(bk.positions, [N]);
@@ -979,8 +984,8 @@ export class EngineModel {
   }
 
   /** The weight tensors by role and the RoPE table, for the decoder (models/engine/decoder.ts). */
-  get weights(): { readonly embedding: Tensor; readonly finalNorm: Tensor; readonly layers: readonly LayerParams[]; readonly rope: Tensor } {
-    return { embedding: this.embedding, finalNorm: this.finalNorm, layers: this.layerParams, rope: this.rope };
+  get weights(): { readonly embedding: Tensor; readonly output: Tensor; readonly finalNorm: Tensor; readonly layers: readonly LayerParams[]; readonly rope: Tensor } {
+    return { embedding: this.embedding, output: this.output, finalNorm: this.finalNorm, layers: this.layerParams, rope: this.rope };
   }
 
   private assertLive(): void {

@@ -81,6 +81,23 @@ describe.skipIf(!rt)('engine decoder vs the tfjs sampler', () => {
     }
   });
 
+  it('with an untied output layer too', async () => {
+    const untied = resolvePolicyConfig({ ...config, tieEmbeddings: false });
+    const reference = new TransformerPolicy(untied, 9, { scope: 'untied' });
+    const engineModel = await EngineModel.create(rt!, untied, 9, { precision: 'f32', training: false });
+    const decoder = await EngineDecoder.create(engineModel, { maxRows: 8 });
+    try {
+      expect(reference.parameterNames.at(-1)).toBe('lm_head.weight');
+      const expected = await generate(reference, requests(4, 7), { temperature: 1, stopTokens: [STOP] });
+      const actual = await decoder.generate(requests(4, 7), { temperature: 1, stopTokens: [STOP] });
+      expect(actual.map((r) => r.tokens)).toEqual(expected.map((r) => r.tokens));
+    } finally {
+      decoder.dispose();
+      engineModel.dispose();
+      reference.dispose();
+    }
+  });
+
   it('rejects what the tfjs sampler rejects, with its messages', async () => {
     const decoder = await EngineDecoder.create(model, { maxRows: 2 });
     try {

@@ -31,7 +31,7 @@ async function referenceGradients(policy: TransformerPolicy, grads: Record<strin
   const out: Record<string, Float32Array> = {};
   for (let k = 0; k < policy.variables.length; k++) {
     const g = grads[policy.variables[k].name];
-    const exported = g.shape.length === 2 && policy.parameterNames[k] !== 'model.embed_tokens.weight' ? tf.transpose(g) : g;
+    const exported = g.shape.length === 2 && !['model.embed_tokens.weight', 'lm_head.weight'].includes(policy.parameterNames[k]) ? tf.transpose(g) : g;
     out[policy.parameterNames[k]] = (await exported.data()) as Float32Array;
     if (exported !== g) exported.dispose();
   }
@@ -61,6 +61,13 @@ const CASES: Case[] = [
     importance: true,
   },
   { name: 'one layer, trajectory ratio, odd sizes', config: resolvePolicyConfig({ ...base, dModel: 20, nLayers: 1, nHeads: 2, maxSeqLen: 16, qkvBias: false, ffnHidden: 27 }), B: 5, T: 7, ratio: 'trajectory' },
+  {
+    name: 'untied output layer (lm_head.weight), token ratio',
+    config: resolvePolicyConfig({ ...base, dModel: 24, nLayers: 2, nHeads: 3, nKvHeads: 1, maxSeqLen: 24, qkvBias: false, tieEmbeddings: false }),
+    B: 3,
+    T: 9,
+    ratio: 'token',
+  },
 ];
 
 function makeBatch(c: Case, seed: number) {
