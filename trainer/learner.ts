@@ -334,6 +334,22 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
   let steps = 0;
   let aborted = false;
   state.trainer.startUpdates();
+  let inFlight: ReturnType<PolicyTrainer['trainMinibatch']> | undefined;
+  /** Account for one finished minibatch; true when it aborted (spec step 9: the iteration's updates stop). */
+  const record = (step: Awaited<ReturnType<PolicyTrainer['trainMinibatch']>>): boolean => {
+    // 9. Abort the rest of the iteration on NaN loss or a sequence-level KL above the limit (checked
+    // before the update is applied; on the engine, on the GPU inside the same submit).
+    if (step.aborted) {
+      aborted = true;
+      return true;
+    }
+    const values: Record<string, number> = { ...step.stats, grad_norm: step.gradNorm };
+    // The GPU engine's f16 paths skip a step whose gradients overflowed (and halve the loss scale).
+    if (!step.applied) values.overflow_skipped = 1;
+    for (const [k, v] of Object.entries(values)) sums[k] = (sums[k] ?? 0) + v;
+    steps += 1;
+    return false;
+  };
   outer: for (const epoch of plan) {
     for (const minibatch of epoch) {
       const packed = packRows(rows, minibatch);
@@ -368,20 +384,31 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
           importanceWeights,
         },
       };
-      const step = await state.trainer.trainMinibatch(objective, loopCfg.maxKl);
-      // 9. Abort the rest of the iteration on NaN loss or a sequence-level KL above the limit (checked
-      // before the update is applied; on the engine, on the GPU inside the same submit).
-      if (step.aborted) {
-        aborted = true;
-        break outer;
-      }
-      const values: Record<string, number> = { ...step.stats, grad_norm: step.gradNorm };
-      // The GPU engine's f16 paths skip a step whose gradients overflowed (and halve the loss scale).
-      if (!step.applied) values.overflow_skipped = 1;
-      for (const [k, v] of Object.entries(values)) sums[k] = (sums[k] ?? 0) + v;
-      steps += 1;
+      // With a trainer that can (the engine), this minibatch is submitted before the previous one's statistics
+      // are read: the GPU never idles on the read-back. The abort is decided on the device and stays set,
+      // so a minibatch issued after an aborting one changes nothing either — the same updates as in order.
+      const next = state.trainer.trainMinibatch(objective, loopCfg.maxKl);
+      if (state.trainer.pipelined) {
+        const previous = inFlight;
+        inFlight = next;
+        if (previous) {
+          let stop: boolean;
+          try {
+            stop = record(await previous);
+          } catch (err) {
+            next.catch(() => undefined); // the error that matters is the earlier one
+            throw err;
+          }
+          if (stop) {
+            await next.catch(() => undefined); // gated on the device by the sticky abort: changes nothing
+            inFlight = undefined;
+            break outer;
+          }
+        }
+      } else if (record(await next)) break outer;
     }
   }
+  if (inFlight) record(await inFlight);
   const means = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / Math.max(steps, 1)]));
   return { steps, aborted, means, logProbMismatch: outputTokens ? mismatch / outputTokens : 0, trainedTokens: outputTokens };
 }

@@ -61,6 +61,11 @@ export interface PolicyTrainer {
   trainMinibatch(minibatch: SurrogateMinibatch, maxKl: number): Promise<{ stats: Record<string, number>; gradNorm: number; applied: boolean; aborted: boolean }>;
   /** Start of an iteration's updates (clears the engine's sticky abort). */
   startUpdates(): void;
+  /**
+   * Whether `trainMinibatch` may be called again before the previous call resolved, with the same result
+   * as in order (the engine: steps are submitted in call order and the abort is sticky on the device).
+   */
+  readonly pipelined: boolean;
   /** Loss and gradients of one minibatch; returns the `losses/` statistics. The gradients wait for apply or discard. */
   surrogateGradients(minibatch: SurrogateMinibatch): Promise<Record<string, number>>;
   /** Clip and apply the pending gradients; returns the global norm before clipping. */
@@ -104,6 +109,7 @@ export async function createPolicyTrainer(config: ResolvedConfig, policyConfig: 
 
 class TfjsTrainer implements PolicyTrainer {
   readonly description: string;
+  readonly pipelined = false;
   readonly paramCount: number;
   private readonly optimizer: AdamW;
   private sftOptimizer: AdamW | undefined;
@@ -241,6 +247,7 @@ class TfjsTrainer implements PolicyTrainer {
 
 class EngineTrainer implements PolicyTrainer {
   readonly description: string;
+  readonly pipelined = true;
   readonly paramCount: number;
   private reference: EngineModel | undefined;
   private decoder: EngineDecoder | undefined;
