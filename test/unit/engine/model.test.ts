@@ -159,6 +159,28 @@ describe.skipIf(!rt)('engine model vs the tfjs reference (f32)', () => {
     });
   }
 
+  it('logits in row chunks (a large vocabulary) give the same log-probs, loss and gradients', async () => {
+    const c = { ...CASES[0], B: 5, T: 30 };
+    const whole = await EngineModel.create(rt!, c.config, 12, { precision: 'f32' });
+    // 64 rows of logits at a time: 150 positions go in three chunks, forward and backward.
+    const chunked = await EngineModel.create(rt!, c.config, 12, { precision: 'f32', logitBudget: 64 * c.config.vocabSize });
+    try {
+      const { tokens, mask, turnIds, advantages } = makeBatch(c, 13);
+      const batch = { tokens, batchSize: c.B, seqLen: c.T };
+      const lp = await whole.logProbs(batch);
+      expect(Array.from(await chunked.logProbs(batch))).toEqual(Array.from(lp));
+      const old = Float32Array.from(lp, (x, k) => (mask[k] ? x + 0.1 : 0));
+      const inputs = engineInputs({ oldLogProbs: old, mask, turnIds, advantages, divisor: c.B, clipLow: 0.9, clipHigh: 1.1, ratio: 'token' }, c.B, c.T, tokens, 1);
+      const a = await whole.gradientsOnly(inputs);
+      const b = await chunked.gradientsOnly(inputs);
+      expect(b.stats.loss).toBeCloseTo(a.stats.loss, 7);
+      for (const name of whole.parameterNames) expect(scaledError(b.grads[name].data, a.grads[name].data), name).toBeLessThan(1e-5);
+    } finally {
+      whole.dispose();
+      chunked.dispose();
+    }
+  });
+
   it('three AdamW steps with clipping: weights and moments match the reference optimizer', async () => {
     const c = CASES[0];
     const policy = new TransformerPolicy(c.config, 3);
