@@ -116,8 +116,9 @@ export class EngineDecoder implements TokenGenerator {
     const f = cfg.ffnHidden;
     const V = cfg.vocabSize;
     const fp = (n: number) => Arena.footprint(rt.engine, n, 'f32');
-    // Prefill of up to R rows × cacheLen tokens shares the step buffers: size them for the larger.
-    const N = Math.max(R, Math.min(R * cacheLen, 1 << 16));
+    // Prefill shares the step buffers: room for 16K tokens (or one whole row, if longer) at once; more
+    // rows than fit are prefilled one at a time. Per worker process this bounds the buffers to ~1 GB at d = 1024.
+    const N = Math.max(R, Math.min(R * cacheLen, Math.max(1 << 14, cacheLen)));
     const stepBytes = fp(N * d) * 2 + fp(N * qw) * 2 + fp(N * kw) * 2 + fp(N * f) * 3 + fp(N) + fp(R * V) + fp(R) * 3 + fp(window * R) * 4 + 4096;
     const arena = await allocateArenas(rt.engine, `the decoder (${maxRows} rows × ${cacheLen} positions)`, {
       cache: fp(R * cacheLen * kw) * 2 * cfg.nLayers,
