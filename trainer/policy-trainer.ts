@@ -99,7 +99,7 @@ export async function createPolicyTrainer(config: ResolvedConfig, policyConfig: 
   const sftOptim = { ...optim, lr: config.sft.lr };
   if (engine?.runtime) {
     const model = await EngineModel.create(engine.runtime, policyConfig, config.seed, { precision: config.engine.precision });
-    return { trainer: new EngineTrainer(model, optim, sftOptim, config.optim.gradClip, tfjs), tfjs, engine };
+    return { trainer: new EngineTrainer(model, optim, sftOptim, config.optim.gradClip), tfjs, engine };
   }
   const policy = new TransformerPolicy(policyConfig, config.seed);
   return { trainer: new TfjsTrainer(policy, optim, sftOptim, config.optim.gradClip, tfjs), tfjs, engine };
@@ -260,7 +260,6 @@ class EngineTrainer implements PolicyTrainer {
     private readonly optim: AdamWOptions,
     private readonly sftOptim: AdamWOptions,
     private readonly gradClip: number,
-    private readonly tfjs: BackendChoice,
   ) {
     this.description = `engine (${model.description})`;
     this.paramCount = model.paramCount;

@@ -29,6 +29,9 @@ import { matmul } from './kernels/matmul.js';
 import type { EngineModel } from './model.js';
 import { Arena, allocateArenas, type Recorder, type Tensor } from './runtime.js';
 
+/** Dispatches recorded into one submit at most (a Recorder holds 8192). */
+const DISPATCH_BUDGET = 6000;
+
 /** Decoder options. */
 export interface DecoderOptions {
   /** Rows decoded at once (cache slots). Default 64. */
@@ -96,6 +99,11 @@ export class EngineDecoder implements TokenGenerator {
     private readonly rowStride: number,
   ) {}
 
+  /** Dispatches one decode step (or one prefill) records, at most: every layer's kernels and the head. */
+  private get dispatchesPerStep(): number {
+    return this.model.config.nLayers * 18 + 8;
+  }
+
   /** The model's architecture (TokenGenerator). */
   get config(): EngineModel['config'] {
     return this.model.config;
@@ -105,9 +113,11 @@ export class EngineDecoder implements TokenGenerator {
     const cfg = model.config;
     const maxRows = options.maxRows ?? 64;
     const cacheLen = Math.ceil((options.cacheLen ?? cfg.maxSeqLen) / 64) * 64;
-    const window = options.stepsPerSync ?? 8;
+    const requested = options.stepsPerSync ?? 8;
     if (!(Number.isInteger(maxRows) && maxRows >= 1)) throw new RangeError(`maxRows must be an integer ≥ 1, got ${maxRows}`);
-    if (!(Number.isInteger(window) && window >= 1)) throw new RangeError(`stepsPerSync must be an integer ≥ 1, got ${window}`);
+    if (!(Number.isInteger(requested) && requested >= 1)) throw new RangeError(`stepsPerSync must be an integer ≥ 1, got ${requested}`);
+    // A window of steps is one submit: no more steps than fit a recorder's dispatch budget.
+    const window = Math.max(1, Math.min(requested, Math.floor(DISPATCH_BUDGET / (cfg.nLayers * 18 + 8))));
     const R = Math.ceil(maxRows / 64) * 64;
     const rt = model.rt;
     const d = cfg.dModel;
@@ -185,7 +195,7 @@ export class EngineDecoder implements TokenGenerator {
     const R = this.rowStride;
     let first = true;
     while (waiting.length > 0 || slots.some((s) => s !== undefined)) {
-      const rec = rt.record('decode');
+      const holder = { rec: rt.record('decode') };
       // Admit waiting requests into free slots and prefill them.
       const admitted: number[] = [];
       for (let s = 0; s < this.maxRows && waiting.length > 0; s++) {
@@ -194,8 +204,14 @@ export class EngineDecoder implements TokenGenerator {
         slots[s] = { request, length: 0, pending: 0 };
         admitted.push(s);
       }
-      if (admitted.length > 0) await this.prefill(rec, admitted.map((s) => ({ slot: s, context: requests[slots[s]!.request].context })), first);
+      if (admitted.length > 0) await this.prefill(holder, admitted.map((s) => ({ slot: s, context: requests[slots[s]!.request].context })), first);
       first = false;
+      // A window's steps go into one submit; a long prefill before them may already fill that one.
+      if (holder.rec.dispatches + W * this.dispatchesPerStep > DISPATCH_BUDGET) {
+        holder.rec.submit();
+        holder.rec = rt.record('decode');
+      }
+      const rec = holder.rec;
       for (const s of admitted) {
         const slot = slots[s]!;
         const context = requests[slot.request].context;
@@ -274,9 +290,14 @@ export class EngineDecoder implements TokenGenerator {
    * Run the contexts (all but their last token, which the first decode step feeds) through the model,
    * filling each slot's cache rows. Slots 0..n−1 at the start of a call go as one batch.
    */
-  private async prefill(rec: Recorder, rows: { slot: number; context: readonly number[] }[], together: boolean): Promise<void> {
+  private async prefill(holder: { rec: Recorder }, rows: { slot: number; context: readonly number[] }[], together: boolean): Promise<void> {
     const groups = together && rows.every((r, k) => r.slot === k) ? [rows] : rows.map((r) => [r]);
     for (const group of groups) {
+      // Many one-row prefills of a deep model: submit what is recorded before a recorder fills up.
+      if (holder.rec.dispatches + this.dispatchesPerStep > DISPATCH_BUDGET) {
+        holder.rec.submit();
+        holder.rec = this.model.rt.record('prefill');
+      }
       const T = Math.max(...group.map((r) => r.context.length - 1));
       if (T === 0) continue;
       // Right-padded: positions past a row's context compute values that its decode overwrites.
@@ -285,7 +306,7 @@ export class EngineDecoder implements TokenGenerator {
       if (B * T > maxTokens) {
         // Too many tokens for the step buffers at once: one row at a time.
         if (B > 1) {
-          for (const row of group) await this.prefill(rec, [row], false);
+          for (const row of group) await this.prefill(holder, [row], false);
           continue;
         }
         throw new RangeError(`a context of ${T + 1} tokens exceeds the decoder's prefill buffer (${maxTokens} tokens)`);
@@ -298,7 +319,7 @@ export class EngineDecoder implements TokenGenerator {
           positions[b * T + t] = t;
         }
       });
-      await this.forwardTokens(rec, { ids, positions, rows: B, queryLen: T, firstSlot: group[0].slot });
+      await this.forwardTokens(holder.rec, { ids, positions, rows: B, queryLen: T, firstSlot: group[0].slot });
     }
   }
 

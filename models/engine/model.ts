@@ -663,8 +663,6 @@ export class EngineModel {
     const N = B * T;
     const d = cfg.dModel;
     const qw = cfg.nHeads * cfg.headDim;
-    const kw = cfg.nKvHeads * cfg.headDim;
-    const f = cfg.ffnHidden;
     const path = this.matmulPath;
     const shape = { batch: B, seqLen: T, nHeads: cfg.nHeads, nKvHeads: cfg.nKvHeads, headDim: cfg.headDim };
     const positions = view(bk.positions, [N]);

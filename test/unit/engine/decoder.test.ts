@@ -98,6 +98,24 @@ describe.skipIf(!rt)('engine decoder vs the tfjs sampler', () => {
     }
   });
 
+  it('a deep model whose prefills and windows exceed one submit splits them, with the same tokens', async () => {
+    // 40 layers: ~728 dispatches per step, so 8 one-row prefills (rows joining one by one) and a window
+    // of 16 steps cannot share one recorder.
+    const deep = resolvePolicyConfig({ dModel: 8, nLayers: 40, nHeads: 2, maxSeqLen: 64, ropeTheta: 10000, normEps: 1e-5, qkvBias: false, initStd: 0.3, vocabSize: 23 });
+    const reference = new TransformerPolicy(deep, 5, { scope: 'deep' });
+    const engineModel = await EngineModel.create(rt!, deep, 5, { precision: 'f32', training: false });
+    const decoder = await EngineDecoder.create(engineModel, { maxRows: 2, stepsPerSync: 16 });
+    try {
+      const expected = await generate(reference, requests(8, 11), { temperature: 1, stopTokens: [STOP] });
+      const actual = await decoder.generate(requests(8, 11), { temperature: 1, stopTokens: [STOP] });
+      expect(actual.map((r) => r.tokens)).toEqual(expected.map((r) => r.tokens));
+    } finally {
+      decoder.dispose();
+      engineModel.dispose();
+      reference.dispose();
+    }
+  });
+
   it('rejects what the tfjs sampler rejects, with its messages', async () => {
     const decoder = await EngineDecoder.create(model, { maxRows: 2 });
     try {
