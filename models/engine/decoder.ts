@@ -29,8 +29,8 @@ import { matmul } from './kernels/matmul.js';
 import type { EngineModel } from './model.js';
 import { Arena, allocateArenas, type Recorder, type Tensor } from './runtime.js';
 
-/** Dispatches recorded into one submit at most (a Recorder holds 8192). */
-const DISPATCH_BUDGET = 6000;
+/** Dispatches recorded into one submit at most (a Recorder holds 16384). */
+const DISPATCH_BUDGET = 12000;
 
 /** Decoder options. */
 export interface DecoderOptions {

@@ -181,7 +181,7 @@ export class Runtime {
 
   constructor(readonly engine: EngineDevice) {
     this.device = engine.device;
-    this.uniformSlots = 4096;
+    this.uniformSlots = 16384;
     this.uniform = this.createUniform(this.uniformSlots);
     this.uniformId = nextBufferId++;
   }
@@ -244,7 +244,7 @@ export class Runtime {
   /** A recorder for one step (one encoder, one compute pass, one submit). */
   record(label = 'step'): Recorder {
     this.assertLive();
-    return new Recorder(this, label, 8192, this.profiling ? this.profile : undefined);
+    return new Recorder(this, label, 16384, this.profiling ? this.profile : undefined);
   }
 
   /**
@@ -357,8 +357,9 @@ export class Runtime {
 export class Recorder {
   private readonly encoder: GPUCommandEncoder;
   private pass: GPUComputePassEncoder | undefined;
-  private readonly params: ArrayBuffer;
-  private readonly view: DataView;
+  /** Params of the dispatches so far (grown by doubling; uploaded once at submit). */
+  private params: ArrayBuffer;
+  private view: DataView;
   private slots = 0;
   private readonly uniform: { buffer: GPUBuffer; id: number };
   private readonly maxSlots: number;
@@ -371,12 +372,12 @@ export class Recorder {
   constructor(
     private readonly runtime: Runtime,
     label: string,
-    maxDispatches = 8192,
+    maxDispatches = 16384,
     private readonly profile?: Map<string, { calls: number; ns: number }>,
   ) {
     this.maxSlots = maxDispatches;
     this.uniform = runtime.uniformFor(maxDispatches);
-    this.params = new ArrayBuffer(maxDispatches * PARAM_SLOT);
+    this.params = new ArrayBuffer(Math.min(maxDispatches, 512) * PARAM_SLOT);
     this.view = new DataView(this.params);
     this.encoder = runtime.device.createCommandEncoder({ label });
   }
@@ -400,6 +401,12 @@ export class Recorder {
     if (x === 0 || y === 0 || z === 0) return;
     const slot = this.slots++;
     const base = slot * PARAM_SLOT;
+    if (base + PARAM_SLOT > this.params.byteLength) {
+      const grown = new ArrayBuffer(Math.min(this.maxSlots, 2 * (this.params.byteLength / PARAM_SLOT)) * PARAM_SLOT);
+      new Uint8Array(grown).set(new Uint8Array(this.params));
+      this.params = grown;
+      this.view = new DataView(grown);
+    }
     if (params.length * 4 > PARAM_SLOT) throw new RangeError(`kernel '${kernel.name}': more than ${PARAM_SLOT / 4} params`);
     params.forEach(([value, type], k) => {
       if (type === 'f32') this.view.setFloat32(base + 4 * k, value, true);

@@ -99,9 +99,9 @@ describe.skipIf(!rt)('engine decoder vs the tfjs sampler', () => {
   });
 
   it('a deep model whose prefills and windows exceed one submit splits them, with the same tokens', async () => {
-    // 40 layers: ~728 dispatches per step, so 8 one-row prefills (rows joining one by one) and a window
+    // 80 layers: ~1448 dispatches per step, so one-row prefills (rows joining one by one) and a window
     // of 16 steps cannot share one recorder.
-    const deep = resolvePolicyConfig({ dModel: 8, nLayers: 40, nHeads: 2, maxSeqLen: 64, ropeTheta: 10000, normEps: 1e-5, qkvBias: false, initStd: 0.3, vocabSize: 23 });
+    const deep = resolvePolicyConfig({ dModel: 8, nLayers: 80, nHeads: 2, maxSeqLen: 64, ropeTheta: 10000, normEps: 1e-5, qkvBias: false, initStd: 0.3, vocabSize: 23 });
     const reference = new TransformerPolicy(deep, 5, { scope: 'deep' });
     const engineModel = await EngineModel.create(rt!, deep, 5, { precision: 'f32', training: false });
     const decoder = await EngineDecoder.create(engineModel, { maxRows: 2, stepsPerSync: 16 });
