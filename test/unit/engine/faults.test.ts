@@ -70,3 +70,44 @@ describe.skipIf(!rt)('engine faults', () => {
     expect((error as Error).message).toMatch(/GPU device was lost .*restart the process \(the learner resumes from its last checkpoint\)/);
   });
 });
+
+describe.skipIf(!rt?.engine.caps.shaderF16)('mixed precision (f16 matmul operands) with dynamic loss scaling', () => {
+  it('an overflowing loss scale skips the step, changes nothing and halves; a later step applies', async () => {
+    const model = await EngineModel.create(rt!, small, 6, { precision: 'f16', lossScale: { initial: 2 ** 24, growthInterval: 1000, dynamic: true } });
+    try {
+      model.setOptimizer({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1 });
+      const { tokens } = batch(2, 12, 7);
+      const mask = Float32Array.from({ length: 24 }, (_, k) => (k % 12 > 5 ? 1 : 0));
+      const input = {
+        batch: { tokens, batchSize: 2, seqLen: 12 },
+        temperature: 1,
+        oldLogProbs: new Float32Array(24),
+        mask,
+        tokenWeights: Float32Array.from(mask, (m) => m / 12),
+        advantages: Float32Array.from([1, -1]),
+        ratio: 'token' as const,
+        clipLow: 0.8,
+        clipHigh: 1.2,
+        outputTokenCount: 12,
+        activeRowCount: 2,
+      };
+      const before = await model.getWeights();
+      // 2²⁴ × the gradient of the log-probs overflows f16 (max 65504) in the first backward matmul.
+      const first = await model.trainSurrogate(input);
+      expect(first.applied).toBe(false);
+      expect(first.skippedSteps).toBe(1);
+      expect(first.lossScale).toBe(2 ** 24);
+      const after = await model.getWeights();
+      for (const name of model.parameterNames) expect(Array.from(after[name].data)).toEqual(Array.from(before[name].data));
+      // Halving until the scaled gradients fit f16: then the update happens, with a finite norm.
+      let report = first;
+      for (let k = 0; k < 24 && !report.applied; k++) report = await model.trainSurrogate(input);
+      expect(report.applied).toBe(true);
+      expect(report.lossScale).toBeLessThan(2 ** 24);
+      expect(Number.isFinite(report.gradNorm) && report.gradNorm > 0).toBe(true);
+      expect((await model.getOptimizerState()).step).toBe(1);
+    } finally {
+      model.dispose();
+    }
+  });
+});
