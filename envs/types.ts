@@ -5,17 +5,10 @@
  * the worker creates a fresh one per episode (and per retry).
  */
 import type { z } from 'zod';
+import type { Demonstration, Reward } from '../rewards/types.js';
 
-/** A reward with named parts; `total` is what the algorithm optimises (LOOP: in [0, 1]). */
-export interface Reward {
-  readonly total: number;
-  readonly parts: Readonly<Record<string, number>>;
-  /**
-   * Optional reward of each agent turn (length = number of turns), for objectives whose training sample is
-   * one turn rather than the whole episode (Mem-α: R_{j,t} per chunk). `total` stays the episode's score.
-   */
-  readonly turnRewards?: readonly number[];
-}
+/** Rewards and demonstrations are defined with the reward functions (rewards/types.ts). */
+export type { Demonstration, Reward };
 
 /** What `step` returns: the environment's reply (appended to the context as non-policy tokens). */
 export interface StepResult {
@@ -41,11 +34,6 @@ export interface Env {
   score(): Promise<Reward> | Reward;
   /** Release resources (connections, files). */
   close?(): Promise<void> | void;
-}
-
-/** A supervised demonstration: alternating observations and policy turns, starting with the prompt. */
-export interface Demonstration {
-  readonly turns: ReadonlyArray<{ readonly role: 'env' | 'policy'; readonly text: string }>;
 }
 
 /**

@@ -2,7 +2,7 @@
  * Weighted sums of reward functions: `combineRewards([[exactMatch, 1], [format, 0.1]])`.
  */
 import { ConfigError } from '../core/errors.js';
-import type { Reward } from '../envs/types.js';
+import type { Reward } from './types.js';
 import type { RewardFn } from './types.js';
 
 /** One term of a combination: a reward function and its weight. */

@@ -2,7 +2,7 @@
  * Reward of the `toy/guess` environment ("guess my number"). The rules that decide what counts as a
  * guess live here, next to the reward, so the env's replies and the score can never disagree.
  */
-import type { Reward } from '../envs/types.js';
+import type { Reward } from './types.js';
 import type { Transcript } from './types.js';
 
 /** What the reward needs to know about one guessing task. */

@@ -13,7 +13,7 @@
  * episode can be re-scored and every doc-comment example is replayed by test/unit/memalpha/reward.test.ts.
  * Token counts are byte-tokenizer tokens (1 token = 1 UTF-8 byte), the unit the environment uses throughout.
  */
-import type { Reward } from '../envs/types.js';
+import type { Reward } from './types.js';
 
 // ─── QA metrics (r1) ──────────────────────────────────────────────────────────────────────────────────
 

@@ -1,5 +1,5 @@
 /**
- * Imports flow one way: core → envs, rewards → configs → models → rollout → trainer → cli (and the
+ * Imports flow one way: core → rewards → envs → configs → models → rollout → trainer → cli (and the
  * dashboard / bench / examples on top). A file may import its own layer or any layer below it.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/services.js';
 
-const LAYERS: Record<string, number> = { core: 0, envs: 1, rewards: 1, configs: 2, models: 3, rollout: 4, trainer: 5, cli: 6 };
+const LAYERS: Record<string, number> = { core: 0, rewards: 1, envs: 2, configs: 3, models: 4, rollout: 5, trainer: 6, cli: 7 };
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
