@@ -16,7 +16,7 @@ import { EngineDecoder } from '../models/engine/decoder.js';
 import { openEngine } from '../models/engine/index.js';
 import { EngineModel } from '../models/engine/model.js';
 import type { GenerationPolicy } from '../models/sampler.js';
-import { escapeHtml } from '../trainer/report.js';
+import { escapeHtml } from '../core/format.js';
 import { evaluatePolicy, loadRunConfig, loadRunPolicy, type EvalResult } from '../trainer/evaluate.js';
 import { evalSearchConfig, evaluateMuZero, loadRunNetworks, type MuZeroEvalResult } from '../trainer/muzero/evaluate.js';
 import { loadEvalPrograms } from '../trainer/muzero/programs.js';

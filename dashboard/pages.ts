@@ -4,7 +4,7 @@
  * the server already knows is wrong (unknown job id) carries the message in the shell itself, so it never
  * renders blank.
  */
-import { escapeHtml } from '../trainer/report.js';
+import { escapeHtml } from '../core/format.js';
 
 /** The pages the dashboard serves. */
 export type PageName = 'jobs' | 'job' | 'trajectories';

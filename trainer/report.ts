@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResolvedConfig } from '../configs/resolve.js';
-import { formatDuration } from '../core/format.js';
+import { escapeHtml, formatDuration } from '../core/format.js';
 
 const require = createRequire(import.meta.url);
 
@@ -58,11 +58,6 @@ function uplotAssets(): { js: string; css: string } {
     };
   }
   return cachedAssets;
-}
-
-/** Escape text for HTML. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
 /** Series of a chart as uPlot data: x = step (SFT charts: SFT step), one y array per key. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { chartData, escapeHtml, renderReport } from '../../../trainer/report.js';
+import { escapeHtml } from '../../../core/format.js';
+import { chartData, renderReport } from '../../../trainer/report.js';
 import { formatDuration, progressLine } from '../../../cli/progress.js';
 
 const records: Array<Record<string, number>> = [
