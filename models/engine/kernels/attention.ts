@@ -143,7 +143,7 @@ function loadVec4(src: string, base: string, c4: string, d: number): string {
 // ───────────────────────────── forward (training and cached prefill) ─────────────────────────────
 
 /** Tiling of the forward kernel: BQ queries × BK keys per step, NT invocations; score tile SR×SC, output tile OR rows × OV vec4s. */
-interface FwdConfig {
+interface TileConfig {
   dp: number;
   bq: number;
   bk: number;
@@ -153,6 +153,8 @@ interface FwdConfig {
   or: number;
   ov: number;
 }
+
+type FwdConfig = TileConfig;
 
 function fwdConfig(d: number): FwdConfig {
   const dp = paddedDim(d);
@@ -339,17 +341,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   return { name: `attn_bwd_delta_d${d}`, code, bindings: ['read', 'read', 'rw'] };
 }
 
-/** dK/dV pass: BK keys × BQ queries per step; score tile SR keys × SC queries; accumulation tile OR keys × OV vec4s, half the invocations for dv, half for dk. */
-interface BwdConfig {
-  dp: number;
-  bq: number;
-  bk: number;
-  nt: number;
-  sr: number;
-  sc: number;
-  or: number;
-  ov: number;
-}
+/** dK/dV pass: BK keys × BQ queries per step; score tile SR keys × SC queries; accumulation tile OR keys × OV vec4s, half the invocations for dv, half for dk (the forward's fields, read the other way round). */
+type BwdConfig = TileConfig;
 
 function dkdvConfig(d: number): BwdConfig {
   const dp = paddedDim(d);
