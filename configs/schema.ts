@@ -4,7 +4,7 @@
  * Objects are strict: an unknown key is an error naming its path.
  */
 import { z } from 'zod';
-import { MuZeroOptionsSchema } from '../envs/malloc/muzero-options.js';
+import { MuZeroOptionsSchema } from './muzero.js';
 import { WorkloadSchema } from '../envs/malloc/generators.js';
 
 /** Transformer policy shape (Llama/Qwen2 family). */
@@ -338,7 +338,7 @@ export const MuZeroEvalSchema = z
 
 /**
  * `muzero:` — the mallocMuZero agent (algorithm `muzero`): game, networks, search, replay and update
- * options (envs/malloc/muzero-options.ts), plus how the run is orchestrated: training programs, self-play
+ * options (configs/muzero.ts), plus how the run is orchestrated: training programs, self-play
  * jobs, learner pacing, reanalyse and periodic evaluation.
  */
 export const MuZeroSchema = MuZeroOptionsSchema.extend({

@@ -59,19 +59,4 @@ export {
   type MiniMallocCsvOptions,
 } from './loaders.js';
 export { formatSpeedupTable, speedupRow, summariseSpeedups, type SpeedupRow, type SpeedupSummary } from './evaluate.js';
-export {
-  MuZeroLossOptionsSchema,
-  MuZeroNetworkOptionsSchema,
-  MuZeroOptionsSchema,
-  MuZeroTrainOptionsSchema,
-  ReplayOptionsSchema,
-  SearchConfigSchema,
-  type MuZeroLossOptions,
-  type MuZeroNetworkOptions,
-  type MuZeroOptions,
-  type MuZeroTrainOptions,
-  type ReplayOptions,
-  type SearchConfig,
-  type SearchConfigInput,
-} from './muzero-options.js';
 export { HELDOUT_DIR, HELDOUT_SET, generateHeldoutPrograms, heldoutFiles, loadHeldoutSet, writeHeldoutSet, type HeldoutEntry } from './heldout.js';

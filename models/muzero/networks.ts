@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointError, ConfigError } from '../../core/errors.js';
-import { MuZeroNetworkOptionsSchema, type MuZeroNetworkOptions } from '../../envs/malloc/muzero-options.js';
+import { MuZeroNetworkOptionsSchema, type MuZeroNetworkOptions } from '../../configs/muzero.js';
 import { Rng } from '../../core/rng.js';
 import '../gradients.js';
 import { matMul2d } from '../matmul.js';
@@ -30,7 +30,7 @@ export interface MuZeroNetworkConfig extends MuZeroNetworkOptions {
   readonly numActions: number;
 }
 
-/** Declared in envs/malloc/muzero-options.ts, below configs/, so the run config can embed it. */
+/** Declared in configs/muzero.ts, with the run config that embeds it. */
 export { MuZeroNetworkOptionsSchema };
 
 /** Validate and fill in defaults; throws ConfigError naming the field. */

@@ -26,11 +26,11 @@
  */
 import { ConfigError } from '../../core/errors.js';
 import type { Rng } from '../../core/rng.js';
-import { SearchConfigSchema, type SearchConfig, type SearchConfigInput } from '../../envs/malloc/muzero-options.js';
+import { SearchConfigSchema, type SearchConfig, type SearchConfigInput } from '../../configs/muzero.js';
 import type { InferenceBatch, SearchModel } from './networks.js';
 import { trimGpuBufferPool } from '../backend.js';
 
-/** Declared in envs/malloc/muzero-options.ts, below configs/, so the run config can embed it. */
+/** Declared in configs/muzero.ts, with the run config that embeds it. */
 export { SearchConfigSchema, type SearchConfig };
 
 /** Fill in defaults and validate; throws ConfigError naming the field. */

@@ -12,7 +12,7 @@ import type { ResolvedConfig } from '../../configs/resolve.js';
 import { checkMapping } from '../../envs/malloc/checker.js';
 import { speedupRow, summariseSpeedups, type SpeedupRow, type SpeedupSummary } from '../../envs/malloc/evaluate.js';
 import { observationLayout, replayActions, resolveGameOptions, type MallocGameOptions } from '../../envs/malloc/game.js';
-import type { SearchConfig } from '../../envs/malloc/muzero-options.js';
+import type { SearchConfig } from '../../configs/muzero.js';
 import { MuZeroNetworks, resolveNetworkConfig, type SearchModel } from '../../models/muzero/networks.js';
 import { selfPlayGames, type SelfPlayProgram } from '../../rollout/selfplay.js';
 import { listCheckpoints, loadCheckpoint } from '../checkpoint.js';

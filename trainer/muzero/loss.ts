@@ -12,12 +12,12 @@
  * scaleGradient leaves the forward value alone, so the reported loss is the unscaled sum.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MuZeroLossOptionsSchema, type MuZeroLossOptions } from '../../envs/malloc/muzero-options.js';
+import { MuZeroLossOptionsSchema, type MuZeroLossOptions } from '../../configs/muzero.js';
 import type { MuZeroNetworks } from '../../models/muzero/networks.js';
 import { scaleGradient } from '../../models/muzero/ops.js';
 import type { UnrollBatch } from './replay.js';
 
-/** Declared in envs/malloc/muzero-options.ts, below configs/, so the run config can embed it. */
+/** Declared in configs/muzero.ts, with the run config that embeds it. */
 export { MuZeroLossOptionsSchema, type MuZeroLossOptions };
 
 /** The loss scalar and its parts (all tensors owned by the caller). */

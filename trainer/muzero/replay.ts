@@ -10,10 +10,10 @@
  */
 import { ConfigError } from '../../core/errors.js';
 import type { Rng } from '../../core/rng.js';
-import { ReplayOptionsSchema, type ReplayOptions } from '../../envs/malloc/muzero-options.js';
+import { ReplayOptionsSchema, type ReplayOptions } from '../../configs/muzero.js';
 import { nStepValueTargets } from './targets.js';
 
-/** Declared in envs/malloc/muzero-options.ts, below configs/, so the run config can embed it. */
+/** Declared in configs/muzero.ts, with the run config that embeds it. */
 export { ReplayOptionsSchema, type ReplayOptions };
 
 /** What the learner inserts: one self-play episode with its observations rebuilt by replay. */

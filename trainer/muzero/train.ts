@@ -5,14 +5,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { TrainingError } from '../../core/errors.js';
-import { MuZeroTrainOptionsSchema, type MuZeroTrainOptions } from '../../envs/malloc/muzero-options.js';
+import { MuZeroTrainOptionsSchema, type MuZeroTrainOptions } from '../../configs/muzero.js';
 import type { MuZeroNetworks } from '../../models/muzero/networks.js';
 import { AdamW, clipGlobalNorm } from '../optim/adamw.js';
 import { muzeroLoss, type MuZeroLossOptions } from './loss.js';
 import type { UnrollBatch } from './replay.js';
 import { trimGpuBufferPool } from '../../models/backend.js';
 
-/** Declared in envs/malloc/muzero-options.ts, below configs/, so the run config can embed it. */
+/** Declared in configs/muzero.ts, with the run config that embeds it. */
 export { MuZeroTrainOptionsSchema, type MuZeroTrainOptions };
 
 /** Adam over every network variable (decoupled weight decay 0; the loss carries the L2 penalty). */

@@ -1,6 +1,6 @@
 /** The `muzero:` option schemas: documented defaults, and what they refuse. */
 import { describe, expect, it } from 'vitest';
-import { MuZeroOptionsSchema } from '../../../envs/malloc/muzero-options.js';
+import { MuZeroOptionsSchema } from '../../../configs/muzero.js';
 
 describe('MuZeroOptionsSchema', () => {
   it('fills in the documented defaults (docs/mallocmuzero.md, "Defaults")', () => {

@@ -1,11 +1,11 @@
 /**
- * Options of the mallocMuZero agent as zod schemas — the `muzero:` config section. They are declared
- * here, below configs/ in the import order, so that the run-config schema can embed them; the code that
- * reads them lives in models/muzero (networks, search) and trainer/muzero (replay, loss, updates).
+ * Options of the mallocMuZero agent as zod schemas — the `muzero:` config section, embedded by the run
+ * config schema; the code that reads them lives in models/muzero (networks, search) and trainer/muzero
+ * (replay, loss, updates).
  * Pure zod: no tensors, no I/O. Each field's description is its documentation.
  */
 import { z } from 'zod';
-import { MallocGameOptionsSchema } from './game.js';
+import { MallocGameOptionsSchema } from '../envs/malloc/game.js';
 
 /** `muzero.network`: architecture of h, g, f (the observation and action sizes come from the game). */
 export const MuZeroNetworkOptionsSchema = z
