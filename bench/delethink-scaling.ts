@@ -1,5 +1,5 @@
 /**
- * Delethink vs LongCoT generation cost against thinking length (specs/delethink.md, invariant 9): the
+ * Delethink vs LongCoT generation cost against thinking length (docs/delethink.md, "Benchmark"): the
  * same TransformerPolicy thinks for 1×, 2×, 4× and 8× the chunk size C, once as one LongCoT chunk of the
  * whole length and once as Delethink chunks (C, then C − m with m = C/2 by default, so I = 2k − 1 chunks
  * for k·C tokens). Both run through `traceBatch`, batched over `--batch` traces, with the real sampler.

@@ -6,7 +6,7 @@ import type { RunConfigInput } from './schema.js';
 
 type LoopInput = NonNullable<RunConfigInput['loop']>;
 
-/** Delethink's objective, shared by its LongCoT baseline (specs/delethink.md, "Objective"). */
+/** Delethink's objective, shared by its LongCoT baseline (docs/delethink.md, "The objective"). */
 const DELETHINK_OBJECTIVE = {
   advantage: 'group-mean',
   normalize: 'std',

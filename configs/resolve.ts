@@ -73,7 +73,7 @@ export function resolveConfig(raw: unknown, options: { configDir?: string; overr
   return deepFreeze({ ...config, derived });
 }
 
-/** ℓ_max = C + (I − 1)(C − m) (specs/delethink.md, tracing step 5): 24,576 for (8192, 4096, 5). */
+/** ℓ_max = C + (I − 1)(C − m) (docs/delethink.md, "Tracing"): 24,576 for (8192, 4096, 5). */
 export function thinkingBudget(d: { chunkTokens: number; carryoverTokens: number; maxChunks: number }): number {
   return d.chunkTokens + (d.maxChunks - 1) * (d.chunkTokens - d.carryoverTokens);
 }

@@ -1,6 +1,6 @@
 /**
  * Final answers of reasoning traces: where the answer is in the text, what it is after normalisation,
- * and whether it equals the expected one (specs/delethink.md, "Reward": the text after the
+ * and whether it equals the expected one (docs/delethink.md, "The verifier": the text after the
  * end-of-thinking marker must contain a final answer that the verifier accepts).
  *
  * Extraction (`extractAnswer`), in order of preference, within the text after the LAST `</think>`

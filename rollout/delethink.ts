@@ -1,6 +1,6 @@
 /**
  * Delethink tracing (Aghajohari et al. 2025, "The Markovian Thinker", arXiv 2510.06557;
- * specs/delethink.md, "Tracing"): a context policy that wraps any single-answer reasoning task.
+ * docs/delethink.md, "Tracing"): a context policy that wraps any single-answer reasoning task.
  * Thinking happens in chunks of bounded context; at each boundary the context is wiped and the next
  * chunk's prompt is the query, the head of chunk 1 and a short carryover from the end of the previous
  * chunk. Everything works on token ids; nothing is re-tokenised.
@@ -99,10 +99,10 @@ export function longCotTracing(budget: number): DelethinkTracing {
   return checkTracing({ chunkTokens: budget, carryoverTokens: 0, headTokens: 0, maxChunks: 1, carry: 'paper' });
 }
 
-/** ℓ_max = C + (I − 1)(C − m): the most thinking tokens of a trace (spec step 5; 24,576 for 8192/4096/5). */
+/** ℓ_max = C + (I − 1)(C − m): the most thinking tokens of a trace (docs/delethink.md, "Tracing"; 24,576 for 8192/4096/5). */
 export { thinkingBudget };
 
-/** max_new_tokens of chunk `chunkIndex` (0-based): C for the first, C − m after (spec steps 1 and 4). */
+/** max_new_tokens of chunk `chunkIndex` (0-based): C for the first, C − m after (docs/delethink.md, "Tracing"). */
 export function chunkBudget(t: DelethinkTracing, chunkIndex: number): number {
   return chunkIndex === 0 ? t.chunkTokens : t.chunkTokens - t.carryoverTokens;
 }

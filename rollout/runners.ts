@@ -5,7 +5,7 @@
  *
  *   multi-turn  whole episode in one context (LOOP)                        → `runGroup`
  *   fresh       each turn sees only the latest observation (Mem-α)         → `runGroup` with fresh turns
- *   delethink   chunked Markovian thinking (specs/delethink.md)            → `runDelethinkGroup`
+ *   delethink   chunked Markovian thinking (docs/delethink.md)            → `runDelethinkGroup`
  *   longcot     one chunk of the whole thinking budget (the baseline)      → `runDelethinkGroup`, I = 1
  */
 import type { GenerationPolicy } from '../models/sampler.js';

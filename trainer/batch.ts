@@ -73,7 +73,7 @@ export type Aggregation = 'fixed-divisor' | 'trace-length' | 'token-mean';
  * `loopLoss`'s own 1/(M·|a(x)|) and returns undefined). Rows sharing a `rolloutId` are the chunks of one
  * trace and are always in the same minibatch.
  *   trace-length: w = 1/(ℓ(τ)·N), ℓ(τ) = output tokens over all chunks of the trace, N = traces in the
- *                 minibatch (specs/delethink.md, invariant 6): a trace weighs the same however it is chunked.
+ *                 minibatch (docs/delethink.md, "The objective"): a trace weighs the same however it is chunked.
  *                 This is Delethink's `traceWeights` over the minibatch's rows.
  *   token-mean:   w = 1/Σ output tokens of the minibatch (every token weighs the same).
  * Rows without output tokens get 0. Example: traces a (chunks of 3 and 1 output tokens) and b (2):

@@ -4,7 +4,7 @@
  * optional `summarize` (e.g. TGC / SGC) and `baselines` (e.g. Mem-α readers) add their numbers.
  * For Delethink / LongCoT runs it also measures test-time scaling: traces are generated once with the
  * largest chunk cap asked for, then right-trimmed to each smaller thinking budget and scored again
- * (specs/delethink.md, tracing step 6).
+ * (docs/delethink.md, "Tracing").
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';

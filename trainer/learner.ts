@@ -1,6 +1,6 @@
 /**
  * The learner: owns the only trainable copy of the policy and the optimizer, and runs one training job.
- * The outer loop (`runTrainingJob`) reads like LOOP's algorithm box (specs/loop.md); each step is a named
+ * The outer loop (`runTrainingJob`) reads like LOOP's algorithm box (docs/loop.md); each step is a named
  * stage function below it.
  */
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
@@ -48,7 +48,7 @@ export interface LearnerContext {
   readonly heartbeat?: () => Promise<void>;
 }
 
-/** One metrics record, keyed by global step (= iteration). Namespaces per STYLE.md. */
+/** One metrics record, keyed by global step (= iteration). Namespaces as in docs/metrics.md. */
 export type { IterationMetrics };
 
 /** Mutable training state; everything here is in the checkpoint. */
@@ -335,7 +335,7 @@ async function trainOnRows(state: LearnerState, scored: ScoredRows, config: Reso
   let aborted = false;
   state.trainer.startUpdates();
   let inFlight: ReturnType<PolicyTrainer['trainMinibatch']> | undefined;
-  /** Account for one finished minibatch; true when it aborted (spec step 9: the iteration's updates stop). */
+  /** Account for one finished minibatch; true when it aborted (step 9 of docs/loop.md: the iteration's updates stop). */
   const record = (step: Awaited<ReturnType<PolicyTrainer['trainMinibatch']>>): boolean => {
     // 9. Abort the rest of the iteration on NaN loss or a sequence-level KL above the limit (checked
     // before the update is applied; on the engine, on the GPU inside the same submit).

@@ -54,7 +54,7 @@ export interface PolicyTrainer {
   /** End of the supervised stage: the RL optimizer starts fresh. */
   endSft(): void;
   /**
-   * One minibatch of LOOP: loss, gradients, the abort check of spec step 9 (non-finite loss, KL NaN or
+   * One minibatch of LOOP: loss, gradients, the abort check of step 9 of docs/loop.md (non-finite loss, KL NaN or
    * above `maxKl`) and, unless it aborts, the clipped AdamW update. `applied` is false for an aborted step
    * and for a step the engine's f16 loss scaling skipped.
    */

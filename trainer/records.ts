@@ -13,7 +13,7 @@ import { jobKeys } from '../rollout/protocol.js';
 import type { AdamWState } from './optim/adamw.js';
 import { writeReport } from './report.js';
 
-/** One metrics record, keyed by global step (= iteration). Namespaces per STYLE.md. */
+/** One metrics record, keyed by global step (= iteration). Namespaces as in docs/metrics.md. */
 export type IterationMetrics = { step: number; time: number } & Record<string, number>;
 
 /** The parts of a learner's context the records need. */

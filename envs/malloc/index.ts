@@ -1,5 +1,5 @@
 /**
- * mallocGame: memory mapping as a single-player game (spec /specs/malloc-muzero.md). Programs and the
+ * mallocGame: memory mapping as a single-player game (docs/mallocmuzero.md). Programs and the
  * cost model, the game, the checker, classical baselines, workload generators, file loaders and the
  * held-out benchmark set. No tensors here: the MuZero agent lives in models/muzero and trainer/muzero.
  */

@@ -1,5 +1,5 @@
 /**
- * Glossary of the memory-mapping game (spec: /specs/malloc-muzero.md, "The game").
+ * Glossary of the memory-mapping game (docs/mallocmuzero.md, "The game").
  *
  * Units. Sizes, offsets, capacities and access volumes are in **bytes** (integers). Time is in abstract
  * **time units**: compute times are given in them, and a bandwidth is bytes per time unit, so

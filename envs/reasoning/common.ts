@@ -3,7 +3,7 @@
  * the whole trace, a verified final answer), splits with disjoint seeds, and task checks.
  *
  * Episode: `reset(task)` → the question; `step(text)` is called once, by the tracer, with the text of
- * the trace's LAST chunk (its carryover and response; specs/delethink.md, "Reward"), and returns
+ * the trace's LAST chunk (its carryover and response; docs/delethink.md, "The verifier"), and returns
  * `done: true`; `score()` verifies the
  * final answer with `rewards/answer.ts`: `{ total: 1 | 0, parts: { correct, answered } }`. A trace that
  * never wrote an answer (e.g. truncated at the chunk cap) scores 0 with `answered: 0`. Under the plain

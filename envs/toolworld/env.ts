@@ -1,5 +1,5 @@
 /**
- * `toolworld` — a stateful multi-app API environment for LOOP (spec: shared/specs/toolworld.md).
+ * `toolworld` — a stateful multi-app API environment for LOOP (docs/toolworld.md).
  *
  * An episode: the prompt states the task; each agent turn is a message of calls (`app.api {json}`, one
  * per line, see parser.ts); the environment runs them on the world and replies with their results (JSON,

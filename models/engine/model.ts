@@ -446,7 +446,7 @@ export class EngineModel {
 
   /**
    * One minibatch of LOOP as the learner runs it, in one submit: forward, objective, backward, then the
-   * abort check of spec step 9 on the GPU (loss not finite, KL NaN or above `maxKl`, or an earlier
+   * abort check of step 9 of docs/loop.md on the GPU (loss not finite, KL NaN or above `maxKl`, or an earlier
    * minibatch since `resetAbort()` aborted), and the update only if it passes. `aborted` says which.
    */
   async trainMinibatch(input: SurrogateBatch, maxKl: number): Promise<StepReport & { readonly aborted: boolean }> {

@@ -1,6 +1,6 @@
 /**
  * The Delethink objective (Aghajohari et al. 2025, "The Markovian Thinker", arXiv 2510.06557;
- * specs/delethink.md, "Objective" and "LongCoT baseline"), in the order of the spec:
+ * docs/delethink.md, "The objective"), in the paper's order:
  *
  *   G traces per query; A_g = (R_g − mean R)/(std R + 1e-6), unbiased std    → `grpoAdvantages`,
  *                                                                               `groupTraceAdvantages`
@@ -330,7 +330,7 @@ export interface BudgetAccuracy {
 }
 
 /**
- * Accuracy against thinking budget (spec step 6): for every budget, trim every trace
+ * Accuracy against thinking budget (docs/delethink.md, "Tracing"): for every budget, trim every trace
  * (`trimTraceToBudget`) and score the window of its last surviving chunk — `finalWindowTokens` under the
  * `tracing` that produced the traces (its carryover and trimmed response; the response alone for LongCoT)
  * — with `score(window, traceIndex, budget)`, typically: decode and verify the final answer

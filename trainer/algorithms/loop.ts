@@ -33,7 +33,7 @@ export interface AdvantageOptions {
 const STD_EPSILON = 1e-6;
 
 /**
- * Advantages of one group of K' finished rollouts of the same task (spec step 5).
+ * Advantages of one group of K' finished rollouts of the same task (step 5 of docs/loop.md).
  *
  * Leave-one-out: A_k = R_k − mean_{j≠k} R_j = K'/(K'−1) · (R_k − mean R); these sum to 0 and scale
  * linearly with the rewards. Group mean: A_k = R_k − mean R. With `normalize: 'std'` either is divided
@@ -73,7 +73,7 @@ export interface RolloutOutcome {
   readonly groupId: string;
   /** Scalar return R (the reward's `total`, LOOP: in [0, 1]). Ignored when `cancelled`. */
   readonly reward: number;
-  /** True for a straggler cancelled by the early stop (spec step 3): dropped, never scored as zero. */
+  /** True for a straggler cancelled by the early stop (step 3 of docs/loop.md): dropped, never scored as zero. */
   readonly cancelled: boolean;
 }
 
@@ -84,7 +84,7 @@ export interface ScoredRollout<T> {
 }
 
 /**
- * Groups rollouts by `groupId` and scores each group with `groupAdvantages` (spec steps 3 and 5).
+ * Groups rollouts by `groupId` and scores each group with `groupAdvantages` (steps 3 and 5 of docs/loop.md).
  * Cancelled stragglers are removed before the baseline is formed, so a group of K = 6 with two
  * cancelled members is scored as a group of K' = 4 (invariant 10). Output keeps the input order of the
  * non-cancelled rollouts.
@@ -126,7 +126,7 @@ export function groupRollouts<T extends RolloutOutcome>(rollouts: readonly T[], 
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────
 
 /**
- * Keeps the rollouts with |A| ≥ `threshold` (spec step 6, paper: 0.01). This removes every member of an
+ * Keeps the rollouts with |A| ≥ `threshold` (step 6 of docs/loop.md, paper: 0.01). This removes every member of an
  * all-equal group (A = 0 exactly), which would otherwise only dilute the minibatch. Order is kept.
  */
 export function filterByAdvantage<T extends { readonly advantage: number }>(scored: readonly T[], threshold: number): T[] {
@@ -139,7 +139,7 @@ export function filterByAdvantage<T extends { readonly advantage: number }>(scor
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────
 
 /**
- * Minibatch plan for one iteration (spec step 8): for each of `epochs` epochs, a fresh shuffle of the
+ * Minibatch plan for one iteration (step 8 of docs/loop.md): for each of `epochs` epochs, a fresh shuffle of the
  * rollout indices 0..n−1 (across tasks), cut into minibatches of `size`; the last one may be smaller.
  * `fullBatch` puts every rollout in one minibatch per epoch (on-policy RLOO / GRPO).
  * Shape: [epoch][minibatch][rollout index]. n = 0 gives epochs with no minibatches.
@@ -160,7 +160,7 @@ export function planMinibatches(n: number, size: number, epochs: number, rng: Rn
 }
 
 /**
- * The fixed divisor of the loss (spec step 8): the configured M, even for a smaller last minibatch, so a
+ * The fixed divisor of the loss (step 8 of docs/loop.md): the configured M, even for a smaller last minibatch, so a
  * half-full minibatch moves the weights about half as far. With `fullBatch` the one minibatch holds all
  * n rollouts and M = n, which makes the loss the batch mean of RLOO / GRPO.
  */
@@ -175,7 +175,7 @@ export interface ClipBounds {
 }
 
 /**
- * Clip bounds for ε (spec step 8): hi = 1 + ε; lo = 1 − ε in the paper, 1/(1 + ε) in the reference code
+ * Clip bounds for ε (step 8 of docs/loop.md): hi = 1 + ε; lo = 1 − ε in the paper, 1/(1 + ε) in the reference code
  * (config `loop.clipLow`). ε = 0.1 → paper [0.9, 1.1], code [0.90909…, 1.1].
  */
 export function clipBounds(epsilon: number, mode: 'paper' | 'code'): ClipBounds {
@@ -273,7 +273,7 @@ export type LoopLossStats = {
 const LOG_RATIO_LIMIT = 20;
 
 /**
- * The clipped LOOP objective of one minibatch (spec step 8), to be called inside `tf.variableGrads`:
+ * The clipped LOOP objective of one minibatch (step 8 of docs/loop.md), to be called inside `tf.variableGrads`:
  *
  *   L = −(1/M) Σ_x (1/|a(x)|) Σ_{t∈a(x)} min(r_t·A(x), clip(r_t, lo, hi)·A(x))  [+ klCoef · kl_ref]
  *
@@ -477,7 +477,7 @@ function prepareLossInputs(inputs: LoopLossInputs): PreparedLossInputs {
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────
 
 /**
- * True when the rest of the iteration's updates should be skipped (spec step 9): the loss is not finite,
+ * True when the rest of the iteration's updates should be skipped (step 9 of docs/loop.md): the loss is not finite,
  * the KL estimate is NaN, or the sequence-level KL estimate −mean_x Σ log r_t exceeds `maxKl` (paper: 20).
  */
 export function shouldAbort(loss: number, approxKl: number, maxKl: number): boolean {

@@ -1,5 +1,5 @@
 /**
- * The MuZero learner (algorithm `muzero`; specs/malloc-muzero.md, "Self-play runs on rollout workers from
+ * The MuZero learner (algorithm `muzero`; docs/mallocmuzero.md, "Training": "Self-play runs on rollout workers from
  * the queue with the policy version they were given; the learner trains continuously and publishes
  * weights"). It owns the networks, the optimizer and the replay buffer; rollout workers play self-play
  * jobs. One iteration:

@@ -201,7 +201,7 @@ export class AdamW {
 }
 
 /**
- * Rescales gradients so their global L2 norm ‖g‖ = √(Σ_i Σ g_i²) is at most `maxNorm` (spec step 9: paper
+ * Rescales gradients so their global L2 norm ‖g‖ = √(Σ_i Σ g_i²) is at most `maxNorm` (step 9 of docs/loop.md: paper
  * 1.0, reference code 0.1): every gradient is multiplied by maxNorm/‖g‖ when ‖g‖ > maxNorm.
  * Returns new tensors (the caller disposes both the inputs and the outputs) and the pre-clip norm as a
  * number. A non-finite norm leaves the gradients unscaled; the caller should treat it as divergence.

@@ -147,7 +147,7 @@ const STEP_DECISION_GATED = {
 };
 
 /**
- * LOOP's abort (spec step 9) decided on the GPU, so the update needs no read-back first: with the
+ * LOOP's abort (step 9 of docs/loop.md) decided on the GPU, so the update needs no read-back first: with the
  * objective's statistics [loss, …, approx_kl at index 4], the step is stopped when the loss is not
  * finite, the KL estimate is NaN or above `maxKl`, or an earlier step since the last reset was stopped
  * (the flag is sticky: the rest of the iteration is skipped, as on tfjs). gate[0] = 1 then, else 0.

@@ -1,6 +1,6 @@
 /**
  * In-process evaluation: episode counts, the env's summary and baselines by hand, and the right-trim of
- * a Delethink trace to a thinking budget (specs/delethink.md, tracing step 6).
+ * a Delethink trace to a thinking budget (docs/delethink.md, "Tracing").
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
