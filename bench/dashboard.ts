@@ -88,7 +88,9 @@ function sampleRecord(step: number): TrajectorySample {
       const env = [256, ...tokenizer.encode(`Guess my number (1-8). Turn ${k}: too low, try again between 3 and 8. `)];
       const policy = [...tokenizer.encode('5'), EOT_ID];
       const tokens = [...env, ...policy, ...env.slice(1), ...policy];
-      const isOutput = tokens.map((t, i) => (i >= env.length && i < env.length + policy.length) || i >= tokens.length - policy.length ? 1 : 0) as (0 | 1)[];
+      const isOutput = tokens.map((t, i) =>
+        (i >= env.length && i < env.length + policy.length) || i >= tokens.length - policy.length ? 1 : 0,
+      ) as (0 | 1)[];
       return {
         advantage: k - 1,
         trained: k !== 1,
@@ -96,7 +98,9 @@ function sampleRecord(step: number): TrajectorySample {
           rolloutId: `bench/1/${step}/${groupIndex}/${k}`,
           groupId: `g${groupIndex}`,
           policyVersion: step - 1,
-          segments: [{ tokens, isOutput, logProbs: isOutput.map((m) => (m ? -0.7 : 0)), turn: tokens.map((_, i) => (i < env.length ? 0 : 1)) }],
+          segments: [
+            { tokens, isOutput, logProbs: isOutput.map((m) => (m ? -0.7 : 0)), turn: tokens.map((_, i) => (i < env.length ? 0 : 1)) },
+          ],
           reward: { total: k / 2, parts: { solved: k === 2 ? 1 : 0, guesses: 2 } },
           finishReason: 'done' as const,
           turns: 2,
@@ -139,11 +143,24 @@ async function main(): Promise<void> {
   const config = benchConfig('test/fixtures/configs/tiny.yaml', [`train.iterations=${iterations + 1000}`]);
   const jobId = await jobs.submit(config, { jobId: 'long-job', enqueue: false });
   progress(`writing ${iterations} metrics records and ${RETENTION.samples} recorded iterations`);
-  await jobs.replaceMetrics(jobId, Array.from({ length: iterations }, (_, i) => metricsRecord(i + 1)));
-  for (let step = Math.max(1, iterations - RETENTION.samples + 1); step <= iterations; step++) await jobs.pushSample(jobId, sampleRecord(step));
-  await jobs.update(jobId, { state: 'running', iteration: iterations, policyVersion: iterations, attempt: 1, startedAt: Date.now(), rewardMean: 0.9 });
+  await jobs.replaceMetrics(
+    jobId,
+    Array.from({ length: iterations }, (_, i) => metricsRecord(i + 1)),
+  );
+  for (let step = Math.max(1, iterations - RETENTION.samples + 1); step <= iterations; step++)
+    await jobs.pushSample(jobId, sampleRecord(step));
+  await jobs.update(jobId, {
+    state: 'running',
+    iteration: iterations,
+    policyVersion: iterations,
+    attempt: 1,
+    startedAt: Date.now(),
+    rewardMean: 0.9,
+  });
 
-  const child = spawn(process.execPath, [HORIZON_BIN, 'dashboard', '--redis', url, '--prefix', prefix, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [HORIZON_BIN, 'dashboard', '--redis', url, '--prefix', prefix, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const base = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
@@ -180,7 +197,8 @@ async function main(): Promise<void> {
     endpointRows.push([label, percentile(runs, 50), percentile(runs, 95), bytes / 1024]);
     endpointJson[label] = { medianMs: percentile(runs, 50), p95Ms: percentile(runs, 95), bytes };
   }
-  const dataMs = (endpointJson[endpoints[1][0]] as { medianMs: number }).medianMs + (endpointJson[endpoints[2][0]] as { medianMs: number }).medianMs;
+  const dataMs =
+    (endpointJson[endpoints[1][0]] as { medianMs: number }).medianMs + (endpointJson[endpoints[2][0]] as { medianMs: number }).medianMs;
 
   // ---- full page load in Chromium ----
   const pageRows: Array<(string | number)[]> = [];
@@ -192,7 +210,15 @@ async function main(): Promise<void> {
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
     });
     const context = await browser.newContext();
     for (let i = 0; i <= pageLoads; i++) {
@@ -203,7 +229,9 @@ async function main(): Promise<void> {
       const ms = performance.now() - start;
       const points = await page.locator('[data-chart="Reward"]').getAttribute('data-points');
       if (points !== String(iterations)) throw new Error(`the reward chart drew ${points} points, expected ${iterations}`);
-      const timings = (await page.evaluate(() => (window as unknown as { __dashboard: { timings: PageTimings } }).__dashboard.timings)) as PageTimings;
+      const timings = (await page.evaluate(
+        () => (window as unknown as { __dashboard: { timings: PageTimings } }).__dashboard.timings,
+      )) as PageTimings;
       charts = await page.locator('[data-chart]').count();
       if (i > 0) {
         // The first load also fills Chromium's cache of uPlot and the script.
@@ -280,13 +308,17 @@ async function main(): Promise<void> {
   console.log(markdownTable(['request', 'median ms', 'p95 ms', 'KB sent'], endpointRows));
   console.log(`\nJob page data (status + all metrics), median: ${dataMs.toFixed(0)} ms.`);
   if (pageRows.length) {
-    console.log(`\nFull page load in headless Chromium (navigation until every chart is drawn; ${pageLoadMs.length} loads after one warm-up):\n`);
+    console.log(
+      `\nFull page load in headless Chromium (navigation until every chart is drawn; ${pageLoadMs.length} loads after one warm-up):\n`,
+    );
     console.log(markdownTable(['page', 'median ms', 'p95 ms', 'of which: metrics fetch ms', 'merge ms', 'draw (uPlot) ms'], pageRows));
   }
   if (rss.length) {
     const half = rss.filter((r) => r.s >= pollSeconds / 2);
     const perMin = slope(half.map((r) => ({ x: r.s / 60, y: r.mb })));
-    console.log(`\nServer RSS while polled for ${pollSeconds} s (${polls} rounds of 4 pages × (status + metrics?from=), ${fullLoads} full page data loads, one new iteration per 2 rounds):\n`);
+    console.log(
+      `\nServer RSS while polled for ${pollSeconds} s (${polls} rounds of 4 pages × (status + metrics?from=), ${fullLoads} full page data loads, one new iteration per 2 rounds):\n`,
+    );
     console.log(
       markdownTable(
         ['RSS at start MB', 'peak MB', 'end MB', 'mean 2nd half MB', 'slope 2nd half MB/min'],
@@ -294,7 +326,17 @@ async function main(): Promise<void> {
       ),
     );
   }
-  writeJsonIfAsked(typeof flags.json === 'string' && flags.json ? flags.json : undefined, { machine: info, iterations, endpoints: endpointJson, dataMs, pageLoadMs, pageTimings, rss, polls, fullLoads });
+  writeJsonIfAsked(typeof flags.json === 'string' && flags.json ? flags.json : undefined, {
+    machine: info,
+    iterations,
+    endpoints: endpointJson,
+    dataMs,
+    pageLoadMs,
+    pageTimings,
+    rss,
+    polls,
+    fullLoads,
+  });
 }
 
 main().catch((err) => {

@@ -30,7 +30,14 @@ import { selectBackend, type BackendRequest } from '../models/backend.js';
 import { generate } from '../models/sampler.js';
 import { BYTE_TOKENIZER_VOCAB_SIZE } from '../models/tokenizer.js';
 import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
-import { longCotTracing, maxChunkContext, thinkingBudget, traceBatch, type ChunkGenerator, type DelethinkTracing } from '../rollout/delethink.js';
+import {
+  longCotTracing,
+  maxChunkContext,
+  thinkingBudget,
+  traceBatch,
+  type ChunkGenerator,
+  type DelethinkTracing,
+} from '../rollout/delethink.js';
 import { intFlag, machineInfo, machineLine, markdownTable, parseFlags, processMemoryMb, progress, writeJsonIfAsked } from './lib.js';
 
 const USAGE = `npx tsx bench/delethink-scaling.ts [flags]
@@ -81,7 +88,11 @@ interface Measurement {
 async function main(): Promise<void> {
   const childArg = process.argv.indexOf('--child');
   if (childArg >= 0) {
-    const { settings, method, multiple } = JSON.parse(process.argv[childArg + 1]) as { settings: Settings; method: Measurement['method']; multiple: number };
+    const { settings, method, multiple } = JSON.parse(process.argv[childArg + 1]) as {
+      settings: Settings;
+      method: Measurement['method'];
+      multiple: number;
+    };
     const result = await measure(settings, method, multiple);
     process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
     return;
@@ -155,9 +166,13 @@ async function measure(settings: Settings, method: Measurement['method'], multip
     const rngs = queries.map((_, k) => new Rng(seed * 100 + k));
     // No stop token: generation runs to every chunk's budget (see the module comment).
     const generator: ChunkGenerator = async (requests) =>
-      (await generate(policy, requests.map((r) => ({ context: r.context, maxNewTokens: r.maxNewTokens, rng: rngs[r.trace] })), { temperature: 1, stopTokens: [] })).map(
-        (r) => ({ tokens: r.tokens, logProbs: r.logProbs, stopped: false }),
-      );
+      (
+        await generate(
+          policy,
+          requests.map((r) => ({ context: r.context, maxNewTokens: r.maxNewTokens, rng: rngs[r.trace] })),
+          { temperature: 1, stopTokens: [] },
+        )
+      ).map((r) => ({ tokens: r.tokens, logProbs: r.logProbs, stopped: false }));
     return traceBatch(generator, queries, tracing, -1);
   };
   // Warm-up: kernels compiled, wasm heap grown for the first shapes.
@@ -254,7 +269,18 @@ function report(rows: readonly Measurement[], settings: Settings, machine: strin
     `model: ${rows[0]?.paramCount.toLocaleString('en-US')} parameters (dModel ${settings.dModel}, ${settings.layers} layers, ${settings.heads} heads), random weights; batch ${settings.batch} traces, query ${settings.query} tokens; generation forced to the budget (no stop token).`,
     '',
     markdownTable(
-      ['method', 'thinking tokens', 'chunks', 'max context', 'gen. s', 'ms/token', 'marginal ms/token', 'peak tensors MB', 'KV cache MB', 'peak RSS MB'],
+      [
+        'method',
+        'thinking tokens',
+        'chunks',
+        'max context',
+        'gen. s',
+        'ms/token',
+        'marginal ms/token',
+        'peak tensors MB',
+        'KV cache MB',
+        'peak RSS MB',
+      ],
       ordered.map((r) => [
         r.method,
         r.thinkingTokens,

@@ -42,7 +42,9 @@ for (const path of ['f32', 'f16', 'f16-matrix'] as const) {
   const tol = TOLERANCE[path];
   const ok = mm <= tol.matmul && step.grads <= tol.grads && step.logProbs <= tol.logProbs && step.loss <= tol.grads;
   failed ||= !ok;
-  lines.push(`| ${path} | ${mm.toExponential(2)} | ${step.logProbs.toExponential(2)} | ${step.loss.toExponential(2)} | ${step.grads.toExponential(2)} (${step.worst}) | ${ok ? 'ok' : 'FAIL'} |`);
+  lines.push(
+    `| ${path} | ${mm.toExponential(2)} | ${step.logProbs.toExponential(2)} | ${step.loss.toExponential(2)} | ${step.grads.toExponential(2)} (${step.worst}) | ${ok ? 'ok' : 'FAIL'} |`,
+  );
 }
 console.log('');
 console.log('| path | matmul (all layouts, odd shapes) | log-probs | loss | worst gradient | within tolerance |');
@@ -93,9 +95,23 @@ async function matmulError(path: MatmulPath): Promise<number> {
 }
 
 async function stepError(path: MatmulPath): Promise<{ logProbs: number; loss: number; grads: number; worst: string }> {
-  const config = resolvePolicyConfig({ dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, maxSeqLen: 64, ropeTheta: 10000, normEps: 1e-5, qkvBias: true, initStd: 0.05, vocabSize: 260 });
+  const config = resolvePolicyConfig({
+    dModel: 64,
+    nLayers: 2,
+    nHeads: 4,
+    nKvHeads: 2,
+    maxSeqLen: 64,
+    ropeTheta: 10000,
+    normEps: 1e-5,
+    qkvBias: true,
+    initStd: 0.05,
+    vocabSize: 260,
+  });
   const policy = new TransformerPolicy(config, 5);
-  const model = await EngineModel.create(rt, config, 5, { precision: path, lossScale: { initial: 1, growthInterval: 1000, dynamic: false } });
+  const model = await EngineModel.create(rt, config, 5, {
+    precision: path,
+    lossScale: { initial: 1, growthInterval: 1000, dynamic: false },
+  });
   const B = 4;
   const T = 48;
   const rng = new Rng(11);
@@ -114,7 +130,9 @@ async function stepError(path: MatmulPath): Promise<{ logProbs: number; loss: nu
     return out.loss;
   }, policy.variables);
   const refLoss = (await value.data())[0];
-  const stats = await model.surrogateGradients(engineBatch({ packed: { batch, mask, turnIds, samplerLogProbs: old, advantages }, temperature: 1, loss }));
+  const stats = await model.surrogateGradients(
+    engineBatch({ packed: { batch, mask, turnIds, samplerLogProbs: old, advantages }, temperature: 1, loss }),
+  );
   const engineGrads = await model.lastGradients();
   let worstGrad = 0;
   let worstName = '';
@@ -131,7 +149,12 @@ async function stepError(path: MatmulPath): Promise<{ logProbs: number; loss: nu
   tf.dispose([value, ...Object.values(grads)]);
   model.dispose();
   policy.dispose();
-  return { logProbs: scaledError(lp, refLp), loss: Math.abs(stats.loss - refLoss) / Math.max(Math.abs(refLoss), 1e-6), grads: worstGrad, worst: worstName };
+  return {
+    logProbs: scaledError(lp, refLp),
+    loss: Math.abs(stats.loss - refLoss) / Math.max(Math.abs(refLoss), 1e-6),
+    grads: worstGrad,
+    worst: worstName,
+  };
 }
 
 function scaledError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {

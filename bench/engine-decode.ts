@@ -36,16 +36,33 @@ const context = Number(values.context);
 const fresh = Number(values.new);
 const rows: string[] = [];
 const results: Record<string, unknown>[] = [];
-console.log(`engine decode on ${device.caps.adapter}${device.caps.software ? ' (software)' : ''}: context ${context} + ${fresh} new tokens per row, temperature 1`);
+console.log(
+  `engine decode on ${device.caps.adapter}${device.caps.software ? ' (software)' : ''}: context ${context} + ${fresh} new tokens per row, temperature 1`,
+);
 for (const name of values.sizes!.split(',')) {
   const size = LEARNER_SIZES[name as keyof typeof LEARNER_SIZES];
   if (!size) throw new Error(`unknown size ${name}; sizes: ${Object.keys(LEARNER_SIZES).join(', ')}`);
-  const config = resolvePolicyConfig({ dModel: size.dModel, nLayers: size.nLayers, nHeads: size.nHeads, maxSeqLen: context + fresh, ropeTheta: 10000, normEps: 1e-5, qkvBias: false, initStd: 0.02, vocabSize: 260 });
+  const config = resolvePolicyConfig({
+    dModel: size.dModel,
+    nLayers: size.nLayers,
+    nHeads: size.nHeads,
+    maxSeqLen: context + fresh,
+    ropeTheta: 10000,
+    normEps: 1e-5,
+    qkvBias: false,
+    initStd: 0.02,
+    vocabSize: 260,
+  });
   const model = await EngineModel.create(rt, config, 1, { precision: values.precision as 'auto', training: false });
   for (const batch of values.batches!.split(',').map(Number)) {
     const decoder = await EngineDecoder.create(model, { maxRows: batch, stepsPerSync: Number(values.sync) });
     const rng = new Rng(batch);
-    const make = () => Array.from({ length: batch }, (_, b) => ({ context: Array.from({ length: context }, () => rng.int(256)), maxNewTokens: fresh, rng: new Rng(b) }));
+    const make = () =>
+      Array.from({ length: batch }, (_, b) => ({
+        context: Array.from({ length: context }, () => rng.int(256)),
+        maxNewTokens: fresh,
+        rng: new Rng(b),
+      }));
     await decoder.generate(make(), { temperature: 1, stopTokens: [] }); // warm-up: kernels, allocation
     const t0 = performance.now();
     const out = await decoder.generate(make(), { temperature: 1, stopTokens: [] });
@@ -53,7 +70,9 @@ for (const name of values.sizes!.split(',')) {
     const generated = out.reduce((a, r) => a + r.tokens.length, 0);
     decoder.dispose();
     results.push({ name, batch, context, newTokens: fresh, sec, tokensPerSec: generated / sec, matmuls: model.matmulPath });
-    rows.push(`| ${name} | ${batch} | ${context} + ${fresh} | ${model.matmulPath} | ${sec.toFixed(3)} | ${Math.round(generated / sec).toLocaleString('en-US')} |`);
+    rows.push(
+      `| ${name} | ${batch} | ${context} + ${fresh} | ${model.matmulPath} | ${sec.toFixed(3)} | ${Math.round(generated / sec).toLocaleString('en-US')} |`,
+    );
     console.log(rows.at(-1));
   }
   model.dispose();

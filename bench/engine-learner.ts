@@ -29,7 +29,8 @@ const { values } = parseArgs({
 
 const device = await openEngineDevice();
 const rt = new Runtime(device);
-const precisions = values.precision === 'all' ? (['f32', 'f16', 'f16-matrix'] as const) : (values.precision!.split(',') as ('f32' | 'f16' | 'f16-matrix')[]);
+const precisions =
+  values.precision === 'all' ? (['f32', 'f16', 'f16-matrix'] as const) : (values.precision!.split(',') as ('f32' | 'f16' | 'f16-matrix')[]);
 const rows: string[] = [];
 const results: Record<string, unknown>[] = [];
 console.log(`engine learner step on ${device.caps.adapter}${device.caps.software ? ' (software)' : ''}`);
@@ -51,14 +52,31 @@ for (const name of values.sizes!.split(',')) {
   }
 }
 console.log('');
-console.log('| size | params | batch × seq | matmuls | ms / step | tokens / s | ms / step, pipelined | tokens / s, pipelined | host ms to record a step | dispatches / step | first grad norm | overflow skips |');
+console.log(
+  '| size | params | batch × seq | matmuls | ms / step | tokens / s | ms / step, pipelined | tokens / s, pipelined | host ms to record a step | dispatches / step | first grad norm | overflow skips |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 if (values.json) writeFileSync(values.json, JSON.stringify({ adapter: device.caps.adapter, results }, null, 2));
 process.exit(0);
 
-async function measure(name: string, size: (typeof LEARNER_SIZES)[keyof typeof LEARNER_SIZES], precision: 'f32' | 'f16' | 'f16-matrix', steps: number) {
-  const config = resolvePolicyConfig({ dModel: size.dModel, nLayers: size.nLayers, nHeads: size.nHeads, maxSeqLen: size.seqLen, ropeTheta: 10000, normEps: 1e-5, qkvBias: false, initStd: 0.02, vocabSize: 260 });
+async function measure(
+  name: string,
+  size: (typeof LEARNER_SIZES)[keyof typeof LEARNER_SIZES],
+  precision: 'f32' | 'f16' | 'f16-matrix',
+  steps: number,
+) {
+  const config = resolvePolicyConfig({
+    dModel: size.dModel,
+    nLayers: size.nLayers,
+    nHeads: size.nHeads,
+    maxSeqLen: size.seqLen,
+    ropeTheta: 10000,
+    normEps: 1e-5,
+    qkvBias: false,
+    initStd: 0.02,
+    vocabSize: 260,
+  });
   const model = await EngineModel.create(rt, config, 1, { precision });
   model.setOptimizer({ lr: 1e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
   const { batch, seqLen } = size;
@@ -107,7 +125,10 @@ async function measure(name: string, size: (typeof LEARNER_SIZES)[keyof typeof L
     const profile = rt.takeProfile();
     const total = profile.reduce((a, r) => a + r.ms, 0);
     console.log(`profile of one ${name} ${precision} step: ${total.toFixed(2)} ms of kernel time`);
-    for (const r of profile.slice(0, 14)) console.log(`  ${r.kernel.padEnd(48)} ${String(r.calls).padStart(4)} calls ${r.ms.toFixed(3).padStart(9)} ms ${((100 * r.ms) / total).toFixed(1).padStart(5)} %`);
+    for (const r of profile.slice(0, 14))
+      console.log(
+        `  ${r.kernel.padEnd(48)} ${String(r.calls).padStart(4)} calls ${r.ms.toFixed(3).padStart(9)} ms ${((100 * r.ms) / total).toFixed(1).padStart(5)} %`,
+      );
   }
   const params = model.paramCount;
   model.dispose();

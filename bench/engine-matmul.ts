@@ -59,7 +59,8 @@ function learnerShapes(d: number): Shape[] {
 }
 
 function parseShapes(spec: string): Shape[] {
-  if (spec === 'learner') return [{ m: 4096, n: 4096, k: 4096, transA: false, transB: false, role: 'square' }, ...learnerShapes(1024), ...learnerShapes(512)];
+  if (spec === 'learner')
+    return [{ m: 4096, n: 4096, k: 4096, transA: false, transB: false, role: 'square' }, ...learnerShapes(1024), ...learnerShapes(512)];
   if (spec === 'small') {
     return [
       { m: 256, n: 256, k: 256, transA: false, transB: false, role: 'small' },
@@ -72,7 +73,14 @@ function parseShapes(spec: string): Shape[] {
     const match = /^(\d+)x(\d+)x(\d+)(?::(NN|NT|TN|TT))?$/i.exec(item.trim());
     if (!match) throw new Error(`--shapes: '${item}' is not MxNxK[:NN|NT|TN|TT] (or 'learner', 'small')`);
     const layout = (match[4] ?? 'NN').toUpperCase();
-    return { m: Number(match[1]), n: Number(match[2]), k: Number(match[3]), transA: layout[0] === 'T', transB: layout[1] === 'T', role: 'custom' };
+    return {
+      m: Number(match[1]),
+      n: Number(match[2]),
+      k: Number(match[3]),
+      transA: layout[0] === 'T',
+      transB: layout[1] === 'T',
+      role: 'custom',
+    };
   });
 }
 
@@ -116,7 +124,10 @@ function sampledError(shape: Shape, path: MatmulPath, a: Float32Array, b: Float3
   const rms = Math.sqrt(sumSq / picks.length);
   let worst = 0;
   for (const [i, j, ref, abs] of picks) {
-    const bound = path === 'f32' ? 1e-4 * (Math.abs(ref) + 0.1 * rms) : (2 ** -9 + 2 ** -20 + (k + 2) * 2 ** -23) * abs + 2 ** -22 * Math.abs(ref) + 1e-30;
+    const bound =
+      path === 'f32'
+        ? 1e-4 * (Math.abs(ref) + 0.1 * rms)
+        : (2 ** -9 + 2 ** -20 + (k + 2) * 2 ** -23) * abs + 2 ** -22 * Math.abs(ref) + 1e-30;
     const r = Math.abs(c[i * n + j] - ref) / bound;
     worst = Number.isNaN(r) ? Number.POSITIVE_INFINITY : Math.max(worst, r);
   }
@@ -142,7 +153,11 @@ async function main(): Promise<void> {
 
   const elements = (s: Shape) => [s.m * s.k, s.k * s.n, s.m * s.n];
   const largest = shapes.reduce((acc, s) => elements(s).map((e, i) => Math.max(e, acc[i])), [0, 0, 0]);
-  const arena = new Arena(engine, 'bench-matmul', largest.reduce((s, e) => s + Arena.footprint(engine, e, 'f32'), 0));
+  const arena = new Arena(
+    engine,
+    'bench-matmul',
+    largest.reduce((s, e) => s + Arena.footprint(engine, e, 'f32'), 0),
+  );
   const syncArena = new Arena(engine, 'bench-matmul-sync', 256);
   const sync = syncArena.alloc('sync', [1]);
   const rows: string[][] = [];
@@ -177,7 +192,16 @@ async function main(): Promise<void> {
         }
         const tflops = (2 * shape.m * shape.n * shape.k) / (best / 1e3) / 1e12;
         const layout = `${shape.transA ? 'T' : 'N'}${shape.transB ? 'T' : 'N'}`;
-        rows.push([`${shape.m}×${shape.n}×${shape.k}`, layout, shape.role, path, tile, best.toFixed(3), tflops >= 1 ? tflops.toFixed(2) : tflops.toPrecision(2), check.toFixed(3)]);
+        rows.push([
+          `${shape.m}×${shape.n}×${shape.k}`,
+          layout,
+          shape.role,
+          path,
+          tile,
+          best.toFixed(3),
+          tflops >= 1 ? tflops.toFixed(2) : tflops.toPrecision(2),
+          check.toFixed(3),
+        ]);
         console.error(rows[rows.length - 1].join('  '));
       }
     }

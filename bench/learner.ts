@@ -34,7 +34,14 @@ for (const name of values.sizes!.split(',')) {
   if (!size) throw new Error(`unknown size ${name}; sizes: ${Object.keys(LEARNER_SIZES).join(', ')}`);
   const result = await measure(name, size, Number(values.steps));
   results.push(result);
-  rows.push([name, String(result.params), `${size.batch}×${size.seqLen}`, result.stepMs.toFixed(1), Math.round(result.tokensPerSec).toLocaleString('en-US'), result.gradNorm.toPrecision(5)]);
+  rows.push([
+    name,
+    String(result.params),
+    `${size.batch}×${size.seqLen}`,
+    result.stepMs.toFixed(1),
+    Math.round(result.tokensPerSec).toLocaleString('en-US'),
+    result.gradNorm.toPrecision(5),
+  ]);
 }
 console.log(`learner step (LOOP loss + backward + clip + AdamW), backend ${backend.name}: ${backend.reason}`);
 console.log(`machine: ${os.cpus()[0]?.model} ×${os.cpus().length}, node ${process.version}`);
@@ -49,7 +56,17 @@ if (values.json) {
 
 async function measure(name: string, size: (typeof LEARNER_SIZES)[keyof typeof LEARNER_SIZES], steps: number) {
   const policy = new TransformerPolicy(
-    resolvePolicyConfig({ dModel: size.dModel, nLayers: size.nLayers, nHeads: size.nHeads, maxSeqLen: size.seqLen, ropeTheta: 10000, normEps: 1e-5, qkvBias: false, initStd: 0.02, vocabSize: 260 }),
+    resolvePolicyConfig({
+      dModel: size.dModel,
+      nLayers: size.nLayers,
+      nHeads: size.nHeads,
+      maxSeqLen: size.seqLen,
+      ropeTheta: 10000,
+      normEps: 1e-5,
+      qkvBias: false,
+      initStd: 0.02,
+      vocabSize: 260,
+    }),
     1,
   );
   const optimizer = new AdamW(policy.variables, { lr: 1e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 });

@@ -220,7 +220,13 @@ export function benchConfig(file: string, overrides: readonly string[] = []): Re
  * status hash (JobControl.submit without enqueueing), then state=running, attempt=1 — so workers accept
  * its groups. Returns the attempt number groups must carry.
  */
-export async function createRunningJob(redis: Redis, redisUrl: string, prefix: string, config: ResolvedConfig, jobId: string): Promise<number> {
+export async function createRunningJob(
+  redis: Redis,
+  redisUrl: string,
+  prefix: string,
+  config: ResolvedConfig,
+  jobId: string,
+): Promise<number> {
   const jobs = new JobControl(redis, redisUrl, { prefix });
   try {
     await jobs.submit(config, { jobId, enqueue: false });
@@ -305,7 +311,9 @@ export function spawnWorker(redisUrl: string, prefix: string, options: { backend
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  child.once('exit', (code, signal) => markFailed(new Error(`worker ${child.pid} exited (${signal ?? `code ${code}`}) before it was ready:\n${out.slice(-2000)}`)));
+  child.once('exit', (code, signal) =>
+    markFailed(new Error(`worker ${child.pid} exited (${signal ?? `code ${code}`}) before it was ready:\n${out.slice(-2000)}`)),
+  );
   ready.catch(() => undefined);
   return {
     child,
@@ -398,7 +406,10 @@ export function rolloutQueue(redisUrl: string, prefix: string): Queue {
 }
 
 /** The training split's task pool of the config's environment, as the learner samples it. */
-export async function taskSampler(config: ResolvedConfig, seed = config.seed): Promise<{ sampler: TaskSampler; env: EnvDefinition; envOptions: unknown }> {
+export async function taskSampler(
+  config: ResolvedConfig,
+  seed = config.seed,
+): Promise<{ sampler: TaskSampler; env: EnvDefinition; envOptions: unknown }> {
   const env = await loadEnvDefinition({ name: config.env.name, module: config.env.module }, config.derived.configDir);
   const envOptions = validateEnvOptions(env, config.env.options);
   const pool = env.taskCount(config.train.split, envOptions);

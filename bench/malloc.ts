@@ -72,12 +72,22 @@ for (const request of backends) {
     }
   }
   const selfPlay = await measureSelfPlay(networks);
-  selfPlayRows.push([backend.name, selfPlay.games, selfPlay.buffers, 16, selfPlay.seconds.toFixed(1), selfPlay.gamesPerSecond.toFixed(2), Math.round(selfPlay.movesPerSecond)]);
+  selfPlayRows.push([
+    backend.name,
+    selfPlay.games,
+    selfPlay.buffers,
+    16,
+    selfPlay.seconds.toFixed(1),
+    selfPlay.gamesPerSecond.toFixed(2),
+    Math.round(selfPlay.movesPerSecond),
+  ]);
   const learner = await measureLearner(networks, backend.name === 'cpu' && !quick ? 3 : quick ? 2 : 5);
   learnerRows.push([backend.name, batchSize, 5, networks.paramCount, learner.msPerUpdate.toFixed(0), learner.updatesPerSecond.toFixed(2)]);
   networks.dispose();
 }
-console.log(`\n## MCTS simulations/s (batched inference: one network call per simulation step for ${games} games; 199-buffer transformer positions; median of runs)\n`);
+console.log(
+  `\n## MCTS simulations/s (batched inference: one network call per simulation step for ${games} games; 199-buffer transformer positions; median of runs)\n`,
+);
 console.log(markdownTable(['backend', 'search', 'dynamics', 'games', 'simulations', 'simulations/s'], searchRows));
 console.log('\n## Self-play (in process, Gumbel, learned dynamics)\n');
 console.log(markdownTable(['backend', 'games', 'buffers each', 'simulations', 'seconds', 'games/s', 'moves/s'], selfPlayRows));
@@ -89,7 +99,13 @@ results.learner = learnerRows;
 writeJsonIfAsked(flags.json as string, { machine: info, results });
 
 /** Play whole episodes for about `seconds`; steps/s of legalMask() + step() (plus observe() if asked). */
-function measureGameSteps(program: CompiledProgram, policy: 'lowest offset' | 'uniform legal', actionSpace: 'canonical' | 'grid', observe: boolean, seconds: number): number {
+function measureGameSteps(
+  program: CompiledProgram,
+  policy: 'lowest offset' | 'uniform legal',
+  actionSpace: 'canonical' | 'grid',
+  observe: boolean,
+  seconds: number,
+): number {
   const rng = new Rng(1);
   const choices = Uint32Array.from({ length: 4096 }, () => rng.nextU32());
   let c = 0;
@@ -126,7 +142,12 @@ function measureGameSteps(program: CompiledProgram, policy: 'lowest offset' | 'u
 }
 
 /** Simulations/s of one batched search over `games` positions midway through the program. */
-async function measureSearch(networks: MuZeroNetworks, program: CompiledProgram, algorithm: 'gumbel' | 'puct', dynamics: 'learned' | 'simulator'): Promise<number> {
+async function measureSearch(
+  networks: MuZeroNetworks,
+  program: CompiledProgram,
+  algorithm: 'gumbel' | 'puct',
+  dynamics: 'learned' | 'simulator',
+): Promise<number> {
   const config = resolveSearchConfig({ algorithm, dynamics, simulations });
   const roots: SearchRoot[] = [];
   for (let g = 0; g < games; g++) {
@@ -156,7 +177,10 @@ async function measureSearch(networks: MuZeroNetworks, program: CompiledProgram,
 /** Games/s of in-process self-play: 8 (quick: 4) random programs of 50 buffers, 16 simulations per move. */
 async function measureSelfPlay(networks: MuZeroNetworks) {
   const count = quick ? 4 : 8;
-  const list = Array.from({ length: count }, (_, i) => ({ id: `r${i}`, program: compileProgram(randomProgram({ seed: 100 + i, instructions: 50 })) }));
+  const list = Array.from({ length: count }, (_, i) => ({
+    id: `r${i}`,
+    program: compileProgram(randomProgram({ seed: 100 + i, instructions: 50 })),
+  }));
   const start = performance.now();
   const episodes = await selfPlayGames(networks, list, { search: resolveSearchConfig({ simulations: 16 }) }, new Rng(1));
   const seconds = (performance.now() - start) / 1000;
@@ -166,7 +190,10 @@ async function measureSelfPlay(networks: MuZeroNetworks) {
 
 /** ms per learner update at `batchSize`, K = 5, on replay filled from self-play. */
 async function measureLearner(networks: MuZeroNetworks, updates: number) {
-  const list = Array.from({ length: 4 }, (_, i) => ({ id: `r${i}`, program: compileProgram(randomProgram({ seed: 200 + i, instructions: 60 })) }));
+  const list = Array.from({ length: 4 }, (_, i) => ({
+    id: `r${i}`,
+    program: compileProgram(randomProgram({ seed: 200 + i, instructions: 60 })),
+  }));
   const episodes = await selfPlayGames(networks, list, { search: resolveSearchConfig({ simulations: 2 }) }, new Rng(2));
   const replay = new PrioritizedReplay(networks.config.observationSize, networks.config.numActions, { capacity: 10_000 });
   episodes.forEach((episode, i) => replay.add(episodeToReplayInput(episode, list[i].program, {})));

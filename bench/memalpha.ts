@@ -54,13 +54,32 @@ const MODEL = { dModel: 96, nLayers: 3, nHeads: 4, maxSeqLen: 576 } as const;
 const ENV_OPTIONS = {
   prompt: { maxPromptTokens: 384, instructions: false },
   memory: { coreTokenCap: 96 },
-  generator: { chunks: 3, longChunks: 30, maxChunkTokens: 128, factsPerChunk: 1, fillerPerChunk: 1, examplesPerChunk: 2, exampleWords: 3, questionsPerInstance: 3 },
+  generator: {
+    chunks: 3,
+    longChunks: 30,
+    maxChunkTokens: 128,
+    factsPerChunk: 1,
+    fillerPerChunk: 1,
+    examplesPerChunk: 2,
+    exampleWords: 3,
+    questionsPerInstance: 3,
+  },
 } as const;
 
 const tokenizer = new ByteTokenizer();
 
 async function main(): Promise<void> {
-  const flags = parseFlags(USAGE, { calls: '100000', entries: '10000', questions: '2000', groups: '4', group: '8', 'long-groups': '1', quality: '40', backend: 'wasm', json: '' });
+  const flags = parseFlags(USAGE, {
+    calls: '100000',
+    entries: '10000',
+    questions: '2000',
+    groups: '4',
+    group: '8',
+    'long-groups': '1',
+    quality: '40',
+    backend: 'wasm',
+    json: '',
+  });
   const calls = intFlag(flags.calls, 'calls');
   const entries = intFlag(flags.entries, 'entries', 2);
   const questions = intFlag(flags.questions, 'questions');
@@ -95,7 +114,15 @@ async function main(): Promise<void> {
     policy.dispose();
   }
   report({ tools, reader, quality, episodes, groupSize, machine: machineLine(machineInfo(backend.name, loadAtStart)) });
-  writeJsonIfAsked(flags.json || undefined, { tools, reader, quality, episodes, model: MODEL, envOptions: ENV_OPTIONS, backend: backend.name });
+  writeJsonIfAsked(flags.json || undefined, {
+    tools,
+    reader,
+    quality,
+    episodes,
+    model: MODEL,
+    envOptions: ENV_OPTIONS,
+    backend: backend.name,
+  });
 }
 
 // ─── 1. Tools ─────────────────────────────────────────────────────────────────────────────────────────
@@ -133,7 +160,12 @@ function benchTools(calls: number, entries: number): ToolsResult {
       mix.push({ tool: 'memory_delete', memory_type: victim.type, memory_id: victim.id });
     } else if (r < 0.8) {
       const target = live[rng.int(live.length)];
-      mix.push({ tool: 'memory_update', memory_type: target.type, memory_id: target.id, new_content: `Person ${i} now lives in town ${i % 89}.` });
+      mix.push({
+        tool: 'memory_update',
+        memory_type: target.type,
+        memory_id: target.id,
+        new_content: `Person ${i} now lives in town ${i % 89}.`,
+      });
     } else if (r < 0.9) {
       mix.push({ tool: 'new_memory_insert', memory_type: 'semantic_memory', content: 'Person 0 lives in town 0.' });
     } else {
@@ -141,7 +173,13 @@ function benchTools(calls: number, entries: number): ToolsResult {
     }
   }
   const responses: string[] = [];
-  for (let i = 0; i < mix.length; i += 4) responses.push(mix.slice(i, i + 4).map(formatLine).join('\n'));
+  for (let i = 0; i < mix.length; i += 4)
+    responses.push(
+      mix
+        .slice(i, i + 4)
+        .map(formatLine)
+        .join('\n'),
+    );
 
   let t0 = performance.now();
   let parsedCount = 0;
@@ -180,7 +218,10 @@ function formatLine(call: ToolCall): string {
 function cloneStore(store: MemoryStore): MemoryStore {
   const copy = new MemoryStore();
   const snapshot = store.snapshot();
-  const merged = [...snapshot.semantic.map((e) => ({ ...e, type: 'semantic_memory' as const })), ...snapshot.episodic.map((e) => ({ ...e, type: 'episodic_memory' as const }))];
+  const merged = [
+    ...snapshot.semantic.map((e) => ({ ...e, type: 'semantic_memory' as const })),
+    ...snapshot.episodic.map((e) => ({ ...e, type: 'episodic_memory' as const })),
+  ];
   merged.sort((a, b) => a.written - b.written);
   for (const e of merged) copy.execute({ tool: 'new_memory_insert', memory_type: e.type, content: e.content });
   return copy;
@@ -227,7 +268,8 @@ function benchReader(entries: number, questions: number): ReaderResult {
   const retriever = new MemoryRetriever(memory, 20);
   const indexBuildMs = performance.now() - t0;
   // Warm-up (JIT) on other questions than the measured ones.
-  for (const { question } of asked.slice(questions, questions + 200)) extractiveAnswer({ question, metric: 'substring', source: 'bench' }, retriever.passages(question));
+  for (const { question } of asked.slice(questions, questions + 200))
+    extractiveAnswer({ question, metric: 'substring', source: 'bench' }, retriever.passages(question));
   t0 = performance.now();
   let passages = 0;
   for (const { question } of sample) passages += retriever.passages(question).length;
@@ -351,11 +393,21 @@ async function runGroup(policy: TransformerPolicy, options: MemalphaOptions, tas
 
 // ─── Report ───────────────────────────────────────────────────────────────────────────────────────────
 
-function report(result: { tools: ToolsResult; reader: ReaderResult; quality: QualityRow[]; episodes: EpisodeRow[]; groupSize: number; machine: string }): void {
+function report(result: {
+  tools: ToolsResult;
+  reader: ReaderResult;
+  quality: QualityRow[];
+  episodes: EpisodeRow[];
+  groupSize: number;
+  machine: string;
+}): void {
   const { tools, reader, quality, episodes } = result;
   const out: string[] = [];
   out.push('## Mem-α: memory tools, reader, episodes', '', result.machine, '');
-  out.push(`### Memory tools (${tools.calls.toLocaleString('en-US')} calls on a ${tools.entries.toLocaleString('en-US')}-entry store; ${(100 * tools.failedShare).toFixed(0)} % of them fail)`, '');
+  out.push(
+    `### Memory tools (${tools.calls.toLocaleString('en-US')} calls on a ${tools.entries.toLocaleString('en-US')}-entry store; ${(100 * tools.failedShare).toFixed(0)} % of them fail)`,
+    '',
+  );
   out.push(
     markdownTable(
       ['stage', 'calls/s'],
@@ -382,7 +434,13 @@ function report(result: { tools: ToolsResult; reader: ReaderResult; quality: Qua
   );
   if (quality.length > 0) {
     out.push(`### Baselines: mean r1 (built-in reader; long-context sees the last 2048 tokens)`, '');
-    out.push(markdownTable(['split', 'category', 'tasks', ...QUALITY_COLUMNS], quality.map((q) => [q.split, q.category, q.tasks, ...QUALITY_COLUMNS.map((k) => q.r1[k].toFixed(2))])), '');
+    out.push(
+      markdownTable(
+        ['split', 'category', 'tasks', ...QUALITY_COLUMNS],
+        quality.map((q) => [q.split, q.category, q.tasks, ...QUALITY_COLUMNS.map((k) => q.r1[k].toFixed(2))]),
+      ),
+      '',
+    );
   }
   out.push(
     `### Writer episodes (groups of ${result.groupSize}, batched generation; policy ${MODEL.dModel}×${MODEL.nLayers} layers, maxSeqLen ${MODEL.maxSeqLen}; tools = env.step, reader = env.score)`,
@@ -415,7 +473,23 @@ function report(result: { tools: ToolsResult; reader: ReaderResult; quality: Qua
       '',
     ]);
   }
-  out.push(markdownTable(['split', 'category', 'chunks', 'prompt tokens', 'generated tokens', 'generation ms', 'tools ms', 'reader ms', '(tools + reader) / generation', 'mean r1'], rows));
+  out.push(
+    markdownTable(
+      [
+        'split',
+        'category',
+        'chunks',
+        'prompt tokens',
+        'generated tokens',
+        'generation ms',
+        'tools ms',
+        'reader ms',
+        '(tools + reader) / generation',
+        'mean r1',
+      ],
+      rows,
+    ),
+  );
   process.stdout.write(`${out.join('\n')}\n`);
 }
 

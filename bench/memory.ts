@@ -75,7 +75,15 @@ async function main(): Promise<void> {
   const loadAtStart = os.loadavg()[0];
   const run = scratchDir('memory');
   const runDir = path.join(run.dir, 'run');
-  const args = [HORIZON_BIN, 'train', path.resolve(REPO_ROOT, flags.config), ...sets.flatMap((s) => ['--set', s]), '--run-dir', runDir, '--no-progress'];
+  const args = [
+    HORIZON_BIN,
+    'train',
+    path.resolve(REPO_ROOT, flags.config),
+    ...sets.flatMap((s) => ['--set', s]),
+    '--run-dir',
+    runDir,
+    '--no-progress',
+  ];
   if (flags.workers) args.push('--workers', String(intFlag(flags.workers, 'workers', 0)));
 
   progress(`horizon train ${config.name}, ${iterations} iterations, run dir ${runDir}`);
@@ -134,7 +142,9 @@ async function main(): Promise<void> {
   const backend = /backend: (\S+)/.exec(output)?.[1] ?? config.backend;
 
   const reported = finalIteration > 100 ? [...REPORTED_ITERATIONS, finalIteration] : REPORTED_ITERATIONS;
-  const roles = ['learner', ...[...labels.values()].filter((l) => l.startsWith('worker')), 'redis-server'].filter((r) => samples.some((s) => s.memory[r]));
+  const roles = ['learner', ...[...labels.values()].filter((l) => l.startsWith('worker')), 'redis-server'].filter((r) =>
+    samples.some((s) => s.memory[r]),
+  );
   const rows = roles.map((role) => summarise(role, samples, reported, finalIteration));
   const lines = [
     `## Memory over ${finalIteration} iterations (${config.name}: \`horizon train ${flags.config} ${sets.map((s) => `--set ${s}`).join(' ')}\`)`,
@@ -143,7 +153,12 @@ async function main(): Promise<void> {
     '',
     markdownTable(
       ['process', ...reported.map((i) => `RSS @${i} MB`), 'peak MB (VmHWM)', `slope ${SLOPE_FROM}→${iterations} MB/10 it`],
-      rows.map((r) => [r.role, ...r.atIterations.map((v) => (v === undefined ? '–' : v)), r.peakMb, Number.isNaN(r.slopePer10) ? '–' : r.slopePer10]),
+      rows.map((r) => [
+        r.role,
+        ...r.atIterations.map((v) => (v === undefined ? '–' : v)),
+        r.peakMb,
+        Number.isNaN(r.slopePer10) ? '–' : r.slopePer10,
+      ]),
     ),
     '',
     `Run: ${finalIteration}/${iterations} iterations in ${wallSec.toFixed(0)} s, exit ${exitCode}; ${samples.length} samples every ${intervalMs} ms.`,
@@ -192,10 +207,13 @@ function summarise(role: string, samples: readonly Sample[], reported: readonly 
   const mine = samples.filter((s) => s.memory[role]);
   const last = mine[mine.length - 1];
   // The run ends right after its last iteration, often before a sample sees it: then the process's last sample stands for it.
-  const atIterations = reported.map((i) => (mine.find((s) => s.iteration >= i) ?? (finalIteration >= i ? last : undefined))?.memory[role].rssMb);
+  const atIterations = reported.map(
+    (i) => (mine.find((s) => s.iteration >= i) ?? (finalIteration >= i ? last : undefined))?.memory[role].rssMb,
+  );
   const peakMb = Math.max(...mine.map((s) => s.memory[role].hwmMb));
   const perIteration = new Map<number, number>();
-  for (const s of mine) if (s.iteration >= SLOPE_FROM && !perIteration.has(s.iteration)) perIteration.set(s.iteration, s.memory[role].rssMb);
+  for (const s of mine)
+    if (s.iteration >= SLOPE_FROM && !perIteration.has(s.iteration)) perIteration.set(s.iteration, s.memory[role].rssMb);
   const fit = slope([...perIteration].map(([x, y]) => ({ x, y })));
   return { role, atIterations, peakMb, slopePer10: 10 * fit };
 }

@@ -243,13 +243,21 @@ async function learnerIteration(side: Side, iteration: number, tasks: readonly T
   const collected = await collectGroups(request);
   const wallMs = performance.now() - started;
   const cpu = cpuSince(side, cpuBefore);
-  if (collected.failedGroups.length) throw new Error(`iteration ${iteration}: groups failed: ${collected.failedGroups.map((f) => f.reason).join('; ')}`);
+  if (collected.failedGroups.length)
+    throw new Error(`iteration ${iteration}: groups failed: ${collected.failedGroups.map((f) => f.reason).join('; ')}`);
   const episodes = collected.groups.reduce((a, g) => a + g.trajectories.length, 0);
   return { wallMs, cpu, episodes, generatedTokens: collected.generatedTokens };
 }
 
 /** (b′): the same groups through the queue, with the results hash watched every `pollMs`. */
-async function transportIteration(side: Side, jobId: string, iteration: number, tasks: readonly TaskRef[], config: ResolvedConfig, pollMs: number): Promise<PathRun> {
+async function transportIteration(
+  side: Side,
+  jobId: string,
+  iteration: number,
+  tasks: readonly TaskRef[],
+  config: ResolvedConfig,
+  pollMs: number,
+): Promise<PathRun> {
   const cpuBefore = cpuSnapshot(side);
   const run = await runIterationThroughQueue({
     queue: side.queue,
@@ -270,7 +278,11 @@ async function transportIteration(side: Side, jobId: string, iteration: number, 
 
 function cpuSnapshot(side: Side): CpuSeconds {
   const own = process.cpuUsage();
-  return { bench: (own.user + own.system) / 1e6, worker: processCpuSeconds(side.workerPid) ?? Number.NaN, redis: processCpuSeconds(side.redisPid) ?? Number.NaN };
+  return {
+    bench: (own.user + own.system) / 1e6,
+    worker: processCpuSeconds(side.workerPid) ?? Number.NaN,
+    redis: processCpuSeconds(side.redisPid) ?? Number.NaN,
+  };
 }
 
 function cpuSince(side: Side, before: CpuSeconds): CpuSeconds {
@@ -337,7 +349,10 @@ function report(input: { rows: IterationRow[]; latency: LatencySample[]; config:
     '',
     input.machine,
     '',
-    markdownTable(['path', 'wall s/iter', 'median', 'overhead (b−a)/b', 'per-iteration min … max', 'CPU s/iter (all processes)', 'CPU overhead'], mainRows),
+    markdownTable(
+      ['path', 'wall s/iter', 'median', 'overhead (b−a)/b', 'per-iteration min … max', 'CPU s/iter (all processes)', 'CPU overhead'],
+      mainRows,
+    ),
     '',
     `Identical work on every path (same tasks, seeds and weights): ${rows.every((r) => r.identical) ? 'yes' : `NO (${rows.filter((r) => !r.identical).length} iterations differ)`}.`,
     'Wall time runs from enqueue to the last result (for (b): until collectGroups returns). CPU s/iter adds the worker, redis-server and',

@@ -150,7 +150,12 @@ interface PhaseResult {
   readonly backend: string;
 }
 
-function report(rows: readonly PhaseResult[], configName: string, flags: { groups: string; json: string; config: string }, machine: string): void {
+function report(
+  rows: readonly PhaseResult[],
+  configName: string,
+  flags: { groups: string; json: string; config: string },
+  machine: string,
+): void {
   const baseline = rows.find((r) => r.workers === 1);
   const sameWork = rows.every((r) => r.generatedTokens === rows[0].generatedTokens && r.episodes === rows[0].episodes);
   const lines = [
@@ -159,7 +164,20 @@ function report(rows: readonly PhaseResult[], configName: string, flags: { group
     machine,
     '',
     markdownTable(
-      ['workers', 'groups', 'episodes', 'gen. tokens', 'wall s', 'episodes/s', 'tokens/s', 'speed-up', 'worker busy', 'worker CPU (cores)', 'CPU ms/episode', 'groups per worker'],
+      [
+        'workers',
+        'groups',
+        'episodes',
+        'gen. tokens',
+        'wall s',
+        'episodes/s',
+        'tokens/s',
+        'speed-up',
+        'worker busy',
+        'worker CPU (cores)',
+        'CPU ms/episode',
+        'groups per worker',
+      ],
       rows.map((r) => [
         r.workers,
         r.groups,

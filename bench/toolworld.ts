@@ -41,7 +41,10 @@ const MALFORMED = [
 
 const WORKLOADS: Workload[] = [
   { name: 'full world (logins, doc lookups, 5-row pages)', options: toolworldOptionsSchema.parse({}) },
-  { name: 'compact (tiny world, no logins, no docs)', options: toolworldOptionsSchema.parse({ prompt: 'compact', docs: 'off', auth: false, worldSize: 'tiny', reminder: false }) },
+  {
+    name: 'compact (tiny world, no logins, no docs)',
+    options: toolworldOptionsSchema.parse({ prompt: 'compact', docs: 'off', auth: false, worldSize: 'tiny', reminder: false }),
+  },
   { name: 'malformed messages (full world)', options: toolworldOptionsSchema.parse({ maxTurns: 1000 }), messages: () => MALFORMED },
 ];
 
@@ -67,7 +70,11 @@ function tasksFor(options: ToolworldOptions, n: number): TaskRef[] {
 function measure(workload: Workload, episodes: number, rounds: number): Row {
   const tasks = tasksFor(workload.options, episodes);
   const scripts = tasks.map((task) =>
-    workload.messages ? workload.messages(task) : runSolver(task, workload.options, { mistake: 0, slip: 0 }).demonstration.turns.filter((t) => t.role === 'policy').map((t) => t.text),
+    workload.messages
+      ? workload.messages(task)
+      : runSolver(task, workload.options, { mistake: 0, slip: 0 })
+          .demonstration.turns.filter((t) => t.role === 'policy')
+          .map((t) => t.text),
   );
   const results: Row[] = [];
   for (let round = 0; round < rounds; round++) {
@@ -124,11 +131,23 @@ function main(): void {
   process.stdout.write(
     `${markdownTable(
       ['workload', 'episodes', 'steps', 'steps/s', 'µs/step (p50)', 'observation chars/step', 'resets/s', 'scores/s', 'CPU cores used'],
-      rows.map((r) => [r.workload, r.episodes, r.steps, Math.round(r.stepsPerSec), r.usPerStepP50, Math.round(r.bytesPerStep), Math.round(r.resetsPerSec), Math.round(r.scoresPerSec), r.cpuCores]),
+      rows.map((r) => [
+        r.workload,
+        r.episodes,
+        r.steps,
+        Math.round(r.stepsPerSec),
+        r.usPerStepP50,
+        Math.round(r.bytesPerStep),
+        Math.round(r.resetsPerSec),
+        Math.round(r.scoresPerSec),
+        r.cpuCores,
+      ]),
     )}\n`,
   );
   const slowest = Math.min(...rows.map((r) => r.stepsPerSec));
-  process.stdout.write(`\nTarget ≥ 5,000 steps/s: ${slowest >= 5000 ? 'met' : 'NOT met'} (slowest workload ${Math.round(slowest).toLocaleString('en-US')} steps/s)\n`);
+  process.stdout.write(
+    `\nTarget ≥ 5,000 steps/s: ${slowest >= 5000 ? 'met' : 'NOT met'} (slowest workload ${Math.round(slowest).toLocaleString('en-US')} steps/s)\n`,
+  );
   writeJsonIfAsked(flags.json || undefined, { machine, rows });
 }
 

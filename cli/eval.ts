@@ -49,7 +49,10 @@ export interface CheckpointEval {
 /** Parse `--chunks`: a comma list and/or ranges, e.g. `1,2,4,8` or `1..8` or `5,10..12`. */
 export function parseChunkList(text: string): number[] {
   const out = new Set<number>();
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const range = /^(\d+)\.\.(\d+)$/.exec(part);
     if (range) {
       const [a, b] = [Number(range[1]), Number(range[2])];
@@ -62,14 +65,21 @@ export function parseChunkList(text: string): number[] {
   return [...out].sort((x, y) => x - y);
 }
 
-export async function evalCommand(runDir: string, opts: EvalCommandOptions, log: (line: string) => void = (l) => console.error(l)): Promise<CheckpointEval[]> {
+export async function evalCommand(
+  runDir: string,
+  opts: EvalCommandOptions,
+  log: (line: string) => void = (l) => console.error(l),
+): Promise<CheckpointEval[]> {
   const config = loadRunConfig(runDir, opts.set);
-  if (config.algorithm === 'muzero') throw new ConfigError(`${runDir} is a muzero run: evaluate it with muzeroEvalCommand (\`horizon eval\` does)`);
-  if (opts.programs?.length) throw new ConfigError('--programs applies to muzero runs; this run trains a token policy (use --split and --tasks)');
+  if (config.algorithm === 'muzero')
+    throw new ConfigError(`${runDir} is a muzero run: evaluate it with muzeroEvalCommand (\`horizon eval\` does)`);
+  if (opts.programs?.length)
+    throw new ConfigError('--programs applies to muzero runs; this run trains a token policy (use --split and --tasks)');
   const requested = (opts.backend ?? config.backend) as Parameters<typeof selectBackend>[0];
   // On a GPU (backend auto or engine) the episodes are decoded by the engine.
   const engine = requested === 'auto' || requested === 'engine' ? await openEngine(requested) : undefined;
-  if (requested === 'engine' && !engine?.runtime) throw new ServiceError(`backend 'engine' was requested but is unavailable: ${engine?.reason}`);
+  if (requested === 'engine' && !engine?.runtime)
+    throw new ServiceError(`backend 'engine' was requested but is unavailable: ${engine?.reason}`);
   const backend = await selectBackend(engine?.runtime ? 'engine' : requested);
   log(engine?.runtime ? `backend: engine (decoding on ${engine.reason})` : `backend: ${backend.name} (${backend.reason})`);
   const chunks = opts.chunks ? parseChunkList(opts.chunks) : undefined;
@@ -83,7 +93,10 @@ export async function evalCommand(runDir: string, opts: EvalCommandOptions, log:
     let policy: GenerationPolicy = loaded.policy;
     const release: (() => void)[] = [() => loaded.policy.dispose()];
     if (engine?.runtime) {
-      const model = await EngineModel.create(engine.runtime, loaded.policy.config, config.seed, { precision: config.engine.precision, training: false });
+      const model = await EngineModel.create(engine.runtime, loaded.policy.config, config.seed, {
+        precision: config.engine.precision,
+        training: false,
+      });
       release.push(() => model.dispose());
       model.setWeights(await loaded.policy.getWeightsAsync());
       const decoder = await EngineDecoder.create(model, { maxRows: Math.max(1, opts.batch ?? 32) });
@@ -109,7 +122,8 @@ export async function evalCommand(runDir: string, opts: EvalCommandOptions, log:
     }
   }
   if (opts.json) writeFileSync(opts.json, `${JSON.stringify({ runDir, config: config.name, evals }, null, 2)}\n`);
-  if (opts.plot && evals.some((e) => e.result.budgets)) writeFileSync(opts.plot, budgetPlotSvg(evals, `${config.name} (${config.rollout.context})`));
+  if (opts.plot && evals.some((e) => e.result.budgets))
+    writeFileSync(opts.plot, budgetPlotSvg(evals, `${config.name} (${config.rollout.context})`));
   return evals;
 }
 
@@ -137,7 +151,10 @@ export async function muzeroEvalCommand(
     ['--plot', opts.plot],
     ['--show', opts.show ? String(opts.show) : undefined],
   ].filter(([, v]) => v !== undefined);
-  if (inapplicable.length) throw new ConfigError(`${inapplicable.map(([f]) => f).join(', ')}: not for muzero runs, which are evaluated on programs (--programs, --tasks)`);
+  if (inapplicable.length)
+    throw new ConfigError(
+      `${inapplicable.map(([f]) => f).join(', ')}: not for muzero runs, which are evaluated on programs (--programs, --tasks)`,
+    );
   const backend = await selectBackend((opts.backend ?? config.backend) as Parameters<typeof selectBackend>[0]);
   log(`backend: ${backend.name} (${backend.reason})`);
   const programs = loadEvalPrograms({
@@ -153,7 +170,11 @@ export async function muzeroEvalCommand(
     const { networks, iteration } = await loadRunNetworks(runDir, config, which);
     log(`checkpoint ${iteration}: playing ${programs.length} programs`);
     try {
-      const result = await evaluateMuZero(networks, programs, { search: evalSearchConfig(config), game, seed: mixSeed(config.seed, 0xe7a1) });
+      const result = await evaluateMuZero(networks, programs, {
+        search: evalSearchConfig(config),
+        game,
+        seed: mixSeed(config.seed, 0xe7a1),
+      });
       evals.push({ checkpoint: iteration, result });
     } finally {
       networks.dispose();
@@ -186,7 +207,12 @@ const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
 export function formatEval(evals: readonly CheckpointEval[]): string {
   if (evals.length === 0) return '';
   const first = evals[0].result;
-  const summaryKeys = [...new Set([...evals.flatMap((e) => Object.keys(e.result.policy.summary)), ...Object.values(first.baselines).flatMap((b) => Object.keys(b.summary))])];
+  const summaryKeys = [
+    ...new Set([
+      ...evals.flatMap((e) => Object.keys(e.result.policy.summary)),
+      ...Object.values(first.baselines).flatMap((b) => Object.keys(b.summary)),
+    ]),
+  ];
   const header = ['method', 'episodes', 'reward', 'success', 'tokens', ...summaryKeys];
   const rows: string[][] = evals.map((e) => [
     `checkpoint ${e.checkpoint}`,
@@ -197,21 +223,43 @@ export function formatEval(evals: readonly CheckpointEval[]): string {
     ...summaryKeys.map((k) => fmt(e.result.policy.summary[k])),
   ]);
   for (const [name, scores] of Object.entries(first.baselines)) {
-    rows.push([name, String(scores.episodes), scores.rewardMean.toFixed(3), pct(scores.successRate), '', ...summaryKeys.map((k) => fmt(scores.summary[k]))]);
+    rows.push([
+      name,
+      String(scores.episodes),
+      scores.rewardMean.toFixed(3),
+      pct(scores.successRate),
+      '',
+      ...summaryKeys.map((k) => fmt(scores.summary[k])),
+    ]);
   }
-  const lines = [`split ${first.split}, ${first.tasks} tasks, ${formatDuration(evals.reduce((a, e) => a + e.result.wallSec, 0))}`, table(header, rows)];
+  const lines = [
+    `split ${first.split}, ${first.tasks} tasks, ${formatDuration(evals.reduce((a, e) => a + e.result.wallSec, 0))}`,
+    table(header, rows),
+  ];
   if (evals.some((e) => e.result.budgets)) {
     const budgets = evals[0].result.budgets ?? [];
     const bHeader = ['chunks', 'budget', ...evals.map((e) => `ckpt ${e.checkpoint} accuracy`)];
-    const bRows = budgets.map((b, i) => [String(b.chunks), String(b.budget), ...evals.map((e) => pct(e.result.budgets?.[i]?.accuracy ?? 0))]);
+    const bRows = budgets.map((b, i) => [
+      String(b.chunks),
+      String(b.budget),
+      ...evals.map((e) => pct(e.result.budgets?.[i]?.accuracy ?? 0)),
+    ]);
     lines.push('', 'accuracy against thinking budget (each trace right-trimmed to the budget):', table(bHeader, bRows));
     const cap = evals[0].result.contextCap;
-    if (cap !== undefined) lines.push(`(longcot: one context holds at most ${cap} thinking tokens with this model.maxSeqLen; larger budgets are the same traces)`);
+    if (cap !== undefined)
+      lines.push(
+        `(longcot: one context holds at most ${cap} thinking tokens with this model.maxSeqLen; larger budgets are the same traces)`,
+      );
   }
   for (const e of evals) {
     for (const [i, ep] of e.result.shown.entries()) {
-      lines.push('', `── checkpoint ${e.checkpoint}, episode ${i + 1}: task ${ep.task.split}#${ep.task.index}, reward ${ep.reward.total.toFixed(3)}`);
-      ep.segments.forEach((seg, k) => lines.push(`[${k}] context: ${JSON.stringify(seg.context)}`, `[${k}] output:  ${JSON.stringify(seg.output)}`));
+      lines.push(
+        '',
+        `── checkpoint ${e.checkpoint}, episode ${i + 1}: task ${ep.task.split}#${ep.task.index}, reward ${ep.reward.total.toFixed(3)}`,
+      );
+      ep.segments.forEach((seg, k) =>
+        lines.push(`[${k}] context: ${JSON.stringify(seg.context)}`, `[${k}] output:  ${JSON.stringify(seg.output)}`),
+      );
     }
   }
   return lines.join('\n');
@@ -259,7 +307,9 @@ export function budgetPlotSvg(evals: readonly CheckpointEval[], title: string): 
     const color = colors[i % colors.length];
     parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>`);
     for (const p of pts) parts.push(`<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="3" fill="${color}"/>`);
-    parts.push(`<text x="${W - pad.r - 4}" y="${pad.t + 16 * (i + 1)}" text-anchor="end" fill="${color}">checkpoint ${e.checkpoint}</text>`);
+    parts.push(
+      `<text x="${W - pad.r - 4}" y="${pad.t + 16 * (i + 1)}" text-anchor="end" fill="${color}">checkpoint ${e.checkpoint}</text>`,
+    );
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;

@@ -78,7 +78,9 @@ export async function runLocal(run: LocalRun): Promise<number> {
       await jobs.submit(run.submit, { jobId: run.jobId, enqueue: false });
       writeFileSync(path.join(run.runDir, 'job-id'), `${run.jobId}\n`);
     }
-    const config = resolveConfig(await jobs.config(run.jobId), { configDir: (await redis.hget(jobKeys(jobs.prefix, run.jobId).status, 'configDir')) ?? undefined });
+    const config = resolveConfig(await jobs.config(run.jobId), {
+      configDir: (await redis.hget(jobKeys(jobs.prefix, run.jobId).status, 'configDir')) ?? undefined,
+    });
     const workerCount = run.workers !== undefined ? nonNegativeInt(run.workers, '--workers') : config.workers.count;
     // A worker that keeps crashing is given up; when every worker is, the job is cancelled with the
     // reason instead of waiting for rollouts that can never come.
@@ -86,20 +88,25 @@ export async function runLocal(run: LocalRun): Promise<number> {
     const onGaveUp = (index: number, logFile: string) => {
       gaveUp.add(index);
       if (gaveUp.size < workerCount || stopping) return;
-      const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.trim());
+      const lines = readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim());
       // The error line itself (not the stack below it) and what follows it.
       const at = lines.findIndex((l) => /\b(Error|horizon):/.test(l));
       const excerpt = (at >= 0 ? lines.slice(at, at + 3) : lines.slice(-3)).join('\n  ');
       say(`every rollout worker exited ${MAX_WORKER_RESTARTS + 1} times; stopping the job. From ${logFile}:\n  ${excerpt}`);
       void jobs.cancel(run.jobId, `every rollout worker crashed (see ${logFile})`).catch(() => {});
     };
-    for (let i = 0; i < workerCount; i++) children.push(spawnWorker(i, url, run, config.workers.concurrency, () => stopping, children, say, onGaveUp));
+    for (let i = 0; i < workerCount; i++)
+      children.push(spawnWorker(i, url, run, config.workers.concurrency, () => stopping, children, say, onGaveUp));
     if (run.dashboard) {
       dashboard = await startDashboard({ redisUrl: url, prefix: run.prefix, port: 0 });
       say(`dashboard: ${dashboard.url}jobs/${encodeURIComponent(run.jobId)}`);
     }
     const target = config.algorithm === 'muzero' ? 'the malloc game' : (config.env.name ?? config.env.module);
-    say(`job ${run.jobId}: ${config.algorithm} on ${target}, ${config.train.iterations} iterations, ${workerCount} workers; run dir ${run.runDir}`);
+    say(
+      `job ${run.jobId}: ${config.algorithm} on ${target}, ${config.train.iterations} iterations, ${workerCount} workers; run dir ${run.runDir}`,
+    );
     service = new LearnerService({
       redis,
       redisUrl: url,
@@ -176,4 +183,3 @@ async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
   await exited;
   clearTimeout(timer);
 }
-

@@ -31,7 +31,8 @@ export async function main(argv: string[]): Promise<number> {
     .description("Train long-horizon agents with RL: Redis/BullMQ rollout workers and a learner on horizon's GPU engine or tfjs.")
     .showHelpAfterError()
     .exitOverride();
-  const redisOption = () => new Option('--redis <url>', 'Redis URL (redis://[:password@]host:port[/db], rediss:// for TLS); default $REDIS_URL');
+  const redisOption = () =>
+    new Option('--redis <url>', 'Redis URL (redis://[:password@]host:port[/db], rediss:// for TLS); default $REDIS_URL');
   const prefixOption = () => new Option('--prefix <prefix>', 'key prefix shared by every process of a deployment').default(DEFAULT_PREFIX);
 
   program
@@ -49,7 +50,16 @@ export async function main(argv: string[]): Promise<number> {
       const config = loadConfigFile(file, opts.set);
       const jobId = newJobId(config.name);
       const runDir = path.resolve(opts.runDir ?? path.join('runs', jobId));
-      exitCode = await runLocal({ runDir, jobId, redisFlag: opts.redis, prefix: opts.prefix, workers: opts.workers, progress: opts.progress, dashboard: opts.dashboard, submit: config });
+      exitCode = await runLocal({
+        runDir,
+        jobId,
+        redisFlag: opts.redis,
+        prefix: opts.prefix,
+        workers: opts.workers,
+        progress: opts.progress,
+        dashboard: opts.dashboard,
+        submit: config,
+      });
     });
 
   program
@@ -91,7 +101,16 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(redisOption())
     .addOption(prefixOption())
     .option('--concurrency <n>', 'groups processed at once', '1')
-    .addOption(new Option('--backend <name>', 'tensor backend (default: the job config)').choices(['auto', 'engine', 'webgpu', 'tensorflow', 'wasm', 'cpu']))
+    .addOption(
+      new Option('--backend <name>', 'tensor backend (default: the job config)').choices([
+        'auto',
+        'engine',
+        'webgpu',
+        'tensorflow',
+        'wasm',
+        'cpu',
+      ]),
+    )
     .action(async (opts) => {
       const worker = new RolloutWorker({
         redisUrl: requireRedis(opts.redis),
@@ -116,7 +135,10 @@ export async function main(argv: string[]): Promise<number> {
         const listed = jobId ? [await jobs.status(jobId)] : await jobs.list();
         // A running job whose learner holds no lease has lost its learner: say so, and what to do.
         const rows = await Promise.all(
-          listed.map(async (r) => ({ ...r, learnerGone: (r.state === 'running' || r.state === 'cancelling') && !(await jobs.learnerAlive(r.jobId)) })),
+          listed.map(async (r) => ({
+            ...r,
+            learnerGone: (r.state === 'running' || r.state === 'cancelling') && !(await jobs.learnerAlive(r.jobId)),
+          })),
         );
         if (opts.json) console.log(JSON.stringify(jobId ? rows[0] : rows, null, 2));
         else if (rows.length === 0) console.log('no training jobs');
@@ -174,7 +196,14 @@ export async function main(argv: string[]): Promise<number> {
         return;
       }
       const runDir = path.resolve(opts.runDir ?? path.join('runs', jobId));
-      exitCode = await runLocal({ runDir, jobId, prefix: opts.prefix, workers: opts.workers, progress: opts.progress, dashboard: opts.dashboard });
+      exitCode = await runLocal({
+        runDir,
+        jobId,
+        prefix: opts.prefix,
+        workers: opts.workers,
+        progress: opts.progress,
+        dashboard: opts.dashboard,
+      });
     });
 
   program
@@ -195,24 +224,31 @@ export async function main(argv: string[]): Promise<number> {
         token: opts.token,
         allowActions: opts.allowActions === true,
       });
-      console.log(`dashboard: ${dashboard.url}${opts.token ? ' (send "Authorization: Bearer <token>" or open it once with ?token=<token>)' : ''}`);
+      console.log(
+        `dashboard: ${dashboard.url}${opts.token ? ' (send "Authorization: Bearer <token>" or open it once with ?token=<token>)' : ''}`,
+      );
       await serveUntilSignal(() => dashboard.close());
     });
 
   program
     .command('eval')
-    .description('evaluate checkpoints of a run on held-out tasks (with the env\'s metrics and baselines; accuracy vs thinking budget for delethink / longcot runs; speed-up over the XLA-like baseline per program for muzero runs)')
+    .description(
+      "evaluate checkpoints of a run on held-out tasks (with the env's metrics and baselines; accuracy vs thinking budget for delethink / longcot runs; speed-up over the XLA-like baseline per program for muzero runs)",
+    )
     .argument('<run-dir>', 'run directory written by `horizon train` (runs/<job id>)')
     .option('--checkpoint <n|last>', 'checkpoint iteration to evaluate (repeatable, e.g. --checkpoint 0 --checkpoint last)', collect, [])
     .option('--split <name>', 'task split (default: test if the env has it, else eval)')
-    .option('--set <path=value>', 'override a field of the run\'s config, e.g. env.options.length=24 (repeatable)', collect, [])
+    .option('--set <path=value>', "override a field of the run's config, e.g. env.options.length=24 (repeatable)", collect, [])
     .option('--tasks <n>', 'evaluate the first n tasks of the split (muzero: the first n programs; default: all, at most 1000)')
-    .option('--programs <paths...>', 'muzero runs: program files (.json, MiniMalloc .csv) or directories of them (default: the committed held-out set)')
+    .option(
+      '--programs <paths...>',
+      'muzero runs: program files (.json, MiniMalloc .csv) or directories of them (default: the committed held-out set)',
+    )
     .option('--samples <n>', 'episodes per task', '1')
     .option('--batch <n>', 'episodes generated together', '32')
     .option('--chunks <list>', 'delethink / longcot: chunk caps I′ to report, e.g. 1,2,4,8 or 1..8 (traces run to the largest)')
-    .option('--backend <name>', 'tensor backend (default: the run\'s)')
-    .option('--no-baselines', 'skip the environment\'s baselines')
+    .option('--backend <name>', "tensor backend (default: the run's)")
+    .option('--no-baselines', "skip the environment's baselines")
     .option('--show <n>', 'print the first n episodes of each checkpoint, decoded (context and output of every turn / chunk)', '0')
     .option('--json <file>', 'write the results as JSON')
     .option('--plot <file.svg>', 'write accuracy vs thinking budget as an SVG plot')
@@ -254,7 +290,7 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('validate')
-    .description('check a config — and its environment\'s options and module — and print it resolved (defaults, preset and derived values)')
+    .description("check a config — and its environment's options and module — and print it resolved (defaults, preset and derived values)")
     .argument('<config>', 'YAML config file')
     .option('--set <path=value>', 'override a config field (repeatable)', collect, [])
     .action(async (file: string, opts) => {
@@ -304,10 +340,12 @@ async function withJobs(opts: { redis?: string; prefix: string }, fn: (jobs: Job
 
 function requireRedis(flag: string | undefined): string {
   const url = resolveRedisUrl(flag);
-  if (!url) throw new ServiceError('no Redis given: pass --redis redis://host:port or set REDIS_URL (`horizon train` starts its own when neither is set)');
+  if (!url)
+    throw new ServiceError(
+      'no Redis given: pass --redis redis://host:port or set REDIS_URL (`horizon train` starts its own when neither is set)',
+    );
   return url;
 }
-
 
 /**
  * For the long-running commands (learner, worker, dashboard): wait for SIGINT/SIGTERM, give `close` up
@@ -347,7 +385,11 @@ function formatStatusTable(rows: ReadonlyArray<JobStatus & { learnerGone?: boole
     r.updatedAt ? new Date(r.updatedAt).toISOString().replace('T', ' ').slice(0, 19) : '–',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   const extra = rows.length === 1 && rows[0].error ? `\nerror: ${rows[0].error}` : '';
   return [line(header), ...body.map(line)].join('\n') + extra;
 }

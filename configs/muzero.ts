@@ -16,7 +16,11 @@ export const MuZeroNetworkOptionsSchema = z
     dynamicsLayers: z.number().int().min(0).default(2).describe('Hidden layers of g before the reward and state heads.'),
     predictionLayers: z.number().int().min(0).default(1).describe('Hidden layers of f before the policy and value heads.'),
     supportSize: z.number().int().min(1).default(20).describe('S: value and reward are categorical over the integers −S..S (2S + 1 bins).'),
-    valueScale: z.number().positive().default(100).describe('Scalars are multiplied by this before the h-transform (returns lie in [0, 1)).'),
+    valueScale: z
+      .number()
+      .positive()
+      .default(100)
+      .describe('Scalars are multiplied by this before the h-transform (returns lie in [0, 1)).'),
   })
   .strict();
 export type MuZeroNetworkOptions = z.output<typeof MuZeroNetworkOptionsSchema>;
@@ -24,13 +28,23 @@ export type MuZeroNetworkOptions = z.output<typeof MuZeroNetworkOptionsSchema>;
 /** `muzero.search`: tree search used by self-play (and, with other values, by evaluation and reanalyse). */
 export const SearchConfigSchema = z
   .object({
-    algorithm: z.enum(['gumbel', 'puct']).default('gumbel').describe('Root and interior selection: Gumbel MuZero (good with 8–32 simulations) or pUCT with Dirichlet noise.'),
+    algorithm: z
+      .enum(['gumbel', 'puct'])
+      .default('gumbel')
+      .describe('Root and interior selection: Gumbel MuZero (good with 8–32 simulations) or pUCT with Dirichlet noise.'),
     simulations: z.number().int().min(1).max(10_000).default(16).describe('n, simulations per move.'),
-    dynamics: z.enum(['learned', 'simulator']).default('learned').describe('Expand with the learned dynamics g (MuZero) or with the real game (AlphaZero-style control arm).'),
+    dynamics: z
+      .enum(['learned', 'simulator'])
+      .default('learned')
+      .describe('Expand with the learned dynamics g (MuZero) or with the real game (AlphaZero-style control arm).'),
     discount: z.number().min(0).max(1).default(1).describe('γ.'),
     pbCInit: z.number().positive().default(1.25).describe('c1 of pUCT.'),
     pbCBase: z.number().positive().default(19652).describe('c2 of pUCT.'),
-    dirichletConcentration: z.number().positive().default(10).describe('Σα of the pUCT root noise: each legal action gets α = this / #legal.'),
+    dirichletConcentration: z
+      .number()
+      .positive()
+      .default(10)
+      .describe('Σα of the pUCT root noise: each legal action gets α = this / #legal.'),
     rootExplorationFraction: z.number().min(0).max(1).default(0.25).describe('ε of the pUCT root noise (0 for evaluation).'),
     temperature: z.number().min(0).default(1).describe('pUCT: the action is sampled ∝ N^(1/temperature); 0 = most visited.'),
     maxConsideredActions: z.number().int().min(1).default(16).describe('Gumbel m: root actions entering sequential halving.'),
@@ -61,7 +75,12 @@ export const MuZeroLossOptionsSchema = z
   .object({
     valueLossWeight: z.number().min(0).default(0.25).describe('λ_v (MuZero Reanalyse uses 0.25).'),
     l2: z.number().min(0).default(1e-4).describe('c_L2 of the weight penalty c·Σθ².'),
-    dynamicsGradientScale: z.number().min(0).max(1).default(0.5).describe('Gradient scale of each hidden state before it feeds the next dynamics step.'),
+    dynamicsGradientScale: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.5)
+      .describe('Gradient scale of each hidden state before it feeds the next dynamics step.'),
   })
   .strict();
 export type MuZeroLossOptions = z.output<typeof MuZeroLossOptionsSchema>;

@@ -41,7 +41,9 @@ function typeName(schema: AnySchema): string {
   const def = schema.def;
   switch (def.type) {
     case 'enum':
-      return Object.values(def.entries as Record<string, string>).map((v) => `\`${v}\``).join(' \\| ');
+      return Object.values(def.entries as Record<string, string>)
+        .map((v) => `\`${v}\``)
+        .join(' \\| ');
     case 'literal':
       return (def.values as unknown[]).map((v) => JSON.stringify(v)).join(' \\| ');
     case 'record':
@@ -54,7 +56,8 @@ function typeName(schema: AnySchema): string {
 }
 
 function collect(schema: AnySchema, prefix: string, rows: FieldRow[]): void {
-  const shape = (schema.def.shape ?? (schema as unknown as { shape?: Record<string, AnySchema> }).shape) as Record<string, AnySchema> | undefined;
+  const shape = (schema.def.shape ?? (schema as unknown as { shape?: Record<string, AnySchema> }).shape) as
+    Record<string, AnySchema> | undefined;
   if (!shape) return;
   for (const [key, child] of Object.entries(shape)) {
     const path = prefix ? `${prefix}.${key}` : key;
@@ -63,7 +66,13 @@ function collect(schema: AnySchema, prefix: string, rows: FieldRow[]): void {
     rows.push({
       path,
       type: isObject ? 'section' : typeName(base),
-      defaultValue: isObject ? '' : defaultValue !== undefined ? `\`${JSON.stringify(defaultValue)}\`` : optional ? '(derived / unset)' : '(required)',
+      defaultValue: isObject
+        ? ''
+        : defaultValue !== undefined
+          ? `\`${JSON.stringify(defaultValue)}\``
+          : optional
+            ? '(derived / unset)'
+            : '(required)',
       description: (description ?? '').replace(/\|/g, '\\|'),
     });
     if (isObject) collect(base, path, rows);

@@ -109,7 +109,9 @@ function checkEnv(config: ParsedRunConfig, given: boolean): void {
     throw new ConfigError('env: set exactly one of env.name (a built-in environment) or env.module (a path to your module)');
   }
   if (env.name !== undefined && !isBuiltinEnvName(env.name)) {
-    throw new ConfigError(`env.name: unknown environment "${env.name}"; built-in environments: ${builtinEnvNames.join(', ')} (or set env.module to your own module)`);
+    throw new ConfigError(
+      `env.name: unknown environment "${env.name}"; built-in environments: ${builtinEnvNames.join(', ')} (or set env.module to your own module)`,
+    );
   }
 }
 
@@ -117,19 +119,28 @@ function checkEnv(config: ParsedRunConfig, given: boolean): void {
 function checkMuZero(config: ParsedRunConfig): void {
   const m = config.muzero;
   if (m.programs.generate.length === 0 && m.programs.files.length === 0) {
-    throw new ConfigError('muzero.programs: no training programs; list generators under muzero.programs.generate or files under muzero.programs.files');
+    throw new ConfigError(
+      'muzero.programs: no training programs; list generators under muzero.programs.generate or files under muzero.programs.files',
+    );
   }
   if (m.learner.minReplayPositions > m.replay.capacity) {
-    throw new ConfigError(`muzero.learner.minReplayPositions (${m.learner.minReplayPositions}) exceeds muzero.replay.capacity (${m.replay.capacity}); the learner would wait forever`);
+    throw new ConfigError(
+      `muzero.learner.minReplayPositions (${m.learner.minReplayPositions}) exceeds muzero.replay.capacity (${m.replay.capacity}); the learner would wait forever`,
+    );
   }
-  if (config.sft.steps > 0) throw new ConfigError(`sft.steps = ${config.sft.steps}: the supervised warm start is for token policies; algorithm muzero learns from self-play only (set sft.steps: 0)`);
+  if (config.sft.steps > 0)
+    throw new ConfigError(
+      `sft.steps = ${config.sft.steps}: the supervised warm start is for token policies; algorithm muzero learns from self-play only (set sft.steps: 0)`,
+    );
 }
 
 function checkContext(config: ParsedRunConfig, derived: DerivedConfig): void {
   const context = config.rollout.context;
   const wanted = CONTEXT_OF_ALGORITHM[config.algorithm];
   if (wanted !== undefined && wanted !== context) {
-    throw new ConfigError(`algorithm: ${config.algorithm} trains with rollout.context: ${wanted}, but the config sets rollout.context: ${context}`);
+    throw new ConfigError(
+      `algorithm: ${config.algorithm} trains with rollout.context: ${wanted}, but the config sets rollout.context: ${context}`,
+    );
   }
   const d = config.delethink;
   const seq = config.model.maxSeqLen;

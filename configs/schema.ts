@@ -34,7 +34,9 @@ export const ModelSchema = z
     tieEmbeddings: z
       .boolean()
       .default(true)
-      .describe('The output layer shares the token embedding (logits = h·Eᵀ); false gives it its own matrix `lm_head.weight`, as in Llama 3 8B or Qwen2 7B.'),
+      .describe(
+        'The output layer shares the token embedding (logits = h·Eᵀ); false gives it its own matrix `lm_head.weight`, as in Llama 3 8B or Qwen2 7B.',
+      ),
     initStd: z.number().positive().default(0.02).describe('Standard deviation of the initial weights.'),
   })
   .strict();
@@ -46,13 +48,15 @@ export const EnvSchema = z
       .string()
       .nullish()
       .transform((v) => v ?? undefined)
-      .describe('Built-in environment name (e.g. `toy/guess`). Token-policy algorithms need exactly one of name / module (`null` clears one from the command line); `muzero` reads no env.'),
+      .describe(
+        'Built-in environment name (e.g. `toy/guess`). Token-policy algorithms need exactly one of name / module (`null` clears one from the command line); `muzero` reads no env.',
+      ),
     module: z
       .string()
       .nullish()
       .transform((v) => v ?? undefined)
       .describe('Path (relative to the config file) of a module whose default export is an EnvDefinition.'),
-    options: z.record(z.string(), z.unknown()).default({}).describe("Options passed to the environment, validated by its own schema."),
+    options: z.record(z.string(), z.unknown()).default({}).describe('Options passed to the environment, validated by its own schema.'),
   })
   .strict();
 
@@ -60,7 +64,12 @@ export const RolloutSchema = z
   .object({
     tasksPerIteration: z.number().int().min(1).max(100000).default(16).describe('T: tasks sampled per iteration (paper: 40).'),
     groupSize: z.number().int().min(2).max(1024).default(6).describe('K: rollouts per task; one rollout job carries one group (paper: 6).'),
-    temperature: z.number().positive().max(10).default(1.0).describe('Sampling temperature; no top-p/top-k so learner and sampler probabilities agree.'),
+    temperature: z
+      .number()
+      .positive()
+      .max(10)
+      .default(1.0)
+      .describe('Sampling temperature; no top-p/top-k so learner and sampler probabilities agree.'),
     maxTurns: z.number().int().min(1).max(10000).default(40).describe('Agent turns per episode (paper: 40 in training).'),
     maxTokensPerTurn: z.number().int().min(1).max(1_000_000).default(1500).describe('Generated tokens per agent turn (paper: 1500).'),
     maxObservationTokens: z
@@ -80,8 +89,16 @@ export const RolloutSchema = z
     trainOnEndOfTurn: z
       .boolean()
       .default(true)
-      .describe('Count the sampled end-of-turn token as a policy token (the reference code masks it; a model trained from scratch must learn to stop).'),
-    episodeRetries: z.number().int().min(0).max(100).default(2).describe('Retries of a failed episode with a fresh env before the whole group fails.'),
+      .describe(
+        'Count the sampled end-of-turn token as a policy token (the reference code masks it; a model trained from scratch must learn to stop).',
+      ),
+    episodeRetries: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .default(2)
+      .describe('Retries of a failed episode with a fresh env before the whole group fails.'),
     stragglerStop: z
       .object({
         enabled: z.boolean().default(true).describe('Cancel the slowest rollouts once enough have finished.'),
@@ -117,7 +134,13 @@ export const RolloutSchema = z
 export const LoopSchema = z
   .object({
     epochs: z.number().int().min(1).max(100).default(2).describe('N_epoch: passes over the iteration’s rollouts (paper: 2).'),
-    minibatchSize: z.number().int().min(1).max(100000).default(32).describe('M: rollouts per minibatch and the fixed loss divisor (paper: 32).'),
+    minibatchSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(100000)
+      .default(32)
+      .describe('M: rollouts per minibatch and the fixed loss divisor (paper: 32).'),
     clipEpsilon: z.number().positive().max(1).default(0.1).describe('ε of the clipped objective (paper: 0.1).'),
     clipLow: z
       .enum(['paper', 'code'])
@@ -146,7 +169,9 @@ export const LoopSchema = z
       .max(10)
       .nullish()
       .transform((v) => v ?? undefined)
-      .describe('ε of the upper clip bound 1 + ε when it differs from `clipEpsilon` ("clip-higher", Delethink: 0.26); unset = `clipEpsilon`.'),
+      .describe(
+        'ε of the upper clip bound 1 + ε when it differs from `clipEpsilon` ("clip-higher", Delethink: 0.26); unset = `clipEpsilon`.',
+      ),
     dualClip: z
       .number()
       .gt(1)
@@ -162,28 +187,56 @@ export const LoopSchema = z
     importanceSampling: z
       .enum(['stale', 'always'])
       .default('stale')
-      .describe('Truncated importance weights min(p_old/p_sampler, rollout.importanceWeightCap): only for rows sampled by an older policy version (`stale`) or on every token (`always`, Delethink).'),
+      .describe(
+        'Truncated importance weights min(p_old/p_sampler, rollout.importanceWeightCap): only for rows sampled by an older policy version (`stale`) or on every token (`always`, Delethink).',
+      ),
     advantageUnit: z
       .enum(['rollout', 'turn'])
       .default('rollout')
-      .describe('`rollout`: one return per rollout, shared by its rows. `turn`: each turn is a sample with its own reward (env `turnRewards`), grouped with all turns of all rollouts of the task (Mem-α).'),
+      .describe(
+        '`rollout`: one return per rollout, shared by its rows. `turn`: each turn is a sample with its own reward (env `turnRewards`), grouped with all turns of all rollouts of the task (Mem-α).',
+      ),
   })
   .strict();
 
 export const DelethinkSchema = z
   .object({
     chunkTokens: z.number().int().min(8).max(1_000_000).default(8192).describe('C: tokens generated in the first chunk (paper: 8192).'),
-    carryoverTokens: z.number().int().min(1).max(1_000_000).default(4096).describe('m: carryover; later chunks generate C − m tokens (paper: C/2).'),
-    headTokens: z.number().int().min(0).max(1_000_000).default(100).describe('h: first tokens of chunk 1 kept in every later prompt (paper: 100).'),
-    maxChunks: z.number().int().min(1).max(10_000).default(5).describe('I: chunk cap of a trace in training; thinking budget C + (I − 1)(C − m) (paper: 5 → 24K).'),
+    carryoverTokens: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(4096)
+      .describe('m: carryover; later chunks generate C − m tokens (paper: C/2).'),
+    headTokens: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .default(100)
+      .describe('h: first tokens of chunk 1 kept in every later prompt (paper: 100).'),
+    maxChunks: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(5)
+      .describe('I: chunk cap of a trace in training; thinking budget C + (I − 1)(C − m) (paper: 5 → 24K).'),
     carry: z
       .enum(['paper', 'released'])
       .default('paper')
-      .describe('Carryover of chunk l ≥ 2: `paper` = q ⊕ head ⊕ last m tokens; `released` = q ⊕ head ⊕ last m − h tokens (head + tail = m).'),
+      .describe(
+        'Carryover of chunk l ≥ 2: `paper` = q ⊕ head ⊕ last m tokens; `released` = q ⊕ head ⊕ last m − h tokens (head + tail = m).',
+      ),
   })
   .strict()
-  .refine((d) => d.carryoverTokens < d.chunkTokens, { message: 'delethink.carryoverTokens (m) must be smaller than delethink.chunkTokens (C)' })
-  .refine((d) => d.headTokens < d.carryoverTokens, { message: 'delethink.headTokens (h) must be smaller than delethink.carryoverTokens (m)' });
+  .refine((d) => d.carryoverTokens < d.chunkTokens, {
+    message: 'delethink.carryoverTokens (m) must be smaller than delethink.chunkTokens (C)',
+  })
+  .refine((d) => d.headTokens < d.carryoverTokens, {
+    message: 'delethink.headTokens (h) must be smaller than delethink.carryoverTokens (m)',
+  });
 
 export const OptimSchema = z
   .object({
@@ -202,14 +255,20 @@ export const EngineSchema = z
       .enum(['auto', 'f32', 'f16', 'f16-matrix'])
       .default('auto')
       .describe(
-        "Matmul precision of the GPU engine (backend auto/engine). auto: f16 tensor cores (subgroup matrices) where the adapter has them, else f32. f16: f16 operands, f32 accumulation, on any adapter with shader-f16. Weights, optimizer state and log-probs stay f32; f16 paths use dynamic loss scaling.",
+        'Matmul precision of the GPU engine (backend auto/engine). auto: f16 tensor cores (subgroup matrices) where the adapter has them, else f32. f16: f16 operands, f32 accumulation, on any adapter with shader-f16. Weights, optimizer state and log-probs stay f32; f16 paths use dynamic loss scaling.',
       ),
   })
   .strict();
 
 export const SftSchema = z
   .object({
-    steps: z.number().int().min(0).max(10_000_000).default(0).describe('Supervised warm-start steps on scripted demonstrations before RL (0 = none).'),
+    steps: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000_000)
+      .default(0)
+      .describe('Supervised warm-start steps on scripted demonstrations before RL (0 = none).'),
     batchSize: z.number().int().min(1).max(100000).default(32).describe('Demonstrations per SFT step.'),
     lr: z.number().positive().max(1).default(1e-3).describe('SFT learning rate (AdamW, same decay and clip as RL).'),
     split: z.string().default('train').describe('Task split the demonstrations are drawn from.'),
@@ -218,10 +277,26 @@ export const SftSchema = z
 
 export const TrainSchema = z
   .object({
-    iterations: z.number().int().min(0).max(10_000_000).default(100).describe('RL iterations (one iteration = T·K rollouts, then updates).'),
+    iterations: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000_000)
+      .default(100)
+      .describe('RL iterations (one iteration = T·K rollouts, then updates).'),
     checkpointEvery: z.number().int().min(1).default(10).describe('Save a checkpoint every this many iterations (and at the end).'),
-    keepCheckpoints: z.number().int().min(1).default(3).describe('Checkpoints kept on disk (oldest removed first); the warm start (iteration 0) is always kept as well.'),
-    evalEvery: z.number().int().min(0).default(0).describe('Greedy-free evaluation on the eval split every this many iterations (0 = off).'),
+    keepCheckpoints: z
+      .number()
+      .int()
+      .min(1)
+      .default(3)
+      .describe('Checkpoints kept on disk (oldest removed first); the warm start (iteration 0) is always kept as well.'),
+    evalEvery: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('Greedy-free evaluation on the eval split every this many iterations (0 = off).'),
     evalTasks: z.number().int().min(1).default(64).describe('Tasks per evaluation.'),
     split: z.string().default('train').describe('Task split RL samples from.'),
     initFrom: z
@@ -243,20 +318,38 @@ export const TrainSchema = z
 
 export const WorkersSchema = z
   .object({
-    count: z.number().int().min(0).max(1024).default(2).describe('Rollout worker processes `horizon train` starts (0 = rely on external `horizon worker`s).'),
+    count: z
+      .number()
+      .int()
+      .min(0)
+      .max(1024)
+      .default(2)
+      .describe('Rollout worker processes `horizon train` starts (0 = rely on external `horizon worker`s).'),
     concurrency: z.number().int().min(1).max(1024).default(1).describe('Groups each worker runs at once.'),
     backend: z
       .enum(['auto', 'engine', 'webgpu', 'tensorflow', 'wasm', 'cpu'])
       .optional()
-      .describe('Backend of the workers; defaults to the top-level backend. auto and engine decode on the GPU engine (KV cache and sampling on the GPU) where it is available, as for the learner.'),
+      .describe(
+        'Backend of the workers; defaults to the top-level backend. auto and engine decode on the GPU engine (KV cache and sampling on the GPU) where it is available, as for the learner.',
+      ),
   })
   .strict();
 
 /** One entry of `muzero.programs.generate`: `count` programs of one generator, seeds `seed`, `seed + 1`, … */
 export const GeneratedProgramsSchema = z
   .object({
-    count: z.number().int().min(1).max(100_000).default(1).describe('Programs made from this entry: seeds workload.seed, workload.seed + 1, …, each a training program named `<generator>-s<seed>`.'),
-    workload: WorkloadSchema.describe('Generator and knobs (docs/mallocmuzero.md, "Workloads"); `seed` is the first seed. The held-out set uses seeds ≥ 1000: train below.'),
+    count: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(1)
+      .describe(
+        'Programs made from this entry: seeds workload.seed, workload.seed + 1, …, each a training program named `<generator>-s<seed>`.',
+      ),
+    workload: WorkloadSchema.describe(
+      'Generator and knobs (docs/mallocmuzero.md, "Workloads"); `seed` is the first seed. The held-out set uses seeds ≥ 1000: train below.',
+    ),
   })
   .strict();
 
@@ -274,36 +367,67 @@ export const MuZeroProgramsSchema = z
     files: z
       .array(z.string().min(1))
       .default([])
-      .describe('Program files (.json programs, MiniMalloc .csv) or directories of them (every .json and .csv but manifest.json), relative to the config file; they must exist on the workers too.'),
-    csvCapacityFraction: z.number().gt(0).max(1).default(0.5).describe('Fast capacity of a MiniMalloc CSV program as a share of its peak live bytes (the CSV format carries no capacity).'),
+      .describe(
+        'Program files (.json programs, MiniMalloc .csv) or directories of them (every .json and .csv but manifest.json), relative to the config file; they must exist on the workers too.',
+      ),
+    csvCapacityFraction: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(0.5)
+      .describe('Fast capacity of a MiniMalloc CSV program as a share of its peak live bytes (the CSV format carries no capacity).'),
   })
   .strict();
 
 /** `muzero.selfPlay`: self-play jobs on the rollouts queue. */
 export const SelfPlaySchema = z
   .object({
-    gamesPerJob: z.number().int().min(1).max(4096).default(16).describe('Games one self-play job plays, in lock-step (one batched network call per simulation step for all of them).'),
+    gamesPerJob: z
+      .number()
+      .int()
+      .min(1)
+      .max(4096)
+      .default(16)
+      .describe('Games one self-play job plays, in lock-step (one batched network call per simulation step for all of them).'),
     jobsInFlight: z
       .number()
       .int()
       .min(1)
       .max(10_000)
       .default(8)
-      .describe('Self-play jobs the learner keeps queued or running, each with the newest weights at the time it is queued; about workers × concurrency (+ a few) keeps every worker busy without letting queued jobs grow stale.'),
-    jobTimeoutSec: z.number().int().min(5).max(86_400).default(1800).describe('A self-play job not finished after this long is given up (and replaced).'),
+      .describe(
+        'Self-play jobs the learner keeps queued or running, each with the newest weights at the time it is queued; about workers × concurrency (+ a few) keeps every worker busy without letting queued jobs grow stale.',
+      ),
+    jobTimeoutSec: z
+      .number()
+      .int()
+      .min(5)
+      .max(86_400)
+      .default(1800)
+      .describe('A self-play job not finished after this long is given up (and replaced).'),
   })
   .strict();
 
 /** `muzero.learner`: the learner's pacing. */
 export const MuZeroLearnerSchema = z
   .object({
-    updatesPerIteration: z.number().int().min(1).max(1_000_000).default(32).describe('Updates (each a `muzero.train.batchSize` sample from the replay) per iteration; weights are published after each iteration.'),
+    updatesPerIteration: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(32)
+      .describe(
+        'Updates (each a `muzero.train.batchSize` sample from the replay) per iteration; weights are published after each iteration.',
+      ),
     minReplayPositions: z
       .number()
       .int()
       .min(1)
       .default(2048)
-      .describe('Positions the replay must hold before updates start; the learner waits for self-play only until then (also after a resume, which starts with an empty replay).'),
+      .describe(
+        'Positions the replay must hold before updates start; the learner waits for self-play only until then (also after a resume, which starts with an empty replay).',
+      ),
   })
   .strict();
 
@@ -328,11 +452,18 @@ export const MuZeroEvalSchema = z
       .array(z.string().min(1))
       .default([])
       .describe('More evaluation programs: .json / MiniMalloc .csv files or directories of them, relative to the config file.'),
-    maxPrograms: z.number().int().min(0).default(0).describe('Evaluate only the first n programs (held-out set first, then files); 0 = all.'),
+    maxPrograms: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('Evaluate only the first n programs (held-out set first, then files); 0 = all.'),
     deterministic: z
       .boolean()
       .default(true)
-      .describe('Search without noise when evaluating (Gumbel scale 0, no Dirichlet noise, most-visited action), with `muzero.search` otherwise.'),
+      .describe(
+        'Search without noise when evaluating (Gumbel scale 0, no Dirichlet noise, most-visited action), with `muzero.search` otherwise.',
+      ),
   })
   .strict();
 
@@ -351,11 +482,19 @@ export const MuZeroSchema = MuZeroOptionsSchema.extend({
 
 export const RunConfigSchema = z
   .object({
-    name: z.string().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only').default('run').describe('Run name (prefix of the job id).'),
+    name: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only')
+      .default('run')
+      .describe('Run name (prefix of the job id).'),
     algorithm: z
       .enum(['loop', 'loop-rwnorm', 'grpo', 'grpo-nokl', 'rloo', 'delethink', 'longcot', 'memalpha', 'custom', 'muzero'])
       .default('loop')
-      .describe('Recipe preset: sets `loop.*` (and rollout) to the paper’s settings; `custom` uses `loop.*` as written; `muzero` trains the mallocMuZero agent (the `muzero` section, no env).'),
+      .describe(
+        'Recipe preset: sets `loop.*` (and rollout) to the paper’s settings; `custom` uses `loop.*` as written; `muzero` trains the mallocMuZero agent (the `muzero` section, no env).',
+      ),
     seed: z.number().int().min(0).default(0).describe('Seed of every random choice (tasks, init, sampling).'),
     backend: z
       .enum(['auto', 'engine', 'webgpu', 'tensorflow', 'wasm', 'cpu'])
@@ -363,7 +502,9 @@ export const RunConfigSchema = z
       .describe(
         "Tensor backend. auto: the learner trains on horizon's own GPU engine where Dawn finds a hardware GPU adapter, else tfjs on tfjs-node if it loads, else wasm. engine: the GPU engine on any adapter (lavapipe included; an error if none). webgpu: tfjs's WebGPU backend (slower; for comparisons).",
       ),
-    env: EnvSchema.prefault({}).describe('The environment of a token-policy algorithm (they need one; `muzero` reads none and may leave the section out).'),
+    env: EnvSchema.prefault({}).describe(
+      'The environment of a token-policy algorithm (they need one; `muzero` reads none and may leave the section out).',
+    ),
     model: ModelSchema.prefault({}).describe('Policy transformer.'),
     rollout: RolloutSchema.prefault({}).describe('Rollout collection.'),
     loop: LoopSchema.prefault({}).describe('Policy-gradient update (LOOP, GRPO, RLOO, Delethink, Mem-α are settings of it).'),

@@ -7,7 +7,7 @@
 export function mixSeed(...parts: number[]): number {
   let h = 0x9e3779b9;
   for (const p of parts) {
-    h ^= Math.imul((p | 0) ^ (p / 4294967296) | 0, 0x85ebca6b);
+    h ^= Math.imul(((p | 0) ^ (p / 4294967296)) | 0, 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
     h ^= h >>> 16;
   }

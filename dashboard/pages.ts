@@ -49,7 +49,9 @@ function body(page: PageName, jobId: string | undefined): string {
 
 /** One page shell (escaped; no inline script, so the Content-Security-Policy can forbid them). */
 export function renderPage(page: PageName, params: PageParams): string {
-  const message = params.error ? `<p id="message" class="message error">${escapeHtml(params.error)}</p>` : `<p id="message" class="message" hidden></p>`;
+  const message = params.error
+    ? `<p id="message" class="message error">${escapeHtml(params.error)}</p>`
+    : `<p id="message" class="message" hidden></p>`;
   const content = params.error ? '' : body(page, params.jobId);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(`${TITLES[page]}${params.jobId ? ` — ${params.jobId}` : ''} · horizon`)}</title>

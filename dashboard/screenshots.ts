@@ -11,17 +11,33 @@ import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 
 const { values } = parseArgs({
-  options: { url: { type: 'string' }, job: { type: 'string' }, step: { type: 'string' }, group: { type: 'string' }, out: { type: 'string', default: 'docs/img' } },
+  options: {
+    url: { type: 'string' },
+    job: { type: 'string' },
+    step: { type: 'string' },
+    group: { type: 'string' },
+    out: { type: 'string', default: 'docs/img' },
+  },
 });
 if (!values.url || !values.job) {
-  console.error('usage: npx tsx dashboard/screenshots.ts --url http://127.0.0.1:8265/ --job <job id> [--step N --group G] [--out docs/img]');
+  console.error(
+    'usage: npx tsx dashboard/screenshots.ts --url http://127.0.0.1:8265/ --job <job id> [--step N --group G] [--out docs/img]',
+  );
   process.exit(2);
 }
 mkdirSync(values.out!, { recursive: true });
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    '--disable-quic',
+  ],
 });
 const page = await browser.newPage({ viewport: { width: 1200, height: 860 } });
 const job = encodeURIComponent(values.job);

@@ -149,12 +149,19 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const auth = request.headers.authorization;
     const query = (request.query as Record<string, unknown> | undefined)?.token;
     const presented =
-      (auth?.startsWith('Bearer ') ? auth.slice(7) : undefined) ?? (typeof query === 'string' ? query : undefined) ?? cookieValue(request.headers.cookie, TOKEN_COOKIE);
+      (auth?.startsWith('Bearer ') ? auth.slice(7) : undefined) ??
+      (typeof query === 'string' ? query : undefined) ??
+      cookieValue(request.headers.cookie, TOKEN_COOKIE);
     if (presented === undefined || !timingSafeEqual(digest(presented), expected)) {
-      return reply.code(401).header('WWW-Authenticate', 'Bearer').type('text/plain').send('unauthorized: send "Authorization: Bearer <token>" or open the page with ?token=<token>');
+      return reply
+        .code(401)
+        .header('WWW-Authenticate', 'Bearer')
+        .type('text/plain')
+        .send('unauthorized: send "Authorization: Bearer <token>" or open the page with ?token=<token>');
     }
     // A browser that came with ?token= keeps it in a cookie, so the pages' own requests (and bull-board's) pass.
-    if (typeof query === 'string') reply.header('Set-Cookie', `${TOKEN_COOKIE}=${encodeURIComponent(query)}; HttpOnly; SameSite=Strict; Path=/`);
+    if (typeof query === 'string')
+      reply.header('Set-Cookie', `${TOKEN_COOKIE}=${encodeURIComponent(query)}; HttpOnly; SameSite=Strict; Path=/`);
   });
 
   // ---- bull-board ----
@@ -186,7 +193,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     reply
       .code(params.status ?? 200)
       .type('text/html; charset=utf-8')
-      .header('Content-Security-Policy', "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+      .header(
+        'Content-Security-Policy',
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+      )
       .header('X-Content-Type-Options', 'nosniff')
       .send(renderPage(page, { ...params, prefix, readOnly }));
   const jobPage = (page: PageName) => async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
@@ -249,7 +259,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       throw new ApiError(404, `no trajectories recorded for iteration ${request.params.step} (recorded: ${recorded.join(', ') || 'none'})`);
     }
     const group = sample.groups.find((g) => g.groupIndex === groupIndex);
-    if (!group) throw new ApiError(404, `iteration ${step} has no recorded group ${request.params.group} (recorded: ${sample.groups.map((g) => g.groupIndex).join(', ')})`);
+    if (!group)
+      throw new ApiError(
+        404,
+        `iteration ${step} has no recorded group ${request.params.group} (recorded: ${sample.groups.map((g) => g.groupIndex).join(', ')})`,
+      );
     return {
       step,
       groupIndex,
@@ -274,7 +288,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   });
 
   app.setErrorHandler((err, request, reply) => {
-    const code = err instanceof ApiError ? err.statusCode : typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500;
+    const code =
+      err instanceof ApiError
+        ? err.statusCode
+        : typeof (err as { statusCode?: unknown }).statusCode === 'number'
+          ? (err as { statusCode: number }).statusCode
+          : 500;
     const message = err instanceof Error ? err.message : String(err);
     if (request.url.startsWith('/api/')) return reply.code(code).send({ error: message });
     return reply.code(code).type('text/plain').send(`error: ${message}`);
@@ -289,7 +308,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new ServiceError(`port ${options.port} on ${host} is in use: pass another --port (0 picks a free one)`, { cause: err });
     }
-    throw new ServiceError(`the dashboard could not listen on ${host}:${options.port} (${(err as Error).message}); Redis ${redactUrl(options.redisUrl)}`, { cause: err });
+    throw new ServiceError(
+      `the dashboard could not listen on ${host}:${options.port} (${(err as Error).message}); Redis ${redactUrl(options.redisUrl)}`,
+      { cause: err },
+    );
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? DEFAULT_DASHBOARD_PORT);

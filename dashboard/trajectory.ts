@@ -47,7 +47,14 @@ export function segmentPieces(segment: Segment): TokenPiece[] {
     const id = tokens[i];
     const output = isOutput[i] === 1;
     if (id >= 256 || id < 0) {
-      pieces.push({ text: SPECIAL_MARKERS[id] ?? `⟨${id}⟩`, kind: 'special', ids: [id], logProbs: [logProbs[i]], isOutput: output, turn: turn[i] });
+      pieces.push({
+        text: SPECIAL_MARKERS[id] ?? `⟨${id}⟩`,
+        kind: 'special',
+        ids: [id],
+        logProbs: [logProbs[i]],
+        isOutput: output,
+        turn: turn[i],
+      });
       i++;
       continue;
     }
@@ -58,7 +65,14 @@ export function segmentPieces(segment: Segment): TokenPiece[] {
       if (next === undefined || next < 0x80 || next > 0xbf || isOutput[i + j] !== isOutput[i]) n = 1;
     }
     const ids = tokens.slice(i, i + n);
-    pieces.push({ text: tokenizer.decode(ids), kind: output ? 'policy' : 'env', ids, logProbs: logProbs.slice(i, i + n), isOutput: output, turn: turn[i] });
+    pieces.push({
+      text: tokenizer.decode(ids),
+      kind: output ? 'policy' : 'env',
+      ids,
+      logProbs: logProbs.slice(i, i + n),
+      isOutput: output,
+      turn: turn[i],
+    });
     i += n;
   }
   return pieces;

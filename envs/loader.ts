@@ -54,10 +54,13 @@ export async function loadEnvDefinition(spec: EnvSpec, baseDir: string): Promise
   try {
     namespace = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new PluginError(`${source} failed to load (${path}): ${errorMessage(err)} (the error is in that module or something it imports)`, {
-      cause: err,
-      context,
-    });
+    throw new PluginError(
+      `${source} failed to load (${path}): ${errorMessage(err)} (the error is in that module or something it imports)`,
+      {
+        cause: err,
+        context,
+      },
+    );
   }
   return validateEnvDefinition(pickEnvExport(namespace, source), source);
 }
@@ -122,9 +125,12 @@ export function validateEnvOptions<Options>(def: EnvDefinition<Options>, options
   try {
     result = schema.safeParse(raw);
   } catch (err) {
-    throw new PluginError(`env ${def.name}: its optionsSchema threw while parsing env.options: ${errorMessage(err)} (async refinements are not supported)`, {
-      cause: err,
-    });
+    throw new PluginError(
+      `env ${def.name}: its optionsSchema threw while parsing env.options: ${errorMessage(err)} (async refinements are not supported)`,
+      {
+        cause: err,
+      },
+    );
   }
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => describeIssue(issue as unknown as LooseIssue, schema, raw));
@@ -224,7 +230,14 @@ function objectKeysAt(schema: unknown, path: readonly PropertyKey[]): string[] |
 }
 
 interface ZodInternals {
-  readonly _zod?: { readonly def?: { readonly type?: string; readonly innerType?: unknown; readonly in?: unknown; readonly shape?: Record<string, unknown> } };
+  readonly _zod?: {
+    readonly def?: {
+      readonly type?: string;
+      readonly innerType?: unknown;
+      readonly in?: unknown;
+      readonly shape?: Record<string, unknown>;
+    };
+  };
 }
 
 function unwrapSchema(schema: unknown): unknown {

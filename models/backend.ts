@@ -145,7 +145,10 @@ async function tryWebGpu(options: { hardwareOnly?: boolean } = {}): Promise<Atte
   }
   if (options.hardwareOnly && isSoftwareAdapter(adapter)) {
     // Mesa's lavapipe: correct, but slower than wasm for tfjs. It is there for the engine's tests.
-    return { ok: false, missing: `the only adapter is a software rasteriser (${adapter.info?.device ?? adapter.info?.description ?? 'lavapipe'}), slower than wasm` };
+    return {
+      ok: false,
+      missing: `the only adapter is a software rasteriser (${adapter.info?.device ?? adapter.info?.description ?? 'lavapipe'}), slower than wasm`,
+    };
   }
   try {
     // The backend registers itself at import time only if navigator.gpu already exists.

@@ -67,8 +67,7 @@ const zeroGradient = (kernelName: string, inputNames: string[]): tf.GradConfig =
   kernelName,
   saveAllInputs: false,
   inputsToSave: inputNames,
-  gradFunc: (_dy, saved: Saved): Thunks =>
-    Object.fromEntries(inputNames.map((name, i) => [name, () => tf.zerosLike(asFloat(saved[i]))])),
+  gradFunc: (_dy, saved: Saved): Thunks => Object.fromEntries(inputNames.map((name, i) => [name, () => tf.zerosLike(asFloat(saved[i]))])),
 });
 
 /**
@@ -336,8 +335,14 @@ const configs: tf.GradConfig[] = [
   binary(tf.Multiply, (dy, a, b) => ({ a: tf.mul(dy, asFloat(b)), b: tf.mul(dy, asFloat(a)) })),
   binary(tf.RealDiv, (dy, a, b) => ({ a: tf.div(dy, b), b: tf.neg(tf.div(tf.mul(dy, a), tf.square(b))) })),
   // max(a, b) / min(a, b): dy goes to the selected operand; ties go to a.
-  binary(tf.Maximum, (dy, a, b) => ({ a: tf.mul(dy, tf.cast(tf.greaterEqual(a, b), 'float32')), b: tf.mul(dy, tf.cast(tf.less(a, b), 'float32')) })),
-  binary(tf.Minimum, (dy, a, b) => ({ a: tf.mul(dy, tf.cast(tf.lessEqual(a, b), 'float32')), b: tf.mul(dy, tf.cast(tf.greater(a, b), 'float32')) })),
+  binary(tf.Maximum, (dy, a, b) => ({
+    a: tf.mul(dy, tf.cast(tf.greaterEqual(a, b), 'float32')),
+    b: tf.mul(dy, tf.cast(tf.less(a, b), 'float32')),
+  })),
+  binary(tf.Minimum, (dy, a, b) => ({
+    a: tf.mul(dy, tf.cast(tf.lessEqual(a, b), 'float32')),
+    b: tf.mul(dy, tf.cast(tf.greater(a, b), 'float32')),
+  })),
   // (a − b)²: d/da = 2(a − b)·dy.
   binary(tf.SquaredDifference, (dy, a, b) => ({ a: tf.mul(dy, tf.mul(2, tf.sub(a, b))), b: tf.mul(dy, tf.mul(-2, tf.sub(a, b))) })),
   powGrad,
@@ -373,8 +378,12 @@ const configs: tf.GradConfig[] = [
   clipGrad,
   selectGrad,
   gatherGrad,
-  ...[tf.Greater, tf.GreaterEqual, tf.Less, tf.LessEqual, tf.Equal, tf.NotEqual, tf.LogicalAnd, tf.LogicalOr].map((k) => zeroGradient(k, ['a', 'b'])),
-  ...[tf.LogicalNot, tf.Sign, tf.Floor, tf.Ceil, tf.Round, tf.ArgMax, tf.ArgMin, tf.OnesLike, tf.ZerosLike].map((k) => zeroGradient(k, ['x'])),
+  ...[tf.Greater, tf.GreaterEqual, tf.Less, tf.LessEqual, tf.Equal, tf.NotEqual, tf.LogicalAnd, tf.LogicalOr].map((k) =>
+    zeroGradient(k, ['a', 'b']),
+  ),
+  ...[tf.LogicalNot, tf.Sign, tf.Floor, tf.Ceil, tf.Round, tf.ArgMax, tf.ArgMin, tf.OnesLike, tf.ZerosLike].map((k) =>
+    zeroGradient(k, ['x']),
+  ),
 ];
 
 /** Kernels whose gradients this module provides (for tests and diagnostics). */

@@ -33,4 +33,3 @@ export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   }
   return customMatMul(a, b) as tf.Tensor2D;
 }
-

@@ -79,7 +79,9 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLengthBig = view.getBigUint64(0, true);
   if (headerLengthBig > BigInt(MAX_HEADER_BYTES)) {
-    throw new CheckpointError(`safetensors header length ${headerLengthBig} exceeds the ${MAX_HEADER_BYTES}-byte limit; the file is corrupt or not safetensors`);
+    throw new CheckpointError(
+      `safetensors header length ${headerLengthBig} exceeds the ${MAX_HEADER_BYTES}-byte limit; the file is corrupt or not safetensors`,
+    );
   }
   const headerLength = Number(headerLengthBig);
   if (8 + headerLength > bytes.length) {
@@ -147,7 +149,9 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
     expectedBegin = span.end;
   }
   if (expectedBegin !== dataLength) {
-    throw new CheckpointError(`safetensors data section has ${dataLength} bytes but tensors cover only ${expectedBegin}; trailing bytes are not allowed`);
+    throw new CheckpointError(
+      `safetensors data section has ${dataLength} bytes but tensors cover only ${expectedBegin}; trailing bytes are not allowed`,
+    );
   }
   return { tensors, metadata };
 }
@@ -158,7 +162,9 @@ function validateForEncoding(name: string, tensor: NamedTensor): void {
   }
   const wantArray = tensor.dtype === 'F32' ? Float32Array : Int32Array;
   if (!(tensor.data instanceof wantArray)) {
-    throw new CheckpointError(`tensor "${name}" has dtype ${tensor.dtype} but its data is a ${tensor.data.constructor.name}; expected ${wantArray.name}`);
+    throw new CheckpointError(
+      `tensor "${name}" has dtype ${tensor.dtype} but its data is a ${tensor.data.constructor.name}; expected ${wantArray.name}`,
+    );
   }
   for (const dim of tensor.shape) {
     if (!Number.isSafeInteger(dim) || dim < 0) {
@@ -167,7 +173,9 @@ function validateForEncoding(name: string, tensor: NamedTensor): void {
   }
   const elements = tensor.shape.reduce((a, b) => a * b, 1);
   if (elements !== tensor.data.length) {
-    throw new CheckpointError(`tensor "${name}" has shape [${tensor.shape.join(', ')}] (${elements} elements) but ${tensor.data.length} data elements`);
+    throw new CheckpointError(
+      `tensor "${name}" has shape [${tensor.shape.join(', ')}] (${elements} elements) but ${tensor.data.length} data elements`,
+    );
   }
 }
 
@@ -177,16 +185,24 @@ function parseEntry(name: string, entry: unknown): { dtype: TensorDType; shape: 
   }
   const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
   if (typeof dtype !== 'string' || !(dtype in BYTES_PER_ELEMENT)) {
-    throw new CheckpointError(`safetensors tensor "${name}" has unsupported dtype ${JSON.stringify(dtype)}; supported: F32, F16, BF16, I32`);
+    throw new CheckpointError(
+      `safetensors tensor "${name}" has unsupported dtype ${JSON.stringify(dtype)}; supported: F32, F16, BF16, I32`,
+    );
   }
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new CheckpointError(`safetensors tensor "${name}" has invalid shape ${JSON.stringify(shape)}; expected an array of non-negative integers`);
+    throw new CheckpointError(
+      `safetensors tensor "${name}" has invalid shape ${JSON.stringify(shape)}; expected an array of non-negative integers`,
+    );
   }
   if (
-    !Array.isArray(offsets) || offsets.length !== 2 ||
-    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+    offsets[0] > offsets[1]
   ) {
-    throw new CheckpointError(`safetensors tensor "${name}" has invalid data_offsets ${JSON.stringify(offsets)}; expected [begin, end] with 0 <= begin <= end`);
+    throw new CheckpointError(
+      `safetensors tensor "${name}" has invalid data_offsets ${JSON.stringify(offsets)}; expected [begin, end] with 0 <= begin <= end`,
+    );
   }
   return { dtype: dtype as TensorDType, shape: shape as number[], begin: offsets[0] as number, end: offsets[1] as number };
 }

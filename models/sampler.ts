@@ -15,13 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '../core/rng.js';
 import { trimGpuBufferPool } from './backend.js';
-import {
-  MASKED_SCORE,
-  checkTemperature,
-  nextTokenLogProbs,
-  type KvCache,
-  type TransformerPolicy,
-} from './transformer.js';
+import { MASKED_SCORE, checkTemperature, nextTokenLogProbs, type KvCache, type TransformerPolicy } from './transformer.js';
 
 /** One sequence to continue. */
 export interface GenerationRequest {
@@ -71,7 +65,11 @@ export interface TokenGenerator {
 export type GenerationPolicy = TransformerPolicy | TokenGenerator;
 
 /** `generate` on whichever kind of policy this is. */
-export function generateWith(policy: GenerationPolicy, requests: readonly GenerationRequest[], options: GenerationOptions): Promise<GenerationResult[]> {
+export function generateWith(
+  policy: GenerationPolicy,
+  requests: readonly GenerationRequest[],
+  options: GenerationOptions,
+): Promise<GenerationResult[]> {
   return isTokenGenerator(policy) ? policy.generate(requests, options) : generate(policy, requests, options);
 }
 
@@ -104,7 +102,13 @@ export async function generate(
   let offsets = rows.map((i) => contextLength - requests[i].context.length);
   let cache: KvCache | undefined;
   try {
-    const prefill = prefillContexts(policy, rows.map((i) => requests[i].context), offsets, contextLength, options);
+    const prefill = prefillContexts(
+      policy,
+      rows.map((i) => requests[i].context),
+      offsets,
+      contextLength,
+      options,
+    );
     cache = prefill.cache;
     let nextLogProbs = prefill.logProbs;
 

@@ -395,9 +395,12 @@ export class TransformerPolicy {
     const expected = new Set(this.parameterNames);
     const extra = Object.keys(weights).filter((name) => !expected.has(name));
     if (extra.length > 0) {
-      throw new CheckpointError(`unexpected tensor '${extra[0]}' in weights${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ''}; the checkpoint does not match this model config`, {
-        context: { unexpected: extra },
-      });
+      throw new CheckpointError(
+        `unexpected tensor '${extra[0]}' in weights${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ''}; the checkpoint does not match this model config`,
+        {
+          context: { unexpected: extra },
+        },
+      );
     }
     for (const spec of this.specs) {
       const tensor = weights[spec.name];
@@ -407,9 +410,12 @@ export class TransformerPolicy {
         });
       }
       if (!sameShape(tensor.shape, spec.shape)) {
-        throw new CheckpointError(`tensor '${spec.name}' has shape [${tensor.shape.join(', ')}], expected [${spec.shape.join(', ')}]; the checkpoint does not match this model config`, {
-          context: { tensor: spec.name, shape: tensor.shape, expectedShape: spec.shape },
-        });
+        throw new CheckpointError(
+          `tensor '${spec.name}' has shape [${tensor.shape.join(', ')}], expected [${spec.shape.join(', ')}]; the checkpoint does not match this model config`,
+          {
+            context: { tensor: spec.name, shape: tensor.shape, expectedShape: spec.shape },
+          },
+        );
       }
       if (!(tensor.data instanceof Float32Array) || tensor.dtype === 'I32') {
         throw new CheckpointError(`tensor '${spec.name}' has dtype ${tensor.dtype}; weights must be floating point (F32, F16 or BF16)`, {
@@ -603,7 +609,9 @@ function validateBatch(batch: TokenBatch, cfg: ResolvedPolicyConfig): void {
   }
   for (let i = 0; i < tokens.length; i++) {
     if (tokens[i] < 0 || tokens[i] >= cfg.vocabSize) {
-      throw new RangeError(`token id ${tokens[i]} at row ${Math.floor(i / seqLen)}, position ${i % seqLen} is outside the vocabulary [0, ${cfg.vocabSize})`);
+      throw new RangeError(
+        `token id ${tokens[i]} at row ${Math.floor(i / seqLen)}, position ${i % seqLen} is outside the vocabulary [0, ${cfg.vocabSize})`,
+      );
     }
   }
 }

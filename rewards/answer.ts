@@ -82,7 +82,8 @@ export function extractAnswer(text: string, options: AnswerOptions = {}): Extrac
   if (marker >= 0) {
     const rest = region.trim();
     // An empty or unclosed \boxed is a missing answer, not a bare one.
-    if (rest !== '' && !rest.includes('\n') && !/\\(?:boxed|fbox)/.test(rest)) return { answer: stripSentenceEnd(rest), source: 'after-marker' };
+    if (rest !== '' && !rest.includes('\n') && !/\\(?:boxed|fbox)/.test(rest))
+      return { answer: stripSentenceEnd(rest), source: 'after-marker' };
   }
   return {};
 }
@@ -170,7 +171,10 @@ function lastBoxedContent(text: string): string | undefined {
 
 /** Drop a trailing full stop / comma / semicolon and surrounding whitespace. */
 function stripSentenceEnd(text: string): string {
-  return text.trim().replace(/[.,;]+$/, '').trim();
+  return text
+    .trim()
+    .replace(/[.,;]+$/, '')
+    .trim();
 }
 
 /** LaTeX and presentation clean-up shared by answers and expected values (see module comment). */

@@ -15,14 +15,13 @@ export type WeightedReward<History, Task> = readonly [RewardFn<History, Task>, n
  * Weights may be any finite number; keep the combined total in [0, 1] if the algorithm expects that
  * (LOOP does not require it, but advantage filters are tuned for that scale).
  */
-export function combineRewards<History, Task>(
-  terms: ReadonlyArray<WeightedReward<History, Task>>,
-): RewardFn<History, Task> {
+export function combineRewards<History, Task>(terms: ReadonlyArray<WeightedReward<History, Task>>): RewardFn<History, Task> {
   if (terms.length === 0) throw new ConfigError('combineRewards needs at least one [rewardFn, weight] term');
   const namespaces: string[] = [];
   terms.forEach(([fn, weight], i) => {
     if (typeof fn !== 'function') throw new ConfigError(`combineRewards term ${i}: expected a reward function, got ${typeof fn}`);
-    if (!Number.isFinite(weight)) throw new ConfigError(`combineRewards term ${i} (${fn.name || 'anonymous'}): weight must be a finite number, got ${weight}`);
+    if (!Number.isFinite(weight))
+      throw new ConfigError(`combineRewards term ${i} (${fn.name || 'anonymous'}): weight must be a finite number, got ${weight}`);
     const base = fn.name || `reward${i}`;
     namespaces.push(namespaces.includes(base) ? `${base}#${i}` : base);
   });

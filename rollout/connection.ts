@@ -33,7 +33,9 @@ export function redisOptionsFromUrl(url: string): RedisUrlOptions {
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConfigError(`invalid Redis URL ${JSON.stringify(redactUrl(url))}: expected redis://[user:password@]host[:port][/db] or rediss://… for TLS`);
+    throw new ConfigError(
+      `invalid Redis URL ${JSON.stringify(redactUrl(url))}: expected redis://[user:password@]host[:port][/db] or rediss://… for TLS`,
+    );
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw new ConfigError(`unsupported Redis URL scheme "${parsed.protocol}" in ${redactUrl(url)}: use redis:// or rediss:// (TLS)`);

@@ -86,10 +86,14 @@ export function checkTracing(t: DelethinkTracing): DelethinkTracing {
     );
   }
   if (t.carry === 'released' && t.headTokens > t.carryoverTokens) {
-    throw new ConfigError(`delethink.headTokens (h = ${t.headTokens}) must be ≤ delethink.carryoverTokens (m = ${t.carryoverTokens}) with carry 'released' (head + tail = m)`);
+    throw new ConfigError(
+      `delethink.headTokens (h = ${t.headTokens}) must be ≤ delethink.carryoverTokens (m = ${t.carryoverTokens}) with carry 'released' (head + tail = m)`,
+    );
   }
   if (t.headTokens > t.chunkTokens) {
-    throw new ConfigError(`delethink.headTokens (h = ${t.headTokens}) must be ≤ delethink.chunkTokens (C = ${t.chunkTokens}): the head is cut from chunk 1`);
+    throw new ConfigError(
+      `delethink.headTokens (h = ${t.headTokens}) must be ≤ delethink.chunkTokens (C = ${t.chunkTokens}): the head is cut from chunk 1`,
+    );
   }
   return t;
 }
@@ -231,7 +235,12 @@ export async function traceBatch(
       for (const i of active) traces[i].finish = 'cancelled';
       break;
     }
-    const requests: ChunkRequest[] = active.map((i) => ({ trace: i, chunk, context: nextPrompt(traces[i], t), maxNewTokens: chunkBudget(t, chunk) }));
+    const requests: ChunkRequest[] = active.map((i) => ({
+      trace: i,
+      chunk,
+      context: nextPrompt(traces[i], t),
+      maxNewTokens: chunkBudget(t, chunk),
+    }));
     const samples = await generator(requests);
     if (samples.length !== requests.length) {
       throw new RangeError(`the generator returned ${samples.length} results for ${requests.length} requests (chunk ${chunk})`);
@@ -255,14 +264,18 @@ function acceptChunk(trace: LiveTrace, request: ChunkRequest, sample: ChunkSampl
   const { tokens, logProbs, stopped } = sample;
   const where = `trace ${request.trace}, chunk ${request.chunk}`;
   if (tokens.length !== logProbs.length) throw new RangeError(`${where}: ${tokens.length} tokens but ${logProbs.length} log-probs`);
-  if (tokens.length > request.maxNewTokens) throw new RangeError(`${where}: ${tokens.length} tokens exceed maxNewTokens ${request.maxNewTokens}`);
+  if (tokens.length > request.maxNewTokens)
+    throw new RangeError(`${where}: ${tokens.length} tokens exceed maxNewTokens ${request.maxNewTokens}`);
   const firstStop = tokens.indexOf(stopToken);
-  if (firstStop >= 0 && firstStop !== tokens.length - 1) throw new RangeError(`${where}: the stop token at position ${firstStop} is not the last token`);
-  if (stopped !== (firstStop >= 0)) {
+  if (firstStop >= 0 && firstStop !== tokens.length - 1)
+    throw new RangeError(`${where}: the stop token at position ${firstStop} is not the last token`);
+  if (stopped !== firstStop >= 0) {
     throw new RangeError(`${where}: stopped is ${stopped} but the last token ${stopped ? 'is not' : 'is'} the stop token ${stopToken}`);
   }
   if (!stopped && tokens.length !== request.maxNewTokens) {
-    throw new RangeError(`${where}: ${tokens.length} tokens without the stop token; a chunk ends at the stop token or at its budget of ${request.maxNewTokens}`);
+    throw new RangeError(
+      `${where}: ${tokens.length} tokens without the stop token; a chunk ends at the stop token or at its budget of ${request.maxNewTokens}`,
+    );
   }
   trace.chunks.push({ prompt: request.context, response: [...tokens], logProbs: [...logProbs] });
   if (stopped) trace.finish = 'eos';
@@ -312,8 +325,14 @@ export function chunkSegments(chunks: readonly TraceChunk[], options: SegmentOpt
   const trainStop = options.trainOnStopToken ?? true;
   return chunks.map((chunk, l) => {
     const tokens = [...chunk.prompt, ...chunk.response];
-    const isOutput: (0 | 1)[] = [...chunk.prompt.map(() => 0 as const), ...chunk.response.map((id) => (id !== stopToken || trainStop ? 1 : 0) as 0 | 1)];
-    const logProbs = [...chunk.prompt.map(() => 0), ...chunk.response.map((_, j) => (isOutput[chunk.prompt.length + j] ? chunk.logProbs[j] : 0))];
+    const isOutput: (0 | 1)[] = [
+      ...chunk.prompt.map(() => 0 as const),
+      ...chunk.response.map((id) => (id !== stopToken || trainStop ? 1 : 0) as 0 | 1),
+    ];
+    const logProbs = [
+      ...chunk.prompt.map(() => 0),
+      ...chunk.response.map((_, j) => (isOutput[chunk.prompt.length + j] ? chunk.logProbs[j] : 0)),
+    ];
     const turn = [...chunk.prompt.map(() => -1), ...chunk.response.map(() => l)];
     return { tokens, isOutput, logProbs, turn };
   });
@@ -336,7 +355,12 @@ export function delethinkDemonstrationSegments(
 }
 
 /** The chunks of a scripted trace (see `delethinkDemonstrationSegments`). */
-export function demonstrationChunks(queryTokens: readonly number[], traceTokens: readonly number[], t: DelethinkTracing, stopToken: number = EOT): TraceChunk[] {
+export function demonstrationChunks(
+  queryTokens: readonly number[],
+  traceTokens: readonly number[],
+  t: DelethinkTracing,
+  stopToken: number = EOT,
+): TraceChunk[] {
   checkTracing(t);
   const chunks: TraceChunk[] = [];
   let position = 0;
@@ -358,7 +382,11 @@ export function demonstrationChunks(queryTokens: readonly number[], traceTokens:
  * and one policy turn holding the whole scripted trace (`{turns: [env q, policy trace]}`); the query is
  * BOS ⊕ bytes(q), as in `runDelethinkGroup`, and the trace is bytes(trace) ⊕ EOT.
  */
-export function demonstrationTraceSegments(demo: Demonstration, tracing: DelethinkTracing, options: { trainOnEndOfTurn?: boolean } = {}): Segment[] {
+export function demonstrationTraceSegments(
+  demo: Demonstration,
+  tracing: DelethinkTracing,
+  options: { trainOnEndOfTurn?: boolean } = {},
+): Segment[] {
   const [question, trace, ...rest] = demo.turns;
   if (question?.role !== 'env' || trace?.role !== 'policy' || rest.length > 0) {
     throw new EnvError(
@@ -366,7 +394,9 @@ export function demonstrationTraceSegments(demo: Demonstration, tracing: Delethi
     );
   }
   const query = [BOS, ...tokenizer.encode(question.text)];
-  return delethinkDemonstrationSegments(query, [...tokenizer.encode(trace.text), EOT], tracing, { trainOnStopToken: options.trainOnEndOfTurn ?? true });
+  return delethinkDemonstrationSegments(query, [...tokenizer.encode(trace.text), EOT], tracing, {
+    trainOnStopToken: options.trainOnEndOfTurn ?? true,
+  });
 }
 
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -396,7 +426,11 @@ interface Member {
  * `maxObservationTokens` do not apply (the tracing bounds every chunk); the question is never truncated.
  * Throws RangeError when a chunk's context (`maxChunkContext`) would not fit the model's maxSeqLen.
  */
-export async function runDelethinkGroup<Options>(policy: GenerationPolicy, spec: GroupSpec<Options>, tracing: DelethinkTracing): Promise<GroupOutcome> {
+export async function runDelethinkGroup<Options>(
+  policy: GenerationPolicy,
+  spec: GroupSpec<Options>,
+  tracing: DelethinkTracing,
+): Promise<GroupOutcome> {
   checkTracing(tracing);
   const { limits } = spec;
   const trajectories: Trajectory[] = [];
@@ -429,27 +463,33 @@ export async function runDelethinkGroup<Options>(policy: GenerationPolicy, spec:
         for (const r of results) generatedTokens += r.tokens.length;
         return results.map((r) => ({ tokens: r.tokens, logProbs: r.logProbs, stopped: r.finishReason === 'stop' }));
       };
-      const traces = await traceBatch(generator, members.map((m) => m.query), tracing, EOT, {
-        shouldStop: spec.shouldStop,
-        onTraceFinished: async (i, trace) => {
-          const m = members[i];
-          let reward: Reward;
-          try {
-            await m.env.step(tokenizer.decode(finalWindowTokens(trace.chunks, tracing)));
-            reward = await m.env.score();
-            checkReward(reward);
-          } catch (err) {
+      const traces = await traceBatch(
+        generator,
+        members.map((m) => m.query),
+        tracing,
+        EOT,
+        {
+          shouldStop: spec.shouldStop,
+          onTraceFinished: async (i, trace) => {
+            const m = members[i];
+            let reward: Reward;
+            try {
+              await m.env.step(tokenizer.decode(finalWindowTokens(trace.chunks, tracing)));
+              reward = await m.env.score();
+              checkReward(reward);
+            } catch (err) {
+              await closeMember(m);
+              if (m.retries >= limits.episodeRetries) throw groupFailure(spec, m.k, err);
+              retries[m.k] = m.retries + 1;
+              failed.push(m.k);
+              return;
+            }
             await closeMember(m);
-            if (m.retries >= limits.episodeRetries) throw groupFailure(spec, m.k, err);
-            retries[m.k] = m.retries + 1;
-            failed.push(m.k);
-            return;
-          }
-          await closeMember(m);
-          trajectories.push(toTrajectory(spec, m, trace, reward));
-          await spec.onFinished?.(m.k);
+            trajectories.push(toTrajectory(spec, m, trace, reward));
+            await spec.onFinished?.(m.k);
+          },
         },
-      });
+      );
       traces.forEach((trace, i) => {
         if (trace.finish === 'cancelled') cancelled.push(members[i].k);
       });

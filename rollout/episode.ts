@@ -198,13 +198,27 @@ async function startEpisode<Options>(spec: GroupSpec<Options>, k: number, retrie
   try {
     env = await spec.env.create(spec.envOptions);
     const prompt = await env.reset(spec.memberTasks?.[k] ?? spec.task);
-    const tokens = spec.limits.context === 'fresh' ? freshContext(prompt, spec.limits) : [BOS, ...observationTokens(prompt, spec.limits.maxObservationTokens)];
+    const tokens =
+      spec.limits.context === 'fresh'
+        ? freshContext(prompt, spec.limits)
+        : [BOS, ...observationTokens(prompt, spec.limits.maxObservationTokens)];
     if (tokens.length + spec.limits.maxTokensPerTurn > spec.limits.maxContextTokens) {
       throw new EnvError(
         `the task prompt (${tokens.length} tokens) leaves no room for a ${spec.limits.maxTokensPerTurn}-token turn within maxContextTokens ${spec.limits.maxContextTokens}`,
       );
     }
-    return { k, env, closed: [], tokens, isOutput: tokens.map(() => 0), logProbs: tokens.map(() => 0), turn: tokens.map(() => -1), turns: 0, retries, startedAt: Date.now() };
+    return {
+      k,
+      env,
+      closed: [],
+      tokens,
+      isOutput: tokens.map(() => 0),
+      logProbs: tokens.map(() => 0),
+      turn: tokens.map(() => -1),
+      turns: 0,
+      retries,
+      startedAt: Date.now(),
+    };
   } catch (err) {
     if (env) await closeQuietly(env);
     if (retries < spec.limits.episodeRetries) return startEpisode(spec, k, retries + 1);
@@ -213,7 +227,12 @@ async function startEpisode<Options>(spec: GroupSpec<Options>, k: number, retrie
 }
 
 /** A failed episode restarts with a fresh env; when its retries run out the whole group fails. */
-async function replaceAfterFailure<Options>(spec: GroupSpec<Options>, episodes: LiveEpisode[], failed: LiveEpisode, err: unknown): Promise<void> {
+async function replaceAfterFailure<Options>(
+  spec: GroupSpec<Options>,
+  episodes: LiveEpisode[],
+  failed: LiveEpisode,
+  err: unknown,
+): Promise<void> {
   await closeQuietly(failed.env);
   if (failed.retries >= spec.limits.episodeRetries) throw groupFailure(spec, failed.k, err);
   const fresh = await startEpisode(spec, failed.k, failed.retries + 1);
@@ -296,7 +315,10 @@ export function demonstrationSegments(
     if (part.role === 'env') observation = part.text;
     else if (observation !== undefined) {
       const context = freshContext(observation, { ...limits, temperature: 1, maxTurns: 1, episodeRetries: 0 });
-      const seg = demonstrationSegment({ turns: [{ role: 'policy', text: part.text }] }, { ...limits, maxContextTokens: limits.maxContextTokens - context.length + 1 });
+      const seg = demonstrationSegment(
+        { turns: [{ role: 'policy', text: part.text }] },
+        { ...limits, maxContextTokens: limits.maxContextTokens - context.length + 1 },
+      );
       // demonstrationSegment starts with its own BOS; splice the context (which has one) in front of the turn.
       out.push({
         tokens: [...context, ...seg.tokens.slice(1)],

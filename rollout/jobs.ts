@@ -86,7 +86,8 @@ export class JobControl {
   async submit(config: ResolvedConfig, options: { jobId?: string; enqueue?: boolean } = {}): Promise<string> {
     const jobId = options.jobId ?? newJobId(config.name);
     const keys = jobKeys(this.prefix, jobId);
-    if (await this.redis.exists(keys.status)) throw new HorizonError('E_JOB_EXISTS', `job ${jobId} already exists; use \`horizon resume ${jobId}\``);
+    if (await this.redis.exists(keys.status))
+      throw new HorizonError('E_JOB_EXISTS', `job ${jobId} already exists; use \`horizon resume ${jobId}\``);
     const now = Date.now();
     const { derived, ...plain } = config;
     await this.redis
@@ -253,7 +254,8 @@ export class JobControl {
   /** Re-enqueue a failed, cancelled or interrupted job; the learner continues from its latest checkpoint. */
   async resume(jobId: string): Promise<void> {
     const status = await this.status(jobId);
-    if (status.state === 'completed') throw new HorizonError('E_JOB_DONE', `job ${jobId} already completed all ${status.iterations} iterations`);
+    if (status.state === 'completed')
+      throw new HorizonError('E_JOB_DONE', `job ${jobId} already completed all ${status.iterations} iterations`);
     if ((status.state === 'running' || status.state === 'cancelling') && (await this.learnerAlive(jobId))) {
       throw new HorizonError('E_JOB_RUNNING', `job ${jobId} is running on ${status.learner ?? 'a learner'}; cancel it first or wait`);
     }
@@ -291,7 +293,8 @@ export function holderIsDeadLocalProcess(holder: string): boolean {
 
 function parseStatus(jobId: string, raw: Record<string, string>): JobStatus {
   const num = (k: string) => (raw[k] === undefined || raw[k] === '' ? undefined : Number(raw[k]));
-  const state = (JOB_STATES as readonly string[]).includes(raw.state) || raw.state === 'cancelling' ? (raw.state as JobStatus['state']) : 'failed';
+  const state =
+    (JOB_STATES as readonly string[]).includes(raw.state) || raw.state === 'cancelling' ? (raw.state as JobStatus['state']) : 'failed';
   return {
     jobId,
     state,

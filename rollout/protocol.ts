@@ -220,7 +220,8 @@ export const SelfPlayResultSchema = z
 export type SelfPlayResult = z.output<typeof SelfPlayResultSchema>;
 
 /** A job of the rollouts queue, told apart by its payload. */
-export type RolloutJob = { readonly kind: 'group'; readonly payload: GroupJobPayload } | { readonly kind: 'selfplay'; readonly payload: SelfPlayJobPayload };
+export type RolloutJob =
+  { readonly kind: 'group'; readonly payload: GroupJobPayload } | { readonly kind: 'selfplay'; readonly payload: SelfPlayJobPayload };
 
 /**
  * Parse a rollouts-queue payload: `kind: 'selfplay'` is a self-play job, anything else a group job.

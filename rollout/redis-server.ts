@@ -53,12 +53,16 @@ const PORT_RACE_ATTEMPTS = 5;
 
 /** Locate the `redis-server` executable, or throw a ServiceError that says how to install it. */
 export function findRedisServerBinary(explicit?: string): string {
-  const candidates = explicit !== undefined
-    ? [explicit]
-    : [
-        ...(process.env.PATH ?? '').split(delimiter).filter((dir) => dir !== '').map((dir) => join(dir, 'redis-server')),
-        ...FALLBACK_BINARIES,
-      ];
+  const candidates =
+    explicit !== undefined
+      ? [explicit]
+      : [
+          ...(process.env.PATH ?? '')
+            .split(delimiter)
+            .filter((dir) => dir !== '')
+            .map((dir) => join(dir, 'redis-server')),
+          ...FALLBACK_BINARIES,
+        ];
   for (const candidate of candidates) {
     try {
       accessSync(candidate, fsConstants.X_OK);
@@ -149,7 +153,8 @@ function buildConfig(dir: string, port: number, options: RedisServerOptions): st
 
 async function launch(binary: string, dir: string, port: number, options: RedisServerOptions): Promise<RedisServerHandle> {
   const tail: string[] = [];
-  const outputTail = () => (tail.length ? `redis-server output (last ${tail.length} lines):\n${tail.join('\n')}` : 'redis-server printed nothing.');
+  const outputTail = () =>
+    tail.length ? `redis-server output (last ${tail.length} lines):\n${tail.join('\n')}` : 'redis-server printed nothing.';
 
   let child: ChildProcess;
   try {

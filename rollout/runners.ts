@@ -18,7 +18,13 @@ import type { Segment } from './trajectory.js';
 /** The tracing parameters of a `delethink` / `longcot` run, optionally with another chunk cap (test-time scaling). */
 export function tracingOf(config: ResolvedConfig, maxChunks?: number): DelethinkTracing {
   const d = config.delethink;
-  const tracing: DelethinkTracing = { chunkTokens: d.chunkTokens, carryoverTokens: d.carryoverTokens, headTokens: d.headTokens, maxChunks: maxChunks ?? d.maxChunks, carry: d.carry };
+  const tracing: DelethinkTracing = {
+    chunkTokens: d.chunkTokens,
+    carryoverTokens: d.carryoverTokens,
+    headTokens: d.headTokens,
+    maxChunks: maxChunks ?? d.maxChunks,
+    carry: d.carry,
+  };
   // LongCoT: one chunk holding the thinking budget the delethink section defines (or the budget of
   // `maxChunks` chunks when evaluating beyond the training budget), so both compare at equal budgets.
   return config.rollout.context === 'longcot' ? longCotTracing(thinkingBudget(tracing)) : tracing;
@@ -33,7 +39,8 @@ export function runEpisodes<Options>(
 ): Promise<GroupOutcome> {
   const limits = episodeLimits(config);
   const context = config.rollout.context;
-  if (context === 'delethink' || context === 'longcot') return runDelethinkGroup(policy, { ...spec, limits }, opts.tracing ?? tracingOf(config, opts.maxChunks));
+  if (context === 'delethink' || context === 'longcot')
+    return runDelethinkGroup(policy, { ...spec, limits }, opts.tracing ?? tracingOf(config, opts.maxChunks));
   return runGroup(policy, { ...spec, limits });
 }
 

@@ -40,9 +40,15 @@ export const MallocEpisodeSchema = z
     allSlowTime: z.number(),
   })
   .strict()
-  .refine((e) => e.rewards.length === e.actions.length && e.rootValues.length === e.actions.length && e.policies.length === e.actions.length * e.numActions, {
-    message: 'episode arrays disagree in length (rewards, rootValues: L; policies: L × numActions)',
-  });
+  .refine(
+    (e) =>
+      e.rewards.length === e.actions.length &&
+      e.rootValues.length === e.actions.length &&
+      e.policies.length === e.actions.length * e.numActions,
+    {
+      message: 'episode arrays disagree in length (rewards, rootValues: L; policies: L × numActions)',
+    },
+  );
 export type MallocEpisode = z.output<typeof MallocEpisodeSchema>;
 
 /** How to play. */
@@ -57,10 +63,20 @@ export interface SelfPlayOptions {
  * Play every program once with search on `model`; episodes come back in program order. `rng` draws
  * all search noise and sampled actions, so a fixed model, programs and seed give the same episodes.
  */
-export async function selfPlayGames(model: SearchModel, programs: readonly SelfPlayProgram[], options: SelfPlayOptions, rng: Rng): Promise<MallocEpisode[]> {
+export async function selfPlayGames(
+  model: SearchModel,
+  programs: readonly SelfPlayProgram[],
+  options: SelfPlayOptions,
+  rng: Rng,
+): Promise<MallocEpisode[]> {
   const games = programs.map(({ program }) => new MallocGame(program, options.game ?? {}));
   const observations = games.map((game) => new Float32Array(game.observationSize));
-  const records = games.map(() => ({ actions: [] as number[], rewards: [] as number[], rootValues: [] as number[], policies: [] as number[] }));
+  const records = games.map(() => ({
+    actions: [] as number[],
+    rewards: [] as number[],
+    rootValues: [] as number[],
+    policies: [] as number[],
+  }));
   for (;;) {
     const live: number[] = [];
     for (let i = 0; i < games.length; i++) if (!games[i].done) live.push(i);

@@ -104,16 +104,21 @@ export class WeightStore {
       .getBuffer(this.blobKey(trainingJobId, version))
       .hget(this.metaKey(trainingJobId), String(version))
       .exec();
-    if (results === null) throw new CheckpointError(`weight store: transaction reading job ${trainingJobId} version ${version} was aborted`);
+    if (results === null)
+      throw new CheckpointError(`weight store: transaction reading job ${trainingJobId} version ${version} was aborted`);
     const [[blobError, blob], [metaError, meta]] = results as [[Error | null, Buffer | null], [Error | null, string | null]];
     if (blobError !== null || metaError !== null) {
-      throw new CheckpointError(`weight store: reading job ${trainingJobId} version ${version} failed: ${(blobError ?? metaError)?.message}`, {
-        cause: blobError ?? metaError,
-      });
+      throw new CheckpointError(
+        `weight store: reading job ${trainingJobId} version ${version} failed: ${(blobError ?? metaError)?.message}`,
+        {
+          cause: blobError ?? metaError,
+        },
+      );
     }
     if (blob === null || meta === null) {
       const available = await this.listVersions(trainingJobId);
-      const what = blob === null && meta === null ? 'is not stored' : blob === null ? 'has metadata but no blob' : 'has a blob but no metadata';
+      const what =
+        blob === null && meta === null ? 'is not stored' : blob === null ? 'has metadata but no blob' : 'has a blob but no metadata';
       throw new CheckpointError(
         `weights for job ${trainingJobId} version ${version} ${what} (prefix "${this.prefix}"). ` +
           `Available versions: ${available.length ? available.join(', ') : 'none'}.`,
@@ -142,7 +147,10 @@ export class WeightStore {
   /** Stored versions of a job, ascending. */
   async listVersions(trainingJobId: string): Promise<number[]> {
     const fields = await this.redis.hkeys(this.metaKey(trainingJobId));
-    return fields.filter((f) => /^\d+$/.test(f)).map(Number).sort((a, b) => a - b);
+    return fields
+      .filter((f) => /^\d+$/.test(f))
+      .map(Number)
+      .sort((a, b) => a - b);
   }
 
   /** Highest stored version, or undefined when the job has none. */
@@ -170,7 +178,9 @@ function parseInfo(raw: string, trainingJobId: string, version: number): StoredW
   } catch {
     // Fall through to the error below.
   }
-  throw new CheckpointError(`weight metadata for job ${trainingJobId} version ${version} is unreadable: ${JSON.stringify(raw.slice(0, 200))}`);
+  throw new CheckpointError(
+    `weight metadata for job ${trainingJobId} version ${version} is unreadable: ${JSON.stringify(raw.slice(0, 200))}`,
+  );
 }
 
 /** Options for {@link WeightCache}. */
@@ -202,7 +212,8 @@ export class WeightCache<T> {
     private readonly options: WeightCacheOptions<T> = {},
   ) {
     this.capacity = options.capacity ?? 3;
-    if (!Number.isSafeInteger(this.capacity) || this.capacity < 1) throw new RangeError(`WeightCache capacity must be an integer >= 1, got ${this.capacity}`);
+    if (!Number.isSafeInteger(this.capacity) || this.capacity < 1)
+      throw new RangeError(`WeightCache capacity must be an integer >= 1, got ${this.capacity}`);
   }
 
   /** The decoded value for (job, version), loading it once if needed; marks it most recently used. */

@@ -154,7 +154,10 @@ export class RolloutWorker {
       return { groupId, discarded: true, wallMs: Date.now() - started };
     }
     const config = resolveConfig(payload.config, { configDir: payload.configDir });
-    if (config.algorithm === 'muzero') throw new ProtocolError(`group job ${job.id} carries a config of algorithm muzero, which has no environment; muzero runs dispatch self-play jobs`);
+    if (config.algorithm === 'muzero')
+      throw new ProtocolError(
+        `group job ${job.id} carries a config of algorithm muzero, which has no environment; muzero runs dispatch self-play jobs`,
+      );
     await this.ensureBackend(config);
     const env = await this.loadEnv(config);
     const envOptions = validateEnvOptions(env, config.env.options);
@@ -183,23 +186,32 @@ export class RolloutWorker {
     const stopKey = keys.stop(payload.attempt, payload.iteration);
     // One progress field per processing run, so a killed run's partial count cannot add to the redo's.
     const runField = `${payload.groupIndex}|${this.workerId}|${started}`;
-    const outcome = await runEpisodes(policy, {
-      env,
-      envOptions,
-      task: payload.task,
-      groupSize: K,
-      rngs: Array.from({ length: K }, (_, k) => new Rng(mixSeed(config.seed, payload.attempt, payload.iteration, payload.groupIndex, k, job.attemptsMade))),
-      rolloutIds: Array.from({ length: K }, (_, k) => rolloutId(payload.jobId, payload.attempt, payload.iteration, payload.groupIndex, k)),
-      groupId,
-      policyVersion: payload.policyVersion,
-      shouldStop: config.rollout.stragglerStop.enabled ? async () => (await redis.exists(stopKey)) === 1 : undefined,
-      // Per-rollout progress only feeds the straggler early stop.
-      onFinished: config.rollout.stragglerStop.enabled
-        ? async () => {
-            await redis.hincrby(keys.progress(payload.attempt, payload.iteration), runField, 1);
-          }
-        : undefined,
-    }, config);
+    const outcome = await runEpisodes(
+      policy,
+      {
+        env,
+        envOptions,
+        task: payload.task,
+        groupSize: K,
+        rngs: Array.from(
+          { length: K },
+          (_, k) => new Rng(mixSeed(config.seed, payload.attempt, payload.iteration, payload.groupIndex, k, job.attemptsMade)),
+        ),
+        rolloutIds: Array.from({ length: K }, (_, k) =>
+          rolloutId(payload.jobId, payload.attempt, payload.iteration, payload.groupIndex, k),
+        ),
+        groupId,
+        policyVersion: payload.policyVersion,
+        shouldStop: config.rollout.stragglerStop.enabled ? async () => (await redis.exists(stopKey)) === 1 : undefined,
+        // Per-rollout progress only feeds the straggler early stop.
+        onFinished: config.rollout.stragglerStop.enabled
+          ? async () => {
+              await redis.hincrby(keys.progress(payload.attempt, payload.iteration), runField, 1);
+            }
+          : undefined,
+      },
+      config,
+    );
     const result: GroupResult = {
       v: PROTOCOL_VERSION,
       groupId,
@@ -228,26 +240,44 @@ export class RolloutWorker {
    * `muzero.search` on the networks of `policyVersion`. The random stream is a function of (seed,
    * attempt, job index, BullMQ attempt), so a redo after a failure plays other games.
    */
-  private async processSelfPlay(job: Job, payload: SelfPlayJobPayload): Promise<{ selfPlayJob: string; discarded: boolean; wallMs: number }> {
+  private async processSelfPlay(
+    job: Job,
+    payload: SelfPlayJobPayload,
+  ): Promise<{ selfPlayJob: string; discarded: boolean; wallMs: number }> {
     const started = Date.now();
     const redis = this.redis!;
     const keys = jobKeys(this.options.prefix, payload.jobId);
     const id = selfPlayJobId(payload.jobId, payload.attempt, payload.jobIndex);
     const status = await redis.hgetall(keys.status);
-    if (status.state !== 'running' || Number(status.attempt) !== payload.attempt) return { selfPlayJob: id, discarded: true, wallMs: Date.now() - started };
+    if (status.state !== 'running' || Number(status.attempt) !== payload.attempt)
+      return { selfPlayJob: id, discarded: true, wallMs: Date.now() - started };
     const config = resolveConfig(payload.config, { configDir: payload.configDir });
-    if (config.algorithm !== 'muzero') throw new ProtocolError(`self-play job ${job.id} carries a config of algorithm ${config.algorithm}; self-play plays muzero jobs only`);
+    if (config.algorithm !== 'muzero')
+      throw new ProtocolError(
+        `self-play job ${job.id} carries a config of algorithm ${config.algorithm}; self-play plays muzero jobs only`,
+      );
     await this.ensureBackend(config);
     const programs = payload.programs.map((ref) => ({ id: ref.id, program: this.programFor(ref, payload.configDir) }));
     const { networks, release } = await this.acquireNetworks(payload);
     let episodes: SelfPlayResult['episodes'];
     try {
       const rng = new Rng(mixSeed(config.seed, payload.attempt, payload.jobIndex, job.attemptsMade));
-      episodes = await selfPlayGames(networks, programs, { search: config.muzero.search, game: config.muzero.game, policyVersion: payload.policyVersion }, rng);
+      episodes = await selfPlayGames(
+        networks,
+        programs,
+        { search: config.muzero.search, game: config.muzero.game, policyVersion: payload.policyVersion },
+        rng,
+      );
     } finally {
       release();
     }
-    const result: SelfPlayResult = { v: PROTOCOL_VERSION, jobIndex: payload.jobIndex, episodes, workerId: this.workerId, wallMs: Date.now() - started };
+    const result: SelfPlayResult = {
+      v: PROTOCOL_VERSION,
+      jobIndex: payload.jobIndex,
+      episodes,
+      workerId: this.workerId,
+      wallMs: Date.now() - started,
+    };
     const resultsKey = keys.selfPlayResults(payload.attempt);
     const arrivalsKey = keys.selfPlayArrivals(payload.attempt);
     await redis
@@ -343,7 +373,10 @@ export class RolloutWorker {
    * The policy holding the weights of (job, version). Several versions can be live at once (concurrency > 1
    * with maxStaleness > 0), so policies are pooled per version and the least recently used idle one is evicted.
    */
-  private async acquirePolicy(config: ResolvedConfig, payload: GroupJobPayload): Promise<{ policy: GenerationPolicy; release: () => void }> {
+  private async acquirePolicy(
+    config: ResolvedConfig,
+    payload: GroupJobPayload,
+  ): Promise<{ policy: GenerationPolicy; release: () => void }> {
     const key = JSON.stringify([config.model, payload.jobId, payload.policyVersion]);
     let entry = this.policies.get(key);
     if (!entry) {
@@ -362,10 +395,16 @@ export class RolloutWorker {
   }
 
   /** A policy of these weights: the engine's decoder on a GPU, else the tfjs policy. */
-  private async loadPolicy(config: ResolvedConfig, bytes: Uint8Array): Promise<{ policy: GenerationPolicy; dispose: () => void; inUse: number; lastUsed: number }> {
+  private async loadPolicy(
+    config: ResolvedConfig,
+    bytes: Uint8Array,
+  ): Promise<{ policy: GenerationPolicy; dispose: () => void; inUse: number; lastUsed: number }> {
     const policyConfig = resolvePolicyConfig({ ...config.model, vocabSize: VOCAB_SIZE });
     if (this.engine) {
-      const model = await EngineModel.create(this.engine, policyConfig, config.seed, { precision: config.engine.precision, training: false });
+      const model = await EngineModel.create(this.engine, policyConfig, config.seed, {
+        precision: config.engine.precision,
+        training: false,
+      });
       try {
         model.loadSafetensors(bytes);
         const decoder = await EngineDecoder.create(model);

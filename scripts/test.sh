@@ -8,6 +8,8 @@ bash scripts/setup.sh --with-browser --with-lavapipe
 # Dawn needs a runtime directory; CI's environment may have none.
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 npx tsc --noEmit -p .
+# Formatting is part of the typecheck step (npm run format rewrites the files).
+npx prettier --check --log-level warn "**/*.ts"
 report=$(mktemp)
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@" || status=$?

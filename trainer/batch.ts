@@ -79,7 +79,11 @@ export type Aggregation = 'fixed-divisor' | 'trace-length' | 'token-mean';
  * Rows without output tokens get 0. Example: traces a (chunks of 3 and 1 output tokens) and b (2):
  * trace-length → a's rows 1/(4·2) = 0.125, b's row 1/(2·2) = 0.25; token-mean → 1/6 each.
  */
-export function aggregationWeights(rows: readonly TrainingRow[], indices: readonly number[], aggregation: Aggregation): Float32Array | undefined {
+export function aggregationWeights(
+  rows: readonly TrainingRow[],
+  indices: readonly number[],
+  aggregation: Aggregation,
+): Float32Array | undefined {
   if (aggregation === 'fixed-divisor') return undefined;
   const outputs = indices.map((i) => rows[i].segment.isOutput.reduce<number>((a, m) => a + m, 0));
   if (aggregation === 'token-mean') {

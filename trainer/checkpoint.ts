@@ -179,7 +179,13 @@ export async function listCheckpoints(dir: string): Promise<CheckpointEntry[]> {
     const match = CHECKPOINT_NAME.exec(name);
     if (match === null) continue;
     const path = join(root, name);
-    if (!(await stat(path).then((s) => s.isDirectory(), () => false))) continue;
+    if (
+      !(await stat(path).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ))
+    )
+      continue;
     entries.push({ iteration: Number(match[1]), path });
   }
   return entries.sort((a, b) => a.iteration - b.iteration);
@@ -213,7 +219,10 @@ async function readManifest(path: string): Promise<Manifest> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      fail(await exists(path) ? `${MANIFEST_FILE} is missing (incomplete or foreign directory)` : 'the checkpoint directory does not exist', err);
+      fail(
+        (await exists(path)) ? `${MANIFEST_FILE} is missing (incomplete or foreign directory)` : 'the checkpoint directory does not exist',
+        err,
+      );
     }
     fail(`${MANIFEST_FILE} cannot be read: ${(err as Error).message}`, err);
   }
@@ -224,7 +233,9 @@ async function readManifest(path: string): Promise<Manifest> {
     fail(`${MANIFEST_FILE} is corrupt: ${(err as Error).message}`, err);
   }
   if (typeof manifest !== 'object' || manifest === null || manifest.format !== MANIFEST_FORMAT) {
-    fail(`${MANIFEST_FILE} is not a ${MANIFEST_FORMAT} manifest (format ${JSON.stringify((manifest as Partial<Manifest> | null)?.format)})`);
+    fail(
+      `${MANIFEST_FILE} is not a ${MANIFEST_FORMAT} manifest (format ${JSON.stringify((manifest as Partial<Manifest> | null)?.format)})`,
+    );
   }
   if (!Number.isSafeInteger(manifest.iteration) || typeof manifest.files !== 'object' || manifest.files === null) {
     fail(`${MANIFEST_FILE} is corrupt: missing iteration or files`);
@@ -243,7 +254,10 @@ async function withReport<T>(path: string, body: () => Promise<T>): Promise<T> {
     if (!(err instanceof CheckpointProblem)) throw err;
     const others = (await listCheckpoints(dirname(path)).catch(() => [] as CheckpointEntry[])).filter((e) => e.path !== path);
     const hint = others.length
-      ? `Other checkpoints in ${dirname(path)}: ${others.map((e) => basename(e.path)).reverse().join(', ')}.`
+      ? `Other checkpoints in ${dirname(path)}: ${others
+          .map((e) => basename(e.path))
+          .reverse()
+          .join(', ')}.`
       : `No other checkpoints in ${dirname(path)}.`;
     throw new CheckpointError(`checkpoint ${path} is unusable: ${err.detail}. ${hint}`, {
       cause: err.cause,
@@ -256,7 +270,9 @@ async function readAndVerify(root: string): Promise<{ manifest: Manifest; files:
   const manifest = await readManifest(root);
   const named = CHECKPOINT_NAME.exec(basename(root));
   if (named !== null && Number(named[1]) !== manifest.iteration) {
-    fail(`${MANIFEST_FILE} says iteration ${manifest.iteration} but the directory is named for ${Number(named[1])} (copied or renamed by hand?)`);
+    fail(
+      `${MANIFEST_FILE} says iteration ${manifest.iteration} but the directory is named for ${Number(named[1])} (copied or renamed by hand?)`,
+    );
   }
   const files: Record<string, Uint8Array> = {};
   for (const fileName of PAYLOAD_FILES) files[fileName] = await readVerified(root, manifest, fileName);
@@ -283,7 +299,8 @@ export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
     const model = decodeOrFail(MODEL_FILE, files[MODEL_FILE]).tensors;
     const optimizer = decodeOrFail(OPTIMIZER_FILE, files[OPTIMIZER_FILE]);
     const step = Number(optimizer.metadata.step);
-    if (!Number.isSafeInteger(step) || step < 0) fail(`${OPTIMIZER_FILE} metadata has no valid step (${JSON.stringify(optimizer.metadata.step)})`);
+    if (!Number.isSafeInteger(step) || step < 0)
+      fail(`${OPTIMIZER_FILE} metadata has no valid step (${JSON.stringify(optimizer.metadata.step)})`);
     let state: unknown;
     try {
       state = JSON.parse(new TextDecoder().decode(files[STATE_FILE]));

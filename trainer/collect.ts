@@ -145,7 +145,13 @@ async function collectWith(req: IterationRequest, waiter: Redis): Promise<Collec
           return true;
         });
         generatedTokens += result.generatedTokens;
-        groups.set(groupIndex, { groupIndex, task: req.tasks[groupIndex], trajectories: fresh as Trajectory[], cancelled: result.cancelled, workerId: result.workerId });
+        groups.set(groupIndex, {
+          groupIndex,
+          task: req.tasks[groupIndex],
+          trajectories: fresh as Trajectory[],
+          cancelled: result.cancelled,
+          workerId: result.workerId,
+        });
       } catch (err) {
         failed.set(groupIndex, describeError(err));
       }
@@ -153,7 +159,11 @@ async function collectWith(req: IterationRequest, waiter: Redis): Promise<Collec
     if (rollout.stragglerStop.enabled && !stragglerStopped) {
       const finished = finishedPerGroup(await req.redis.hgetall(progressKey), T, groups, K);
       const total = finished.reduce((a, b) => a + b, 0);
-      if (finished.every((f) => f >= derived.stragglerMinPerTask) && total >= rollout.stragglerStop.totalFraction * T * K && total < T * K) {
+      if (
+        finished.every((f) => f >= derived.stragglerMinPerTask) &&
+        total >= rollout.stragglerStop.totalFraction * T * K &&
+        total < T * K
+      ) {
         await req.redis.set(stopKey, '1', 'EX', 24 * 3600);
         stragglerStopped = true;
       }
@@ -167,7 +177,8 @@ async function collectWith(req: IterationRequest, waiter: Redis): Promise<Collec
       }
     }
     if (Date.now() > deadline) {
-      for (let g = 0; g < T; g++) if (!groups.has(g) && !failed.has(g)) failed.set(g, `not finished within rollout.groupTimeoutSec = ${rollout.groupTimeoutSec}`);
+      for (let g = 0; g < T; g++)
+        if (!groups.has(g) && !failed.has(g)) failed.set(g, `not finished within rollout.groupTimeoutSec = ${rollout.groupTimeoutSec}`);
       break;
     }
     if (groups.size + failed.size < T) await waiter.blpop(arrivalsKey, pollMs / 1000);

@@ -95,7 +95,8 @@ export async function evaluatePolicy(policy: GenerationPolicy, config: ResolvedC
   const tasks: TaskRef[] = Array.from({ length: n }, (_, index) => ({ split, index, seed: config.seed }));
   const thinking = config.rollout.context === 'delethink' || config.rollout.context === 'longcot';
   const chunkCaps = thinking ? [...new Set(opts.chunks ?? [config.delethink.maxChunks])].sort((a, b) => a - b) : [];
-  if (chunkCaps.some((c) => !Number.isInteger(c) || c < 1)) throw new ConfigError(`--chunks: chunk caps must be integers ≥ 1, got ${chunkCaps.join(', ')}`);
+  if (chunkCaps.some((c) => !Number.isInteger(c) || c < 1))
+    throw new ConfigError(`--chunks: chunk caps must be integers ≥ 1, got ${chunkCaps.join(', ')}`);
   const maxChunks = chunkCaps.at(-1);
 
   // LongCoT has one context: past model.maxSeqLen it cannot think further, so its traces are generated
@@ -106,7 +107,9 @@ export async function evaluatePolicy(policy: GenerationPolicy, config: ResolvedC
     const longestQuery = 1 + Math.max(...(await Promise.all(tasks.map((t) => promptLength(env, options, t)))));
     contextCap = config.model.maxSeqLen - longestQuery;
     if (tracing.chunkTokens > contextCap) {
-      log(`eval: longcot traces capped at ${contextCap} tokens by model.maxSeqLen ${config.model.maxSeqLen} (budget asked: ${tracing.chunkTokens})`);
+      log(
+        `eval: longcot traces capped at ${contextCap} tokens by model.maxSeqLen ${config.model.maxSeqLen} (budget asked: ${tracing.chunkTokens})`,
+      );
       tracing = longCotTracing(contextCap);
     } else contextCap = undefined;
   }
@@ -149,7 +152,8 @@ export async function evaluatePolicy(policy: GenerationPolicy, config: ResolvedC
     for (const chunks of chunkCaps) {
       const budget = thinkingBudget({ ...config.delethink, maxChunks: chunks });
       const rewards: number[] = [];
-      for (const e of episodes) rewards.push((await scoreText(env, options, e.task, trimmedAnswerText(e.trajectory, budget, tracing!))).total);
+      for (const e of episodes)
+        rewards.push((await scoreText(env, options, e.task, trimmedAnswerText(e.trajectory, budget, tracing!))).total);
       budgets.push({ chunks, budget, accuracy: mean(rewards.map((r) => (r >= 1 ? 1 : 0))), rewardMean: mean(rewards) });
     }
   }
@@ -163,7 +167,9 @@ export async function evaluatePolicy(policy: GenerationPolicy, config: ResolvedC
     }
     for (const [name, rs] of perMethod) baselines[name] = scoresOf(env, rs, options);
   }
-  const shown = episodes.slice(0, opts.show ?? 0).map((e) => ({ task: e.task, reward: e.trajectory.reward, segments: e.trajectory.segments.map(decodeSegment) }));
+  const shown = episodes
+    .slice(0, opts.show ?? 0)
+    .map((e) => ({ task: e.task, reward: e.trajectory.reward, segments: e.trajectory.segments.map(decodeSegment) }));
   return { split, tasks: n, policy: policyScores, budgets, contextCap, baselines, shown, wallSec: (Date.now() - started) / 1000 };
 }
 
@@ -191,14 +197,20 @@ function meanParts(rewards: readonly Reward[]): Record<string, number> {
  */
 export function trimmedAnswerText(trajectory: Trajectory, budget: number, tracing: DelethinkTracing): string {
   const trimmed = trimTraceToBudget(segmentResponses(trajectory.segments), budget);
-  return tokenizer.decode(finalWindowTokens(trimmed.responses.map((response) => ({ response })), tracing));
+  return tokenizer.decode(
+    finalWindowTokens(
+      trimmed.responses.map((response) => ({ response })),
+      tracing,
+    ),
+  );
 }
 
 /** A segment as text: the tokens before its first output token, and the rest (special tokens as <BOS>/<EOT>). */
 function decodeSegment(segment: Trajectory['segments'][number]): { context: string; output: string } {
   const first = segment.isOutput.indexOf(1);
   const cut = first < 0 ? segment.tokens.length : first;
-  const text = (ids: readonly number[]) => ids.map((t) => (t === BOS_ID ? '<BOS>' : t === EOT_ID ? '<EOT>' : tokenizer.decode([t]))).join('');
+  const text = (ids: readonly number[]) =>
+    ids.map((t) => (t === BOS_ID ? '<BOS>' : t === EOT_ID ? '<EOT>' : tokenizer.decode([t]))).join('');
   return { context: text(segment.tokens.slice(0, cut)), output: text(segment.tokens.slice(cut)) };
 }
 
@@ -235,7 +247,10 @@ function mean(xs: readonly number[]): number {
 /** The resolved config a run directory was trained with (its config.json), with `path=value` overrides. */
 export function loadRunConfig(runDir: string, overrides: readonly string[] = []): ResolvedConfig {
   const file = path.join(runDir, 'config.json');
-  if (!existsSync(file)) throw new ConfigError(`${runDir} is not a run directory: it has no config.json (pass the directory \`horizon train\` wrote, e.g. runs/<job id>)`);
+  if (!existsSync(file))
+    throw new ConfigError(
+      `${runDir} is not a run directory: it has no config.json (pass the directory \`horizon train\` wrote, e.g. runs/<job id>)`,
+    );
   let saved: Record<string, unknown> & { derived?: { configDir?: string } };
   try {
     saved = JSON.parse(readFileSync(file, 'utf8'));
@@ -250,7 +265,11 @@ export function loadRunConfig(runDir: string, overrides: readonly string[] = [])
  * Load the policy of checkpoint `which` of a run: an iteration number, `last`, or a checkpoint directory
  * path. The checkpoint is verified (sha256 manifest) before its weights are used.
  */
-export async function loadRunPolicy(runDir: string, config: ResolvedConfig, which: string): Promise<{ policy: TransformerPolicy; iteration: number; path: string }> {
+export async function loadRunPolicy(
+  runDir: string,
+  config: ResolvedConfig,
+  which: string,
+): Promise<{ policy: TransformerPolicy; iteration: number; path: string }> {
   const dir = path.join(runDir, 'checkpoints');
   const entries = await listCheckpoints(dir);
   if (entries.length === 0) throw new ConfigError(`${runDir} has no checkpoints in ${dir}`);
@@ -259,7 +278,9 @@ export async function loadRunPolicy(runDir: string, config: ResolvedConfig, whic
     throw new ConfigError(`no checkpoint "${which}" in ${dir}; available: ${entries.map((e) => e.iteration).join(', ')} (or "last")`);
   }
   const loaded = await loadCheckpoint(entry.path);
-  const policy = new TransformerPolicy(resolvePolicyConfig({ ...config.model, vocabSize: BYTE_TOKENIZER_VOCAB_SIZE }), config.seed, { scope: `eval${entry.iteration}` });
+  const policy = new TransformerPolicy(resolvePolicyConfig({ ...config.model, vocabSize: BYTE_TOKENIZER_VOCAB_SIZE }), config.seed, {
+    scope: `eval${entry.iteration}`,
+  });
   policy.setWeights(loaded.model);
   entry = { iteration: loaded.iteration, path: loaded.path };
   return { policy, iteration: entry.iteration, path: entry.path };

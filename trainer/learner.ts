@@ -20,7 +20,14 @@ import type { JobControl } from '../rollout/jobs.js';
 import { weightsId, type TrajectorySample } from '../rollout/protocol.js';
 import type { Trajectory } from '../rollout/trajectory.js';
 import { WeightStore } from '../rollout/weight-store.js';
-import { filterByAdvantage, groupAdvantages, groupRollouts, minibatchDivisor, planMinibatches, truncatedImportanceWeights } from './algorithms/loop.js';
+import {
+  filterByAdvantage,
+  groupAdvantages,
+  groupRollouts,
+  minibatchDivisor,
+  planMinibatches,
+  truncatedImportanceWeights,
+} from './algorithms/loop.js';
 import { aggregationWeights, packRows, rowsOf, unitsOf, type TrainingRow } from './batch.js';
 import { listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from './checkpoint.js';
 import { collectGroups, dispatchGroups, type CollectedIteration } from './collect.js';
@@ -162,7 +169,10 @@ async function initFromCheckpoint(ctx: LearnerContext, state: LearnerState, from
   const where = candidates.find((c) => existsSync(c)) ?? candidates[0];
   const dir = existsSync(path.join(where, 'manifest.json')) ? where : path.join(where, 'checkpoints');
   const checkpoint = existsSync(path.join(dir, 'manifest.json')) ? dir : (await listCheckpoints(dir)).at(-1)?.path;
-  if (checkpoint === undefined) throw new TrainingError(`train.initFrom: no checkpoint at ${where} (give a checkpoint directory such as runs/<job>/checkpoints/iter-000000, or a run directory)`);
+  if (checkpoint === undefined)
+    throw new TrainingError(
+      `train.initFrom: no checkpoint at ${where} (give a checkpoint directory such as runs/<job>/checkpoints/iter-000000, or a run directory)`,
+    );
   const loaded = await loadCheckpoint(checkpoint);
   state.trainer.setWeights(loaded.model);
   ctx.log(`initialised from ${checkpoint} (iteration ${loaded.iteration} of that run); SFT skipped`);
@@ -172,7 +182,8 @@ async function initFromCheckpoint(ctx: LearnerContext, state: LearnerState, from
 async function runSftStage(ctx: LearnerContext, state: LearnerState): Promise<void> {
   const { config } = ctx;
   const { env } = state;
-  if (!env.demonstrations) throw new TrainingError(`sft.steps = ${config.sft.steps} but environment ${env.name} provides no demonstrations()`);
+  if (!env.demonstrations)
+    throw new TrainingError(`sft.steps = ${config.sft.steps} but environment ${env.name} provides no demonstrations()`);
   const options = validateEnvOptions(env, config.env.options);
   const pool = env.taskCount(config.sft.split, options);
   const sampler = new TaskSampler(config.sft.split, pool, mixSeed(config.seed, 0x5f7));
@@ -187,7 +198,10 @@ async function runSftStage(ctx: LearnerContext, state: LearnerState): Promise<vo
         policyVersion: 0,
       })),
     );
-    const packed = packRows(rows, rows.map((_, i) => i));
+    const packed = packRows(
+      rows,
+      rows.map((_, i) => i),
+    );
     const loss = await state.trainer.sftStep(packed);
     if (step % 25 === 0 || step === config.sft.steps - 1) {
       ctx.log(`sft step ${step + 1}/${config.sft.steps}: nll ${loss.toFixed(4)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
@@ -230,7 +244,12 @@ function iterationRequest(ctx: LearnerContext, iteration: number, work: Dispatch
  * too, sampled with the newest weights: workers run up to s versions ahead of the learner (admission
  * control — nothing is discarded). s = 0 is the synchronous paper setting.
  */
-async function dispatchAhead(ctx: LearnerContext, state: LearnerState, dispatched: Map<number, Dispatched>, iteration: number): Promise<void> {
+async function dispatchAhead(
+  ctx: LearnerContext,
+  state: LearnerState,
+  dispatched: Map<number, Dispatched>,
+  iteration: number,
+): Promise<void> {
   const last = Math.min(iteration + ctx.config.rollout.maxStaleness, ctx.config.train.iterations - 1);
   for (let j = iteration; j <= last; j++) {
     if (dispatched.has(j)) continue;
@@ -244,7 +263,10 @@ async function collectIteration(ctx: LearnerContext, iteration: number, work: Di
   const collected = await collectGroups(iterationRequest(ctx, iteration, work));
   if (collected.groups.length === 0) {
     throw new TrainingError(
-      `iteration ${iteration}: every group failed (${collected.failedGroups.map((f) => f.reason).slice(0, 3).join('; ')}); see \`horizon logs ${ctx.jobId}\``,
+      `iteration ${iteration}: every group failed (${collected.failedGroups
+        .map((f) => f.reason)
+        .slice(0, 3)
+        .join('; ')}); see \`horizon logs ${ctx.jobId}\``,
     );
   }
   return collected;
@@ -286,11 +308,23 @@ function scoreTurns(trajectories: Trajectory[], config: ResolvedConfig): ScoredR
           `the environment's score() must return one reward per turn (and rollout.context must be 'fresh')`,
       );
     }
-    return t.segments.map((segment, s) => ({ groupId: t.groupId, reward: turnRewards[s], cancelled: false, id: `${t.rolloutId}#${s}`, segment, t }));
+    return t.segments.map((segment, s) => ({
+      groupId: t.groupId,
+      reward: turnRewards[s],
+      cancelled: false,
+      id: `${t.rolloutId}#${s}`,
+      segment,
+      t,
+    }));
   });
   const scored = groupRollouts(samples, { baseline: config.loop.advantage, normalize: config.loop.normalize });
   const kept = filterByAdvantage(scored, config.loop.advantageFilter);
-  const rows: TrainingRow[] = kept.map((k) => ({ rolloutId: k.rollout.id, segment: k.rollout.segment, advantage: k.advantage, policyVersion: k.rollout.t.policyVersion }));
+  const rows: TrainingRow[] = kept.map((k) => ({
+    rolloutId: k.rollout.id,
+    segment: k.rollout.segment,
+    advantage: k.advantage,
+    policyVersion: k.rollout.t.policyVersion,
+  }));
   return { rows, trajectories, filtered: scored.length - kept.length };
 }
 
@@ -467,7 +501,6 @@ function iterationMetrics(
   return metrics;
 }
 
-
 /**
  * Record the first `train.sampleGroups` groups of the iteration whole (every rollout with its advantage,
  * trained or filtered) for the trajectory viewer. Bounded: a few groups per iteration, newest 500 kept.
@@ -484,7 +517,11 @@ async function recordSample(ctx: LearnerContext, step: number, collected: Collec
     return {
       groupIndex: g.groupIndex,
       task: g.task,
-      rollouts: g.trajectories.map((trajectory, k) => ({ trajectory, advantage: advantages[k], trained: Math.abs(advantages[k]) >= loop.advantageFilter })),
+      rollouts: g.trajectories.map((trajectory, k) => ({
+        trajectory,
+        advantage: advantages[k],
+        trained: Math.abs(advantages[k]) >= loop.advantageFilter,
+      })),
     };
   });
   await ctx.jobs.pushSample(ctx.jobId, { step, groups: groups as TrajectorySample['groups'] });
@@ -498,7 +535,11 @@ async function periodicEval(ctx: LearnerContext, state: LearnerState): Promise<v
   const { config } = ctx;
   const options = validateEnvOptions(state.env, config.env.options);
   const split = state.env.taskCount('eval', options) > 0 ? 'eval' : 'test';
-  const result = await evaluatePolicy(await state.trainer.evaluationPolicy(), config, { split, tasks: config.train.evalTasks, baselines: false });
+  const result = await evaluatePolicy(await state.trainer.evaluationPolicy(), config, {
+    split,
+    tasks: config.train.evalTasks,
+    baselines: false,
+  });
   const record: IterationMetrics = {
     step: state.iteration,
     time: Date.now(),
@@ -509,7 +550,9 @@ async function periodicEval(ctx: LearnerContext, state: LearnerState): Promise<v
   for (const [k, v] of Object.entries(result.policy.summary)) record[`eval/${k}`] = v;
   appendMetrics(ctx.runDir, record);
   await ctx.jobs.pushMetrics(ctx.jobId, record);
-  ctx.log(`eval at iteration ${state.iteration} (${split}, ${result.tasks} tasks): reward ${result.policy.rewardMean.toFixed(3)}, success ${(100 * result.policy.successRate).toFixed(1)}%`);
+  ctx.log(
+    `eval at iteration ${state.iteration} (${split}, ${result.tasks} tasks): reward ${result.policy.rewardMean.toFixed(3)}, success ${(100 * result.policy.successRate).toFixed(1)}%`,
+  );
 }
 
 /** What state.json of a checkpoint holds besides the weights and optimizer. */
@@ -538,4 +581,3 @@ async function saveState(ctx: LearnerContext, state: LearnerState, elapsedThisRu
   await pruneCheckpoints(dir, ctx.config.train.keepCheckpoints, { alwaysKeep: [0] });
   ctx.log(`checkpoint: ${where}`);
 }
-

@@ -58,7 +58,10 @@ export interface PolicyTrainer {
    * above `maxKl`) and, unless it aborts, the clipped AdamW update. `applied` is false for an aborted step
    * and for a step the engine's f16 loss scaling skipped.
    */
-  trainMinibatch(minibatch: SurrogateMinibatch, maxKl: number): Promise<{ stats: Record<string, number>; gradNorm: number; applied: boolean; aborted: boolean }>;
+  trainMinibatch(
+    minibatch: SurrogateMinibatch,
+    maxKl: number,
+  ): Promise<{ stats: Record<string, number>; gradNorm: number; applied: boolean; aborted: boolean }>;
   /** Start of an iteration's updates (clears the engine's sticky abort). */
   startUpdates(): void;
   /**
@@ -88,14 +91,24 @@ export interface TrainerChoice {
  * The trainer for `config.backend`: the engine for `engine` (any adapter) and for `auto` when Dawn
  * finds a hardware GPU; tfjs otherwise. Throws ServiceError when `engine` is requested and unavailable.
  */
-export async function createPolicyTrainer(config: ResolvedConfig, policyConfig: ResolvedPolicyConfig, log: (line: string) => void): Promise<TrainerChoice> {
+export async function createPolicyTrainer(
+  config: ResolvedConfig,
+  policyConfig: ResolvedPolicyConfig,
+  log: (line: string) => void,
+): Promise<TrainerChoice> {
   const engine = config.backend === 'auto' || config.backend === 'engine' ? await openEngine(config.backend) : undefined;
   if (engine && !engine.runtime) {
     if (config.backend === 'engine') throw new ServiceError(`backend 'engine' was requested but is unavailable: ${engine.reason}`);
     log(`GPU engine not used: ${engine.reason}`);
   }
   const tfjs = await selectBackend(engine?.runtime ? 'engine' : config.backend);
-  const optim = { lr: config.optim.lr, beta1: config.optim.beta1, beta2: config.optim.beta2, eps: config.optim.eps, weightDecay: config.optim.weightDecay };
+  const optim = {
+    lr: config.optim.lr,
+    beta1: config.optim.beta1,
+    beta2: config.optim.beta2,
+    eps: config.optim.eps,
+    weightDecay: config.optim.weightDecay,
+  };
   const sftOptim = { ...optim, lr: config.sft.lr };
   if (engine?.runtime) {
     const model = await EngineModel.create(engine.runtime, policyConfig, config.seed, { precision: config.engine.precision });
@@ -263,7 +276,11 @@ class EngineTrainer implements PolicyTrainer {
   ) {
     this.description = `engine (${model.description})`;
     this.paramCount = model.paramCount;
-    this.linear = new Set(parameterSpecs(model.config).filter((s) => s.kind === 'linear').map((s) => s.name));
+    this.linear = new Set(
+      parameterSpecs(model.config)
+        .filter((s) => s.kind === 'linear')
+        .map((s) => s.name),
+    );
     model.setOptimizer({ ...optim, gradClip });
   }
 
@@ -386,7 +403,10 @@ export function engineBatch(minibatch: SurrogateMinibatch) {
       n++;
       if (loss.ratio === 'turn') {
         const turn = loss.turnIds[k];
-        if (turn < 0) throw new TrainingError(`output token at row ${b}, position ${t} has turn id ${turn}; per-turn ratios need a turn ≥ 0 on every output token`);
+        if (turn < 0)
+          throw new TrainingError(
+            `output token at row ${b}, position ${t} has turn id ${turn}; per-turn ratios need a turn ≥ 0 on every output token`,
+          );
         if (!slots.has(turn)) slots.set(turn, slots.size);
         turnSlots[k] = slots.get(turn)!;
       }

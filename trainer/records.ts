@@ -52,7 +52,10 @@ export async function truncateMetrics(ctx: RunRecords, iteration: number): Promi
   const kept = readMetricsFile(ctx.runDir).filter((m) => m.step <= iteration);
   writeFileSync(path.join(ctx.runDir, 'metrics.jsonl'), kept.map((m) => `${JSON.stringify(m)}\n`).join(''));
   const stored = await ctx.jobs.metrics(ctx.jobId);
-  await ctx.jobs.replaceMetrics(ctx.jobId, stored.filter((r) => Number(r.step) <= iteration));
+  await ctx.jobs.replaceMetrics(
+    ctx.jobId,
+    stored.filter((r) => Number(r.step) <= iteration),
+  );
 }
 
 /**
@@ -60,7 +63,12 @@ export async function truncateMetrics(ctx: RunRecords, iteration: number): Promi
  * `train.checkpointEvery` iterations (but not the last, which the loop saves itself) `checkpoint()` and
  * the report.
  */
-export async function recordIteration(ctx: RunRecords, iteration: number, metrics: IterationMetrics, checkpoint: () => Promise<void>): Promise<void> {
+export async function recordIteration(
+  ctx: RunRecords,
+  iteration: number,
+  metrics: IterationMetrics,
+  checkpoint: () => Promise<void>,
+): Promise<void> {
   appendMetrics(ctx.runDir, metrics);
   await ctx.jobs.pushMetrics(ctx.jobId, metrics);
   await ctx.jobs.update(ctx.jobId, { iteration, rewardMean: metrics['charts/reward_mean'] });
@@ -96,6 +104,8 @@ export function localOptimizerState(state: AdamWState, model: NamedVariables): A
 }
 
 function renameMoments(state: AdamWState, rename: ReadonlyMap<string, string>): AdamWState {
-  const tensors = Object.fromEntries(Object.entries(state.tensors).map(([k, v]) => [`${k.slice(0, 1)}:${rename.get(k.slice(2)) ?? k.slice(2)}`, v]));
+  const tensors = Object.fromEntries(
+    Object.entries(state.tensors).map(([k, v]) => [`${k.slice(0, 1)}:${rename.get(k.slice(2)) ?? k.slice(2)}`, v]),
+  );
   return { step: state.step, tensors };
 }

@@ -61,7 +61,10 @@ function uplotAssets(): { js: string; css: string } {
 }
 
 /** Series of a chart as uPlot data: x = step (SFT charts: SFT step), one y array per key. */
-export function chartData(records: ReadonlyArray<Record<string, number>>, keys: readonly string[]): { x: number[]; ys: (number | null)[][] } {
+export function chartData(
+  records: ReadonlyArray<Record<string, number>>,
+  keys: readonly string[],
+): { x: number[]; ys: (number | null)[][] } {
   const sft = keys.some((k) => k.startsWith('sft/'));
   const rows = records.filter((r) => (sft ? r['sft/step'] !== undefined : r.step >= 1) && keys.some((k) => r[k] !== undefined));
   return {
@@ -71,12 +74,19 @@ export function chartData(records: ReadonlyArray<Record<string, number>>, keys: 
 }
 
 /** Render the report HTML (pure; `writeReport` writes it). */
-export function renderReport(records: ReadonlyArray<Record<string, number>>, config: Pick<ResolvedConfig, 'name' | 'algorithm' | 'env'> & Partial<ResolvedConfig>, now = new Date()): string {
+export function renderReport(
+  records: ReadonlyArray<Record<string, number>>,
+  config: Pick<ResolvedConfig, 'name' | 'algorithm' | 'env'> & Partial<ResolvedConfig>,
+  now = new Date(),
+): string {
   const { js, css } = uplotAssets();
   const charts = REPORT_CHARTS.map((c) => ({ ...c, data: chartData(records, c.keys) })).filter((c) => c.data.x.length > 0);
   const iterations = records.filter((r) => r.step >= 1 && r['charts/reward_mean'] !== undefined);
   const summary = iterations.length ? summaryLine(iterations) : 'no iterations recorded yet';
-  const payload = JSON.stringify(charts.map((c) => ({ title: c.title, keys: c.keys, x: c.data.x, ys: c.data.ys }))).replace(/</g, '\\u003c');
+  const payload = JSON.stringify(charts.map((c) => ({ title: c.title, keys: c.keys, x: c.data.x, ys: c.data.ys }))).replace(
+    /</g,
+    '\\u003c',
+  );
   const env = config.algorithm === 'muzero' ? 'malloc' : (config.env?.name ?? config.env?.module ?? '');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(`horizon report — ${config.name}`)}</title>
@@ -103,7 +113,11 @@ for (const c of charts) {
 }
 
 /** Write report.html in the run directory (atomically). */
-export function writeReport(runDir: string, records: ReadonlyArray<Record<string, number>>, config: Parameters<typeof renderReport>[1]): string {
+export function writeReport(
+  runDir: string,
+  records: ReadonlyArray<Record<string, number>>,
+  config: Parameters<typeof renderReport>[1],
+): string {
   const file = path.join(runDir, 'report.html');
   writeFileSync(`${file}.tmp`, renderReport(records, config));
   renameSync(`${file}.tmp`, file);

@@ -96,11 +96,14 @@ export class LearnerService {
     if (!(await this.acquireLease(jobId))) return 'skipped';
     // A failed renewal (Redis briefly away) is logged, never an unhandled rejection that ends the process;
     // the lease only lapses if renewals keep failing for the whole lease time.
-    const renew = setInterval(() => {
-      this.renewLease(jobId).catch((err) => {
-        if (!this.closed) this.log(`[${jobId}] lease renewal failed: ${describeError(err)}`);
-      });
-    }, Math.floor(this.leaseMs() / 3));
+    const renew = setInterval(
+      () => {
+        this.renewLease(jobId).catch((err) => {
+          if (!this.closed) this.log(`[${jobId}] lease renewal failed: ${describeError(err)}`);
+        });
+      },
+      Math.floor(this.leaseMs() / 3),
+    );
     this.timers.add(renew);
     const runDir = this.options.runDirFor?.(jobId) ?? path.join(this.options.runsDir, jobId);
     const log = (line: string) => {
@@ -108,9 +111,17 @@ export class LearnerService {
       void this.jobs.log(jobId, line).catch(() => undefined);
     };
     try {
-      const config = resolveConfig(await this.jobs.config(jobId), { configDir: (await this.options.redis.hget(jobKeys(this.jobs.prefix, jobId).status, 'configDir')) ?? undefined });
+      const config = resolveConfig(await this.jobs.config(jobId), {
+        configDir: (await this.options.redis.hget(jobKeys(this.jobs.prefix, jobId).status, 'configDir')) ?? undefined,
+      });
       const attempt = await this.options.redis.hincrby(jobKeys(this.jobs.prefix, jobId).status, 'attempt', 1);
-      await this.jobs.update(jobId, { state: 'running', startedAt: Date.now(), learner: this.holder, runDir: path.resolve(runDir), error: '' });
+      await this.jobs.update(jobId, {
+        state: 'running',
+        startedAt: Date.now(),
+        learner: this.holder,
+        runDir: path.resolve(runDir),
+        error: '',
+      });
       log(`learner ${this.holder} starts attempt ${attempt} in ${path.resolve(runDir)}`);
       // algorithm muzero: self-play jobs and a replay buffer instead of rollout groups (trainer/muzero/learner.ts).
       const run = config.algorithm === 'muzero' ? runMuZeroTrainingJob : runTrainingJob;

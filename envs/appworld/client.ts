@@ -114,7 +114,9 @@ export class AppWorldClient {
     try {
       json = JSON.parse(text);
     } catch {
-      throw new EnvError(`AppWorld server ${this.url} sent a body that is not JSON for POST /${method}: ${snippet(text)}`, { context: { url: this.url, method } });
+      throw new EnvError(`AppWorld server ${this.url} sent a body that is not JSON for POST /${method}: ${snippet(text)}`, {
+        context: { url: this.url, method },
+      });
     }
     const parsed = envelope(output).safeParse(json);
     if (!parsed.success) {

@@ -34,22 +34,42 @@ export const appworldOptionsSchema = z
     tasks: z
       .record(z.string(), z.array(z.string().min(1)))
       .default({})
-      .describe('AppWorld task ids per split, e.g. {train: [82e2fac_1, …], dev: […]} (AppWorld lists the ids of each dataset after `appworld download data`).'),
+      .describe(
+        'AppWorld task ids per split, e.g. {train: [82e2fac_1, …], dev: […]} (AppWorld lists the ids of each dataset after `appworld download data`).',
+      ),
     tasksFile: z
       .string()
       .optional()
       .describe('A JSON file {split: [task ids]} merged with `tasks` (a relative path is resolved from the working directory).'),
-    experimentName: z.string().min(1).default('horizon').describe('experiment_name sent to /initialize (AppWorld writes its outputs under it).'),
+    experimentName: z
+      .string()
+      .min(1)
+      .default('horizon')
+      .describe('experiment_name sent to /initialize (AppWorld writes its outputs under it).'),
     actions: z
       .enum(['calls', 'code'])
       .default('calls')
-      .describe('`calls`: toolworld call lines turned into apis calls by the adapter; `code`: the message\'s python code runs on the server.'),
+      .describe(
+        "`calls`: toolworld call lines turned into apis calls by the adapter; `code`: the message's python code runs on the server.",
+      ),
     maxTurns: z.number().int().min(1).max(1000).default(40).describe('Agent turns per episode (paper: 40 in training, 50 in evaluation).'),
     maxActionChars: z.number().int().min(16).max(1_000_000).default(8000).describe('Longest agent message accepted (characters).'),
     maxCallsPerTurn: z.number().int().min(1).max(100).default(10).describe('`calls` mode: most calls per message.'),
-    maxObservationChars: z.number().int().min(64).max(10_000_000).default(3000).describe('Server output longer than this is truncated with a note.'),
+    maxObservationChars: z
+      .number()
+      .int()
+      .min(64)
+      .max(10_000_000)
+      .default(3000)
+      .describe('Server output longer than this is truncated with a note.'),
     timeoutMs: z.number().int().min(10).max(3_600_000).default(60_000).describe('Timeout of one HTTP request, ms.'),
-    retries: z.number().int().min(0).max(10).default(2).describe('Retries of a request after a network failure (with exponential backoff).'),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(2)
+      .describe('Retries of a request after a network failure (with exponential backoff).'),
     backoffMs: z.number().int().min(0).max(60_000).default(500).describe('First retry delay, ms (doubles per retry).'),
     leaseTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000).describe('How long an episode waits for a free server URL.'),
   })
@@ -127,7 +147,9 @@ export function appworldPrompt(task: InitializeOutput, options: AppWorldOptions)
       'Act with API calls, one per line: app.api {"arg": value}. Find APIs with api_docs.show_app_descriptions, api_docs.show_api_descriptions {"app_name": ...} and api_docs.show_api_doc {"app_name": ..., "api_name": ...}.',
     );
   } else {
-    lines.push('Act by writing Python in a ```python block; call APIs as apis.app.api(...) and print what you need. Find APIs with apis.api_docs.show_api_doc(app_name=..., api_name=...).');
+    lines.push(
+      'Act by writing Python in a ```python block; call APIs as apis.app.api(...) and print what you need. Find APIs with apis.api_docs.show_api_doc(app_name=..., api_name=...).',
+    );
   }
   lines.push('When done: supervisor.complete_task, with answer=... if the task asks a question.');
   return `${lines.join('\n')}\n`;
@@ -146,7 +168,10 @@ export class AppWorldEnv implements Env {
 
   constructor(options: AppWorldOptions) {
     const parsed = appworldOptionsSchema.safeParse(options);
-    if (!parsed.success) throw new ConfigError(`appworld: invalid options (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
+    if (!parsed.success)
+      throw new ConfigError(
+        `appworld: invalid options (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
+      );
     this.options = parsed.data;
   }
 
@@ -154,11 +179,17 @@ export class AppWorldEnv implements Env {
     const ids = appworldTaskIds(this.options)[task.split] ?? [];
     const taskId = ids[task.index];
     if (taskId === undefined) {
-      throw new ConfigError(`appworld: no task ${task.index} in split '${task.split}' (${ids.length} task ids; set env.options.tasks or tasksFile)`);
+      throw new ConfigError(
+        `appworld: no task ${task.index} in split '${task.split}' (${ids.length} task ids; set env.options.tasks or tasksFile)`,
+      );
     }
     const urls = typeof this.options.url === 'string' ? [this.options.url] : this.options.url;
     const url = await acquireServer(urls, this.options.leaseTimeoutMs);
-    this.client = new AppWorldClient(url, { timeoutMs: this.options.timeoutMs, retries: this.options.retries, backoffMs: this.options.backoffMs });
+    this.client = new AppWorldClient(url, {
+      timeoutMs: this.options.timeoutMs,
+      retries: this.options.retries,
+      backoffMs: this.options.backoffMs,
+    });
     this.taskId = taskId;
     try {
       const output = await this.client.initialize(taskId, this.options.experimentName);
@@ -220,20 +251,24 @@ export class AppWorldEnv implements Env {
   /** The code for a message, or the error observation when `calls` mode cannot parse it. */
   private codeOf(action: string): string | { error: string } {
     if (action.length > this.options.maxActionChars) {
-      return { error: `error: the message is ${action.length} characters long; the limit is ${this.options.maxActionChars}. Nothing was run.` };
+      return {
+        error: `error: the message is ${action.length} characters long; the limit is ${this.options.maxActionChars}. Nothing was run.`,
+      };
     }
     if (this.options.actions === 'code') {
       const code = extractCode(action);
       return code === '' ? { error: 'error: no code found. Write Python in a ```python block.' } : code;
     }
     const parsed = parseAction(action, this.options);
-    if (parsed.errors.length > 0) return { error: `error: ${parsed.errors.join('; ')}. Nothing was run. Write one call per line: app.api {"arg": value}.` };
+    if (parsed.errors.length > 0)
+      return { error: `error: ${parsed.errors.join('; ')}. Nothing was run. Write one call per line: app.api {"arg": value}.` };
     if (parsed.calls.length === 0) return { error: 'error: no API call found. Write one call per line: app.api {"arg": value}.' };
     return parsed.calls.map(callToCode).join('\n');
   }
 
   private requireTask(method: string): { client: AppWorldClient; taskId: string } {
-    if (this.client === undefined || this.taskId === undefined) throw new EnvError(`appworld: ${method}() called before reset() (or after close())`);
+    if (this.client === undefined || this.taskId === undefined)
+      throw new EnvError(`appworld: ${method}() called before reset() (or after close())`);
     return { client: this.client, taskId: this.taskId };
   }
 }

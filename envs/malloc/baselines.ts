@@ -60,7 +60,8 @@ export function greedyMapping(program: CompiledProgram, order: ArrayLike<number>
   for (let k = 0; k < order.length; k++) {
     const b = order[k];
     if (!(program.benefit[b] > 0)) continue;
-    const offset = rule === 'first-fit' ? layout.firstFit(b, scratch.start, scratch.length) : layout.bestFit(b, scratch.start, scratch.length);
+    const offset =
+      rule === 'first-fit' ? layout.firstFit(b, scratch.start, scratch.length) : layout.bestFit(b, scratch.start, scratch.length);
     if (offset >= 0) layout.place(b, offset);
   }
   return layout.offsets.slice();
@@ -108,7 +109,9 @@ export function exactGameOptimum(
 ): GameOptimum {
   const nodeLimit = search.nodeLimit ?? 200_000;
   if (program.bufferCount > 64) {
-    throw new RangeError(`exactGameOptimum is exponential and meant for tiny programs; "${program.name}" has ${program.bufferCount} buffers (at most 64)`);
+    throw new RangeError(
+      `exactGameOptimum is exponential and meant for tiny programs; "${program.name}" has ${program.bufferCount} buffers (at most 64)`,
+    );
   }
   const root = new MallocGame(program, { ...options, candidates: Math.max(1, program.bufferCount + 1), actionSpace: 'canonical' });
   const n = program.bufferCount;

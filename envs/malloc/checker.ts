@@ -29,7 +29,12 @@ export function checkMapping(program: CompiledProgram, offsets: Mapping, maxViol
   };
   const n = program.bufferCount;
   if (offsets.length !== n) {
-    return { ok: false, violations: [`mapping has ${offsets.length} entries, the program has ${n} buffers`], peakFastBytes: 0, fastCount: 0 };
+    return {
+      ok: false,
+      violations: [`mapping has ${offsets.length} entries, the program has ${n} buffers`],
+      peakFastBytes: 0,
+      fastCount: 0,
+    };
   }
   const { size, start, end, capacity, alignment, ids } = program;
   const fast: number[] = [];

@@ -30,10 +30,20 @@ export interface SpeedupSummary {
  * Check and cost the agent's mapping and compare it with the baseline (default: the XLA-like one).
  * An invalid agent mapping throws: a mapping produced by the game is legal by construction, so this is a bug.
  */
-export function speedupRow(program: CompiledProgram, agentOffsets: Mapping, baseline: BaselineSolution = xlaLikeBaseline(program)): SpeedupRow {
+export function speedupRow(
+  program: CompiledProgram,
+  agentOffsets: Mapping,
+  baseline: BaselineSolution = xlaLikeBaseline(program),
+): SpeedupRow {
   const agent = evaluateMapping(program, agentOffsets);
   if (!agent.check.ok) throw new Error(`the agent's mapping for "${program.name}" is invalid: ${agent.check.violations.join('; ')}`);
-  return { program: program.name, buffers: program.bufferCount, baselineTime: baseline.time, agentTime: agent.time, speedup: baseline.time / agent.time - 1 };
+  return {
+    program: program.name,
+    buffers: program.bufferCount,
+    baselineTime: baseline.time,
+    agentTime: agent.time,
+    speedup: baseline.time / agent.time - 1,
+  };
 }
 
 /** Summary statistics over rows (NaN fields for no rows). */
@@ -52,7 +62,8 @@ export function summariseSpeedups(rows: readonly SpeedupRow[]): SpeedupSummary {
 export function formatSpeedupTable(rows: readonly SpeedupRow[], summary: SpeedupSummary = summariseSpeedups(rows)): string {
   const pct = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(2)} %`;
   const lines = ['| program | buffers | baseline time | agent time | speed-up |', '|---|---:|---:|---:|---:|'];
-  for (const r of rows) lines.push(`| ${r.program} | ${r.buffers} | ${r.baselineTime.toFixed(1)} | ${r.agentTime.toFixed(1)} | ${pct(r.speedup)} |`);
+  for (const r of rows)
+    lines.push(`| ${r.program} | ${r.buffers} | ${r.baselineTime.toFixed(1)} | ${r.agentTime.toFixed(1)} | ${pct(r.speedup)} |`);
   lines.push('');
   lines.push(
     `speed-up over ${summary.programs} programs: mean ${pct(summary.mean)}, median ${pct(summary.median)}, best ${pct(summary.best)}; ` +

@@ -32,14 +32,22 @@ export const MallocGameOptionsSchema = z
     actionSpace: z
       .enum(['canonical', 'grid'])
       .default('canonical')
-      .describe('Candidate offsets: `canonical` = the K lowest legal offsets among 0 and the tops of time-overlapping placed buffers; `grid` = K fixed, evenly spaced offsets.'),
+      .describe(
+        'Candidate offsets: `canonical` = the K lowest legal offsets among 0 and the tops of time-overlapping placed buffers; `grid` = K fixed, evenly spaced offsets.',
+      ),
     candidates: z.number().int().min(1).max(1024).default(32).describe('K, the number of PLACE actions (action K is SLOW).'),
     order: z
       .enum(BUFFER_ORDERS as [BufferOrder, ...BufferOrder[]])
       .default('start')
       .describe('Order of presentation: `start` (live-range start ascending, larger first), `size`, `benefit-density`, `input`.'),
     occupancyOffsetBins: z.number().int().min(1).max(256).default(16).describe('Address bins of the occupancy grid in the observation.'),
-    occupancyTimeBins: z.number().int().min(1).max(256).default(16).describe('Time (instruction) bins of the occupancy grid in the observation.'),
+    occupancyTimeBins: z
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .default(16)
+      .describe('Time (instruction) bins of the occupancy grid in the observation.'),
     lookahead: z.number().int().min(0).max(64).default(4).describe('L, how many upcoming buffers the observation summarises.'),
   })
   .strict();
@@ -299,7 +307,8 @@ export class MallocGame {
    */
   observe(out: Float32Array, at = 0): void {
     const { program, layout, options, order, maxUses, maxAccessedBytes, maxBenefit } = this.shared;
-    if (out.length < at + layout.size) throw new RangeError(`observation needs ${layout.size} floats at ${at}, the array has ${out.length}`);
+    if (out.length < at + layout.size)
+      throw new RangeError(`observation needs ${layout.size} floats at ${at}, the array has ${out.length}`);
     out.fill(0, at, at + layout.size);
     const C = program.capacity;
     const T = program.instructionCount;

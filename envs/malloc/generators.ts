@@ -37,7 +37,12 @@ export const TransformerProgramSchema = z
     heads: z.number().int().min(1).default(4),
     ffnMultiplier: z.number().int().min(1).default(4),
     bytesPerElement: z.number().int().min(1).default(2),
-    weightPrefetch: z.number().int().min(0).default(2).describe('Instructions before its use that a weight becomes live (prefetch window).'),
+    weightPrefetch: z
+      .number()
+      .int()
+      .min(0)
+      .default(2)
+      .describe('Instructions before its use that a weight becomes live (prefetch window).'),
     ...MemoryKnobs,
   })
   .strict();
@@ -65,9 +70,18 @@ export const RandomProgramSchema = z
     seed: z.number().int().default(0),
     instructions: z.number().int().min(1).max(100_000).default(100).describe('T; also the number of buffers.'),
     minSize: z.number().int().min(1).default(4096),
-    maxSize: z.number().int().min(1).default(1 << 20),
+    maxSize: z
+      .number()
+      .int()
+      .min(1)
+      .default(1 << 20),
     maxInputs: z.number().int().min(1).max(16).default(3),
-    recency: z.number().min(0).max(1).default(0.8).describe('Probability that an input is one of the few most recent buffers (else any earlier one).'),
+    recency: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.8)
+      .describe('Probability that an input is one of the few most recent buffers (else any earlier one).'),
     computeIntensity: z.number().min(0).default(1).describe('Mean compute time as a multiple of the instruction’s all-slow memory time.'),
     ...MemoryKnobs,
   })
@@ -148,7 +162,12 @@ class ProgramBuilder {
 type MemoryKnobValues = { capacityFraction: number; alignment: number; fastBandwidth: number; slowBandwidth: number };
 
 function draftMemory(knobs: MemoryKnobValues): MemorySpec {
-  return { fastCapacity: knobs.alignment, alignment: knobs.alignment, fastBandwidth: knobs.fastBandwidth, slowBandwidth: knobs.slowBandwidth };
+  return {
+    fastCapacity: knobs.alignment,
+    alignment: knobs.alignment,
+    fastBandwidth: knobs.fastBandwidth,
+    slowBandwidth: knobs.slowBandwidth,
+  };
 }
 
 /** Set fast capacity to capacityFraction × peak live bytes, rounded down to α (at least α). */

@@ -25,22 +25,70 @@ export interface HeldoutEntry {
 
 /** The 24 held-out programs. Changing this list changes the benchmark: regenerate and say so. */
 export const HELDOUT_SET: readonly HeldoutEntry[] = [
-  { name: 'transformer-00', workload: { generator: 'transformer', seed: 1000, layers: 1, seqLen: 128, dModel: 128, heads: 2, capacityFraction: 0.5 } },
-  { name: 'transformer-01', workload: { generator: 'transformer', seed: 1001, layers: 2, seqLen: 256, dModel: 128, heads: 4, capacityFraction: 0.3 } },
-  { name: 'transformer-02', workload: { generator: 'transformer', seed: 1002, layers: 3, seqLen: 128, dModel: 256, heads: 4, capacityFraction: 0.7 } },
-  { name: 'transformer-03', workload: { generator: 'transformer', seed: 1003, layers: 4, seqLen: 512, dModel: 256, heads: 8, capacityFraction: 0.5 } },
-  { name: 'transformer-04', workload: { generator: 'transformer', seed: 1004, layers: 5, seqLen: 256, dModel: 384, heads: 6, capacityFraction: 0.4 } },
-  { name: 'transformer-05', workload: { generator: 'transformer', seed: 1005, layers: 6, seqLen: 128, dModel: 512, heads: 8, capacityFraction: 0.6 } },
-  { name: 'transformer-06', workload: { generator: 'transformer', seed: 1006, layers: 7, seqLen: 256, dModel: 256, heads: 4, capacityFraction: 0.3 } },
-  { name: 'transformer-07', workload: { generator: 'transformer', seed: 1007, layers: 9, seqLen: 512, dModel: 128, heads: 2, capacityFraction: 0.5 } },
-  { name: 'convnet-00', workload: { generator: 'convnet', seed: 1100, stages: 1, blocksPerStage: 2, imageSize: 32, channels: 16, capacityFraction: 0.5 } },
-  { name: 'convnet-01', workload: { generator: 'convnet', seed: 1101, stages: 2, blocksPerStage: 2, imageSize: 64, channels: 16, capacityFraction: 0.3 } },
-  { name: 'convnet-02', workload: { generator: 'convnet', seed: 1102, stages: 2, blocksPerStage: 4, imageSize: 32, channels: 32, capacityFraction: 0.6 } },
-  { name: 'convnet-03', workload: { generator: 'convnet', seed: 1103, stages: 3, blocksPerStage: 3, imageSize: 64, channels: 32, capacityFraction: 0.5 } },
-  { name: 'convnet-04', workload: { generator: 'convnet', seed: 1104, stages: 3, blocksPerStage: 5, imageSize: 32, channels: 64, capacityFraction: 0.4 } },
-  { name: 'convnet-05', workload: { generator: 'convnet', seed: 1105, stages: 4, blocksPerStage: 4, imageSize: 64, channels: 16, capacityFraction: 0.7 } },
-  { name: 'convnet-06', workload: { generator: 'convnet', seed: 1106, stages: 4, blocksPerStage: 6, imageSize: 32, channels: 32, capacityFraction: 0.3 } },
-  { name: 'convnet-07', workload: { generator: 'convnet', seed: 1107, stages: 4, blocksPerStage: 8, imageSize: 64, channels: 16, capacityFraction: 0.5 } },
+  {
+    name: 'transformer-00',
+    workload: { generator: 'transformer', seed: 1000, layers: 1, seqLen: 128, dModel: 128, heads: 2, capacityFraction: 0.5 },
+  },
+  {
+    name: 'transformer-01',
+    workload: { generator: 'transformer', seed: 1001, layers: 2, seqLen: 256, dModel: 128, heads: 4, capacityFraction: 0.3 },
+  },
+  {
+    name: 'transformer-02',
+    workload: { generator: 'transformer', seed: 1002, layers: 3, seqLen: 128, dModel: 256, heads: 4, capacityFraction: 0.7 },
+  },
+  {
+    name: 'transformer-03',
+    workload: { generator: 'transformer', seed: 1003, layers: 4, seqLen: 512, dModel: 256, heads: 8, capacityFraction: 0.5 },
+  },
+  {
+    name: 'transformer-04',
+    workload: { generator: 'transformer', seed: 1004, layers: 5, seqLen: 256, dModel: 384, heads: 6, capacityFraction: 0.4 },
+  },
+  {
+    name: 'transformer-05',
+    workload: { generator: 'transformer', seed: 1005, layers: 6, seqLen: 128, dModel: 512, heads: 8, capacityFraction: 0.6 },
+  },
+  {
+    name: 'transformer-06',
+    workload: { generator: 'transformer', seed: 1006, layers: 7, seqLen: 256, dModel: 256, heads: 4, capacityFraction: 0.3 },
+  },
+  {
+    name: 'transformer-07',
+    workload: { generator: 'transformer', seed: 1007, layers: 9, seqLen: 512, dModel: 128, heads: 2, capacityFraction: 0.5 },
+  },
+  {
+    name: 'convnet-00',
+    workload: { generator: 'convnet', seed: 1100, stages: 1, blocksPerStage: 2, imageSize: 32, channels: 16, capacityFraction: 0.5 },
+  },
+  {
+    name: 'convnet-01',
+    workload: { generator: 'convnet', seed: 1101, stages: 2, blocksPerStage: 2, imageSize: 64, channels: 16, capacityFraction: 0.3 },
+  },
+  {
+    name: 'convnet-02',
+    workload: { generator: 'convnet', seed: 1102, stages: 2, blocksPerStage: 4, imageSize: 32, channels: 32, capacityFraction: 0.6 },
+  },
+  {
+    name: 'convnet-03',
+    workload: { generator: 'convnet', seed: 1103, stages: 3, blocksPerStage: 3, imageSize: 64, channels: 32, capacityFraction: 0.5 },
+  },
+  {
+    name: 'convnet-04',
+    workload: { generator: 'convnet', seed: 1104, stages: 3, blocksPerStage: 5, imageSize: 32, channels: 64, capacityFraction: 0.4 },
+  },
+  {
+    name: 'convnet-05',
+    workload: { generator: 'convnet', seed: 1105, stages: 4, blocksPerStage: 4, imageSize: 64, channels: 16, capacityFraction: 0.7 },
+  },
+  {
+    name: 'convnet-06',
+    workload: { generator: 'convnet', seed: 1106, stages: 4, blocksPerStage: 6, imageSize: 32, channels: 32, capacityFraction: 0.3 },
+  },
+  {
+    name: 'convnet-07',
+    workload: { generator: 'convnet', seed: 1107, stages: 4, blocksPerStage: 8, imageSize: 64, channels: 16, capacityFraction: 0.5 },
+  },
   { name: 'random-00', workload: { generator: 'random', seed: 1200, instructions: 24, capacityFraction: 0.5 } },
   { name: 'random-01', workload: { generator: 'random', seed: 1201, instructions: 48, capacityFraction: 0.3 } },
   { name: 'random-02', workload: { generator: 'random', seed: 1202, instructions: 72, capacityFraction: 0.7, maxInputs: 2 } },

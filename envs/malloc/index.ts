@@ -3,8 +3,26 @@
  * cost model, the game, the checker, classical baselines, workload generators, file loaders and the
  * held-out benchmark set. No tensors here: the MuZero agent lives in models/muzero and trainer/muzero.
  */
-export { SLOW, type CompiledProgram, type MallocProgram, type Mapping, type MemorySpec, type ProgramAccess, type ProgramBuffer, type ProgramInstruction } from './types.js';
-export { BUFFER_ORDERS, allSlowMapping, bufferOrder, compileProgram, instructionTime, programTime, timeOfFastTraffic, type BufferOrder } from './program.js';
+export {
+  SLOW,
+  type CompiledProgram,
+  type MallocProgram,
+  type Mapping,
+  type MemorySpec,
+  type ProgramAccess,
+  type ProgramBuffer,
+  type ProgramInstruction,
+} from './types.js';
+export {
+  BUFFER_ORDERS,
+  allSlowMapping,
+  bufferOrder,
+  compileProgram,
+  instructionTime,
+  programTime,
+  timeOfFastTraffic,
+  type BufferOrder,
+} from './program.js';
 export { FastMemoryLayout, gapScratch } from './packing.js';
 export {
   CANDIDATE_FEATURES,
@@ -59,4 +77,12 @@ export {
   type MiniMallocCsvOptions,
 } from './loaders.js';
 export { formatSpeedupTable, speedupRow, summariseSpeedups, type SpeedupRow, type SpeedupSummary } from './evaluate.js';
-export { HELDOUT_DIR, HELDOUT_SET, generateHeldoutPrograms, heldoutFiles, loadHeldoutSet, writeHeldoutSet, type HeldoutEntry } from './heldout.js';
+export {
+  HELDOUT_DIR,
+  HELDOUT_SET,
+  generateHeldoutPrograms,
+  heldoutFiles,
+  loadHeldoutSet,
+  writeHeldoutSet,
+  type HeldoutEntry,
+} from './heldout.js';

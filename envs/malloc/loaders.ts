@@ -68,7 +68,9 @@ export function parseProgramJson(text: string, source = 'program'): MallocProgra
   const parsed = MallocProgramSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ConfigError(`${source}: ${formatPath(issue.path) || '(top level)'}: ${issue.message}`, { context: { source, path: issue.path } });
+    throw new ConfigError(`${source}: ${formatPath(issue.path) || '(top level)'}: ${issue.message}`, {
+      context: { source, path: issue.path },
+    });
   }
   const program = parsed.data as MallocProgram;
   try {
@@ -134,7 +136,10 @@ const CsvRowSchema = z
     upper: z.coerce.number().int('upper must be a whole number'),
     size: z.coerce.number().int('size must be a whole number of bytes').min(1, 'size must be ≥ 1'),
   })
-  .refine((row) => row.upper > row.lower, { message: 'upper must be > lower (the live range [lower, upper) is half-open)', path: ['upper'] });
+  .refine((row) => row.upper > row.lower, {
+    message: 'upper must be > lower (the live range [lower, upper) is half-open)',
+    path: ['upper'],
+  });
 
 /**
  * Parse a MiniMalloc CSV: header `id,lower,upper,size` (further columns, e.g. a solution's `offset`,
@@ -144,15 +149,20 @@ export function parseMiniMallocCsv(text: string, options: MiniMallocCsvOptions =
   const parsedOptions = MiniMallocCsvOptionsSchema.safeParse(options);
   if (!parsedOptions.success) {
     const issue = parsedOptions.error.issues[0];
-    throw new ConfigError(`MiniMalloc CSV option ${formatPath(issue.path) || '(root)'}: ${issue.message}`, { context: { path: issue.path } });
+    throw new ConfigError(`MiniMalloc CSV option ${formatPath(issue.path) || '(root)'}: ${issue.message}`, {
+      context: { path: issue.path },
+    });
   }
   const opts = parsedOptions.data;
   const lines = text.split(/\r?\n/);
   const headerIndex = lines.findIndex((line) => line.trim() !== '');
-  if (headerIndex < 0) throw new ConfigError(`${source}: the file is empty; expected the header "${CSV_COLUMNS.join(',')}" and one line per buffer`);
+  if (headerIndex < 0)
+    throw new ConfigError(`${source}: the file is empty; expected the header "${CSV_COLUMNS.join(',')}" and one line per buffer`);
   const header = lines[headerIndex].split(',').map((cell) => cell.trim().toLowerCase());
   if (CSV_COLUMNS.some((column, i) => header[i] !== column)) {
-    throw new ConfigError(`${source} line ${headerIndex + 1}: header is "${lines[headerIndex].trim()}"; a MiniMalloc CSV starts with "${CSV_COLUMNS.join(',')}"`);
+    throw new ConfigError(
+      `${source} line ${headerIndex + 1}: header is "${lines[headerIndex].trim()}"; a MiniMalloc CSV starts with "${CSV_COLUMNS.join(',')}"`,
+    );
   }
   const rows: Array<{ id: string; lower: number; upper: number; size: number }> = [];
   const seen = new Map<string, number>();
@@ -161,9 +171,16 @@ export function parseMiniMallocCsv(text: string, options: MiniMallocCsvOptions =
     const cells = lines[l].split(',').map((cell) => cell.trim());
     const where = `${source} line ${l + 1}`;
     if (cells.length !== header.length) {
-      throw new ConfigError(`${where}: ${cells.length} columns, the header has ${header.length} (${header.join(',')})`, { context: { source, line: l + 1 } });
+      throw new ConfigError(`${where}: ${cells.length} columns, the header has ${header.length} (${header.join(',')})`, {
+        context: { source, line: l + 1 },
+      });
     }
-    const parsed = CsvRowSchema.safeParse({ id: cells[0], lower: cells[1] === '' ? Number.NaN : cells[1], upper: cells[2] === '' ? Number.NaN : cells[2], size: cells[3] === '' ? Number.NaN : cells[3] });
+    const parsed = CsvRowSchema.safeParse({
+      id: cells[0],
+      lower: cells[1] === '' ? Number.NaN : cells[1],
+      upper: cells[2] === '' ? Number.NaN : cells[2],
+      size: cells[3] === '' ? Number.NaN : cells[3],
+    });
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const field = String(issue.path[0] ?? 'row');
@@ -172,7 +189,10 @@ export function parseMiniMallocCsv(text: string, options: MiniMallocCsvOptions =
       throw new ConfigError(`${where}: ${field} = "${value ?? ''}": ${message}`, { context: { source, line: l + 1, field } });
     }
     const row = parsed.data;
-    if (seen.has(row.id)) throw new ConfigError(`${where}: id "${row.id}" already used on line ${seen.get(row.id)}; ids must be unique`, { context: { source, line: l + 1 } });
+    if (seen.has(row.id))
+      throw new ConfigError(`${where}: id "${row.id}" already used on line ${seen.get(row.id)}; ids must be unique`, {
+        context: { source, line: l + 1 },
+      });
     seen.set(row.id, l + 1);
     rows.push(row);
   }
@@ -199,7 +219,12 @@ function programFromIntervals(
   });
   const draft: MallocProgram = {
     name,
-    memory: { fastCapacity: opts.fastCapacity ?? opts.alignment, alignment: opts.alignment, fastBandwidth: opts.fastBandwidth, slowBandwidth: opts.slowBandwidth },
+    memory: {
+      fastCapacity: opts.fastCapacity ?? opts.alignment,
+      alignment: opts.alignment,
+      fastBandwidth: opts.fastBandwidth,
+      slowBandwidth: opts.slowBandwidth,
+    },
     buffers,
     instructions: accesses.map((list) => ({ computeTime: opts.computeTime, accesses: list })),
   };
@@ -215,7 +240,10 @@ function programFromIntervals(
  * Load a program from a `.csv` (MiniMalloc; `csvOptions` apply) or `.json` file and compile it.
  * Throws ConfigError for an unreadable file, an unknown extension or invalid content.
  */
-export function loadProgramFile(path: string, csvOptions: MiniMallocCsvOptions = {}): { program: MallocProgram; compiled: CompiledProgram } {
+export function loadProgramFile(
+  path: string,
+  csvOptions: MiniMallocCsvOptions = {},
+): { program: MallocProgram; compiled: CompiledProgram } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -226,7 +254,10 @@ export function loadProgramFile(path: string, csvOptions: MiniMallocCsvOptions =
   let program: MallocProgram;
   if (extension === '.csv') program = parseMiniMallocCsv(text, csvOptions, path);
   else if (extension === '.json') program = parseProgramJson(text, path);
-  else throw new ConfigError(`program file ${path}: unknown extension "${extension}"; use .csv (MiniMalloc id,lower,upper,size) or .json (program)`);
+  else
+    throw new ConfigError(
+      `program file ${path}: unknown extension "${extension}"; use .csv (MiniMalloc id,lower,upper,size) or .json (program)`,
+    );
   return { program, compiled: compileProgram(program) };
 }
 

@@ -29,13 +29,17 @@ export function compileProgram(program: MallocProgram): CompiledProgram {
     throw new ConfigError(`${where}: ${field} ${message}`, { context: { program: program.name, field } });
   };
   const { memory } = program;
-  if (!isPositiveInteger(memory.fastCapacity)) fail('memory.fastCapacity', `must be a whole number of bytes ≥ 1, got ${memory.fastCapacity}`);
+  if (!isPositiveInteger(memory.fastCapacity))
+    fail('memory.fastCapacity', `must be a whole number of bytes ≥ 1, got ${memory.fastCapacity}`);
   if (!isPositiveInteger(memory.alignment)) fail('memory.alignment', `must be a whole number of bytes ≥ 1, got ${memory.alignment}`);
   if (!(memory.slowBandwidth > 0 && Number.isFinite(memory.slowBandwidth))) {
     fail('memory.slowBandwidth', `must be a finite number > 0 (bytes per time unit), got ${memory.slowBandwidth}`);
   }
   if (!(memory.fastBandwidth >= memory.slowBandwidth && Number.isFinite(memory.fastBandwidth))) {
-    fail('memory.fastBandwidth', `must be finite and ≥ memory.slowBandwidth (${memory.slowBandwidth}), got ${memory.fastBandwidth}; fast memory may not be slower`);
+    fail(
+      'memory.fastBandwidth',
+      `must be finite and ≥ memory.slowBandwidth (${memory.slowBandwidth}), got ${memory.fastBandwidth}; fast memory may not be slower`,
+    );
   }
   const n = program.buffers.length;
   const T = program.instructions.length;
@@ -73,7 +77,8 @@ export function compileProgram(program: MallocProgram): CompiledProgram {
       const b = index.get(access.buffer);
       if (b === undefined) fail(`instructions[${i}].accesses[${j}].buffer`, `"${access.buffer}" is not one of the program's buffers`);
       const bytes = access.bytes ?? rawSize[b as number];
-      if (!(Number.isSafeInteger(bytes) && bytes >= 0)) fail(`instructions[${i}].accesses[${j}].bytes`, `must be a whole number ≥ 0, got ${bytes}`);
+      if (!(Number.isSafeInteger(bytes) && bytes >= 0))
+        fail(`instructions[${i}].accesses[${j}].bytes`, `must be a whole number ≥ 0, got ${bytes}`);
       counts[b as number] += 1;
       if (firstAccess[b as number] < 0) firstAccess[b as number] = i;
       lastAccess[b as number] = i;
@@ -90,7 +95,10 @@ export function compileProgram(program: MallocProgram): CompiledProgram {
     if (!(Number.isInteger(s) && s >= 0 && s < T)) fail(`buffers[${b}].start`, `must be an instruction index in [0, ${T}), got ${s}`);
     if (!(Number.isInteger(e) && e > s && e <= T)) fail(`buffers[${b}].end`, `must be an integer in (start = ${s}, ${T}], got ${e}`);
     if (firstAccess[b] >= 0 && (firstAccess[b] < s || lastAccess[b] >= e)) {
-      fail(`buffers[${b}]`, `("${buffer.id}") has live range [${s}, ${e}) but is accessed at instructions ${firstAccess[b]}..${lastAccess[b]}; the range must cover every access`);
+      fail(
+        `buffers[${b}]`,
+        `("${buffer.id}") has live range [${s}, ${e}) but is accessed at instructions ${firstAccess[b]}..${lastAccess[b]}; the range must cover every access`,
+      );
     }
     start[b] = s;
     end[b] = e;
@@ -117,7 +125,8 @@ export function compileProgram(program: MallocProgram): CompiledProgram {
   const fastSavingPerByte = Math.max(0, 1 / memory.slowBandwidth - 1 / memory.fastBandwidth);
   let allSlowTime = 0;
   for (let i = 0; i < T; i++) allSlowTime += weight[i] * Math.max(computeTime[i], slowTime[i]);
-  if (!(allSlowTime > 0)) fail('instructions', 'have zero total time with every buffer slow (no compute and no accesses); nothing to optimise');
+  if (!(allSlowTime > 0))
+    fail('instructions', 'have zero total time with every buffer slow (no compute and no accesses); nothing to optimise');
 
   // β_b: per instruction touched by b, move b's bytes there from slow to fast, all else slow.
   const benefit = new Float64Array(n);

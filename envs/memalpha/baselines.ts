@@ -42,7 +42,12 @@ export function instanceMetric(instance: MemalphaInstance, metrics: Readonly<Rec
  * Answer every question of `instance` from `memory` with `reader` and score it. The memory is only read
  * (snapshots are deep-frozen; invariant 7). Questions are answered `reader.concurrency` at a time.
  */
-export async function evaluateMemory(instance: MemalphaInstance, memory: MemorySnapshot, reader: Reader, options: EvaluationOptions = {}): Promise<QuestionScore[]> {
+export async function evaluateMemory(
+  instance: MemalphaInstance,
+  memory: MemorySnapshot,
+  reader: Reader,
+  options: EvaluationOptions = {},
+): Promise<QuestionScore[]> {
   const retriever = new MemoryRetriever(memory, options.topK ?? 20);
   return answerAndScore(instance, (question) => retriever.passages(question), reader, options);
 }
@@ -59,7 +64,12 @@ export interface BaselineOptions extends EvaluationOptions {
 }
 
 /** Score `instance` under a raw-input baseline with `reader`. */
-export async function baselineScores(instance: MemalphaInstance, kind: BaselineKind, reader: Reader, options: BaselineOptions = {}): Promise<QuestionScore[]> {
+export async function baselineScores(
+  instance: MemalphaInstance,
+  kind: BaselineKind,
+  reader: Reader,
+  options: BaselineOptions = {},
+): Promise<QuestionScore[]> {
   if (kind === 'long-context') {
     const passages = longContextPassages(instance.chunks, options.contextTokens ?? 4096);
     return answerAndScore(instance, () => passages, reader, options);
@@ -85,7 +95,9 @@ async function answerAndScore(
   );
   const judged =
     metric === 'llm_judge' && options.answerJudge
-      ? await options.answerJudge.judge(instance.questions.map((qa, i) => ({ question: qa.question, answers: qa.answers, prediction: predictions[i] })))
+      ? await options.answerJudge.judge(
+          instance.questions.map((qa, i) => ({ question: qa.question, answers: qa.answers, prediction: predictions[i] })),
+        )
       : undefined;
   return instance.questions.map((qa, i) => ({
     question: qa.question,

@@ -35,14 +35,34 @@ export const MEMALPHA_SPLITS = ['train', 'eval', 'test', 'test-long'] as const;
 
 const EndpointSchema = z
   .object({
-    baseUrl: z.string().min(1).describe('Base URL of an OpenAI-compatible API including the version, e.g. `http://127.0.0.1:8000/v1`; requests go to `{baseUrl}/chat/completions`.'),
+    baseUrl: z
+      .string()
+      .min(1)
+      .describe(
+        'Base URL of an OpenAI-compatible API including the version, e.g. `http://127.0.0.1:8000/v1`; requests go to `{baseUrl}/chat/completions`.',
+      ),
     model: z.string().min(1).describe('Model name sent with every request.'),
-    apiKeyEnv: z.string().min(1).optional().describe('Name of the environment variable holding the API key (sent as a Bearer token); omit for servers without keys.'),
+    apiKeyEnv: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Name of the environment variable holding the API key (sent as a Bearer token); omit for servers without keys.'),
     timeoutMs: z.number().int().min(100).max(600_000).default(30_000).describe('Timeout of one request in milliseconds.'),
-    retries: z.number().int().min(0).max(10).default(2).describe('Retries of a request after a transient failure (network, timeout, 408, 429, 5xx).'),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(2)
+      .describe('Retries of a request after a transient failure (network, timeout, 408, 429, 5xx).'),
     retryDelayMs: z.number().int().min(0).max(60_000).default(500).describe('Backoff before retry r is retryDelayMs · 2^r.'),
     maxTokens: z.number().int().min(1).max(32_768).default(256).describe('`max_tokens` of each completion.'),
-    temperature: z.number().min(0).max(2).default(0).describe('Sampling temperature of the endpoint (0 keeps reader and judge deterministic).'),
+    temperature: z
+      .number()
+      .min(0)
+      .max(2)
+      .default(0)
+      .describe('Sampling temperature of the endpoint (0 keeps reader and judge deterministic).'),
     concurrency: z.number().int().min(1).max(256).default(4).describe('Requests in flight at once.'),
   })
   .strict();
@@ -63,12 +83,16 @@ export const memalphaOptionsSchema = z
       .array(z.enum(CATEGORIES))
       .min(1)
       .default([...CATEGORIES])
-      .describe('Generated categories, cycled by task index: ar (accurate retrieval), ttl (test-time learning), lru (long-range understanding), cr (conflict resolution).'),
+      .describe(
+        'Generated categories, cycled by task index: ar (accurate retrieval), ttl (test-time learning), lru (long-range understanding), cr (conflict resolution).',
+      ),
     splits: SplitSizesSchema.prefault({}).describe('Instances per split of the generated data.'),
     data: z
       .partialRecord(z.enum(MEMALPHA_SPLITS), z.string().min(1))
       .default({})
-      .describe('Mem-α JSON/JSONL file per split (path relative to the working directory of every process); a split with a file uses it instead of generated data.'),
+      .describe(
+        'Mem-α JSON/JSONL file per split (path relative to the working directory of every process); a split with a file uses it instead of generated data.',
+      ),
     metrics: z
       .record(z.string(), z.enum(QA_METRICS as [QaMetric, ...QaMetric[]]))
       .default({})
@@ -77,43 +101,102 @@ export const memalphaOptionsSchema = z
       .object({
         chunks: z.number().int().min(1).max(1000).default(4).describe('Chunks per instance in train, eval and test.'),
         longChunks: z.number().int().min(1).max(10_000).default(40).describe('Chunks per instance in test-long (at least 10× `chunks`).'),
-        maxChunkTokens: z.number().int().min(64).max(100_000).default(256).describe('Upper bound on a chunk in tokens (bytes); filler is added only while it fits.'),
+        maxChunkTokens: z
+          .number()
+          .int()
+          .min(64)
+          .max(100_000)
+          .default(256)
+          .describe('Upper bound on a chunk in tokens (bytes); filler is added only while it fits.'),
         factsPerChunk: z.number().int().min(1).max(50).default(2).describe('ar / cr: facts (or changes) per chunk.'),
-        fillerPerChunk: z.number().int().min(0).max(50).default(2).describe('ar / cr / lru: filler sentences per chunk (difficulty: noise around the facts).'),
-        questionsPerInstance: z.number().int().min(1).max(200).default(4).describe('Questions per instance (lru: always one summary question).'),
+        fillerPerChunk: z
+          .number()
+          .int()
+          .min(0)
+          .max(50)
+          .default(2)
+          .describe('ar / cr / lru: filler sentences per chunk (difficulty: noise around the facts).'),
+        questionsPerInstance: z
+          .number()
+          .int()
+          .min(1)
+          .max(200)
+          .default(4)
+          .describe('Questions per instance (lru: always one summary question).'),
         classes: z.number().int().min(2).max(8).default(3).describe('ttl: classes.'),
         examplesPerChunk: z.number().int().min(1).max(50).default(3).describe('ttl: labelled examples per chunk.'),
         exampleWords: z.number().int().min(2).max(20).default(4).describe('ttl: words per example.'),
-        labelNoise: z.number().min(0).max(1).default(0.3).describe('ttl: probability that an example word (after the first) is a shared noise word.'),
+        labelNoise: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(0.3)
+          .describe('ttl: probability that an example word (after the first) is a shared noise word.'),
         eventsPerChunk: z.number().int().min(1).max(20).default(1).describe('lru: story events per chunk.'),
         changeFraction: z.number().min(0).max(1).default(0.5).describe('cr: probability that a fact changes in a later chunk.'),
         changeDelay: z.number().int().min(1).max(100).default(2).describe('cr: a change comes 1..changeDelay chunks after its fact.'),
       })
       .strict()
       .prefault({})
-      .refine((g) => g.longChunks >= 10 * g.chunks, { message: 'generator.longChunks must be at least 10 × generator.chunks (test-long is for lengths far beyond training)' })
+      .refine((g) => g.longChunks >= 10 * g.chunks, {
+        message: 'generator.longChunks must be at least 10 × generator.chunks (test-long is for lengths far beyond training)',
+      })
       .describe('Generated data and its difficulty knobs.'),
     memory: z
       .object({
-        coreTokenCap: z.number().int().min(32).max(100_000).default(512).describe('Core cap in tokens (spec: 512); longer rewrites are cut at a word with a truncation notice.'),
-        idScheme: z.enum(['sequential', 'random']).default('sequential').describe('Entry ids: `sequential` (s1, e1, … short to copy) or `random` (4 hex digits as in the original, seeded).'),
+        coreTokenCap: z
+          .number()
+          .int()
+          .min(32)
+          .max(100_000)
+          .default(512)
+          .describe('Core cap in tokens (spec: 512); longer rewrites are cut at a word with a truncation notice.'),
+        idScheme: z
+          .enum(['sequential', 'random'])
+          .default('sequential')
+          .describe('Entry ids: `sequential` (s1, e1, … short to copy) or `random` (4 hex digits as in the original, seeded).'),
       })
       .strict()
       .prefault({})
       .describe('The memory.'),
     prompt: z
       .object({
-        maxPromptTokens: z.number().int().min(128).max(1_000_000).default(1024).describe('Upper bound on a chunk prompt in tokens; the memory view shrinks ("showing k of N") to fit, then the chunk is cut.'),
-        viewEntries: z.number().int().min(0).max(100).default(5).describe('Most recent entries of each list shown to the writer (spec: 5).'),
-        callSyntax: z.enum(['line', 'json']).default('line').describe('Tool-call syntax the prompt describes and demonstrations use (`line`: `insert semantic: TEXT`; `json`: the original JSON). Both are always parsed.'),
-        instructions: z.boolean().default(true).describe('Start each prompt with a short tool description (off saves ~200 tokens for a writer trained on demonstrations).'),
+        maxPromptTokens: z
+          .number()
+          .int()
+          .min(128)
+          .max(1_000_000)
+          .default(1024)
+          .describe('Upper bound on a chunk prompt in tokens; the memory view shrinks ("showing k of N") to fit, then the chunk is cut.'),
+        viewEntries: z
+          .number()
+          .int()
+          .min(0)
+          .max(100)
+          .default(5)
+          .describe('Most recent entries of each list shown to the writer (spec: 5).'),
+        callSyntax: z
+          .enum(['line', 'json'])
+          .default('line')
+          .describe(
+            'Tool-call syntax the prompt describes and demonstrations use (`line`: `insert semantic: TEXT`; `json`: the original JSON). Both are always parsed.',
+          ),
+        instructions: z
+          .boolean()
+          .default(true)
+          .describe('Start each prompt with a short tool description (off saves ~200 tokens for a writer trained on demonstrations).'),
       })
       .strict()
       .prefault({})
       .describe('The writer prompt.'),
     reader: z
       .object({
-        kind: z.enum(['bm25', 'llm']).default('bm25').describe('`bm25`: built-in extractive reader over BM25 retrieval (deterministic); `llm`: an OpenAI-compatible endpoint answers from the same retrieval.'),
+        kind: z
+          .enum(['bm25', 'llm'])
+          .default('bm25')
+          .describe(
+            '`bm25`: built-in extractive reader over BM25 retrieval (deterministic); `llm`: an OpenAI-compatible endpoint answers from the same retrieval.',
+          ),
         topK: z.number().int().min(1).max(1000).default(20).describe('Entries retrieved per list per question (spec: 20).'),
         endpoint: EndpointSchema.optional().describe('The reader endpoint (needed when kind is `llm`).'),
       })
@@ -123,7 +206,10 @@ export const memalphaOptionsSchema = z
       .describe('The frozen reader.'),
     judge: z
       .object({
-        kind: z.enum(['rules', 'llm']).default('rules').describe('Judge of written content (r4) and of `llm_judge` answers: `rules` (built-in) or `llm` (endpoint).'),
+        kind: z
+          .enum(['rules', 'llm'])
+          .default('rules')
+          .describe('Judge of written content (r4) and of `llm_judge` answers: `rules` (built-in) or `llm` (endpoint).'),
         endpoint: EndpointSchema.optional().describe('The judge endpoint (needed when kind is `llm`).'),
       })
       .strict()
@@ -135,22 +221,44 @@ export const memalphaOptionsSchema = z
         beta: z.number().min(0).max(10).default(0.05).describe('β, weight of r3 compression (paper 0.05; ablations 0, 0.2, 0.4).'),
         gamma: z.number().min(0).max(10).default(0.1).describe('γ, weight of r4 content validity (paper 0.1; ablation 0).'),
         scoreDeletes: z.boolean().default(false).describe('Score a successful delete 1 in r4 (the original scores deletes 0).'),
-        total: z.enum(['r1', 'mean-turn']).default('r1').describe('Episode total: `r1` (QA accuracy in [0, 1]) or `mean-turn` (mean of the per-chunk rewards).'),
+        total: z
+          .enum(['r1', 'mean-turn'])
+          .default('r1')
+          .describe('Episode total: `r1` (QA accuracy in [0, 1]) or `mean-turn` (mean of the per-chunk rewards).'),
       })
       .strict()
       .prefault({})
       .describe('Reward R = r1 + r2 + β·r3 + γ·r4 per chunk.'),
     baselines: z
       .object({
-        contextTokens: z.number().int().min(16).max(10_000_000).default(2048).describe('long-context baseline: tokens of the raw input’s tail the reader sees.'),
-        ragTopK: z.number().int().min(1).max(1000).default(2).describe('rag-top-k baseline: raw chunks retrieved with BM25 (paper: RAG-top2).'),
+        contextTokens: z
+          .number()
+          .int()
+          .min(16)
+          .max(10_000_000)
+          .default(2048)
+          .describe('long-context baseline: tokens of the raw input’s tail the reader sees.'),
+        ragTopK: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(2)
+          .describe('rag-top-k baseline: raw chunks retrieved with BM25 (paper: RAG-top2).'),
       })
       .strict()
       .prefault({})
       .describe('Baselines scored with the same reader and metrics.'),
     demo: z
       .object({
-        noise: z.number().min(0).max(1).default(0.1).describe('Scripted writer: probability per sentence of a weaker writer’s mistake (drop a fact, store a change raw, store filler).'),
+        noise: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(0.1)
+          .describe(
+            'Scripted writer: probability per sentence of a weaker writer’s mistake (drop a fact, store a change raw, store filler).',
+          ),
       })
       .strict()
       .prefault({})
@@ -331,7 +439,12 @@ export async function memalphaBaseline(
   const evaluation = { topK: options.reader.topK, metrics: options.metrics, answerJudge: services.answerJudge };
   let questions: QuestionScore[];
   if (kind === 'heuristic') {
-    const { memory } = runHeuristicWriter(instance, memalphaEpisodeOptions(task, options), new Rng(taskSeed(task, DEMO_STREAM)), options.demo.noise);
+    const { memory } = runHeuristicWriter(
+      instance,
+      memalphaEpisodeOptions(task, options),
+      new Rng(taskSeed(task, DEMO_STREAM)),
+      options.demo.noise,
+    );
     questions = await evaluateMemory(instance, memory, services.reader, evaluation);
   } else {
     questions = await baselineScores(instance, kind, services.reader, { ...evaluation, ...options.baselines });
@@ -410,7 +523,9 @@ function taskSeed(task: TaskRef, stream: number): number {
 function checkTask(task: TaskRef, options: MemalphaOptions): void {
   const count = memalphaTaskCount(task.split, options);
   if (count === 0) {
-    throw new ConfigError(`memalpha has no tasks in split '${task.split}'; splits: ${MEMALPHA_SPLITS.map((s) => `${s} (${memalphaTaskCount(s, options)})`).join(', ')}`);
+    throw new ConfigError(
+      `memalpha has no tasks in split '${task.split}'; splits: ${MEMALPHA_SPLITS.map((s) => `${s} (${memalphaTaskCount(s, options)})`).join(', ')}`,
+    );
   }
   if (!Number.isInteger(task.index) || task.index < 0 || task.index >= count) {
     throw new ConfigError(`memalpha: task index ${task.index} is outside split '${task.split}' (0..${count - 1})`);

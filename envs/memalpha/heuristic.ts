@@ -53,7 +53,12 @@ export function heuristicCalls(view: MemoryView, chunk: string, rng: Rng, noise:
     const labelled = /\blabel\s*:/i.test(sentence);
     const event = DAY_PREFIX.test(sentence);
     if (labelled || event || isSalient(sentence)) {
-      if (!slip) calls.push({ tool: 'new_memory_insert', memory_type: event && !labelled ? 'episodic_memory' : 'semantic_memory', content: sentence });
+      if (!slip)
+        calls.push({
+          tool: 'new_memory_insert',
+          memory_type: event && !labelled ? 'episodic_memory' : 'semantic_memory',
+          content: sentence,
+        });
     } else if (roll < noise / 2) {
       calls.push({ tool: 'new_memory_insert', memory_type: 'semantic_memory', content: sentence });
     }

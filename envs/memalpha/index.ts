@@ -1,9 +1,27 @@
 /** Mem-α: the memory-writer environment, its memory and tools, reader, judges, data and baselines. */
 export * from './types.js';
 export { countTokens, lastTokens, truncateToTokens } from './tokens.js';
-export { CORE_TRUNCATION_NOTICE, DEFAULT_CORE_TOKEN_CAP, MemoryStore, capCore, memoryTokens, replayCalls, type IdScheme, type MemoryStoreOptions } from './store.js';
+export {
+  CORE_TRUNCATION_NOTICE,
+  DEFAULT_CORE_TOKEN_CAP,
+  MemoryStore,
+  capCore,
+  memoryTokens,
+  replayCalls,
+  type IdScheme,
+  type MemoryStoreOptions,
+} from './store.js';
 export { formatToolCall, formatToolCalls, parseToolCalls, type CallSyntax } from './parser.js';
-export { chunkCutNote, promptInstructions, renderChunkPrompt, renderPrompt, type ChunkPosition, type ChunkPrompt, type MemoryView, type PromptOptions } from './view.js';
+export {
+  chunkCutNote,
+  promptInstructions,
+  renderChunkPrompt,
+  renderPrompt,
+  type ChunkPosition,
+  type ChunkPrompt,
+  type MemoryView,
+  type PromptOptions,
+} from './view.js';
 export { WriterEpisode, callOutcomes, contentItems, type CallRecord, type ChunkRecord, type EpisodeOptions } from './episode.js';
 export {
   Bm25Index,
@@ -37,7 +55,16 @@ export {
   type ContentJudgeItem,
 } from './judge.js';
 export { ChatClient, mapLimit, type ChatEndpoint, type ChatMessage, type FetchLike } from './openai.js';
-export { baselineScores, evaluateMemory, instanceMetric, meanScore, type BaselineKind, type BaselineOptions, type EvaluationOptions, type QuestionScore } from './baselines.js';
+export {
+  baselineScores,
+  evaluateMemory,
+  instanceMetric,
+  meanScore,
+  type BaselineKind,
+  type BaselineOptions,
+  type EvaluationOptions,
+  type QuestionScore,
+} from './baselines.js';
 export { heuristicCalls, heuristicResponse, isSalient, runHeuristicWriter, type DemonstrationTurn } from './heuristic.js';
 export { generateInstance, generatedSource, type GeneratorOptions, type InstanceSpec } from './data/generate.js';
 export { MemalphaInstanceFileSchema, loadInstancesFile, parseInstances } from './data/load.js';

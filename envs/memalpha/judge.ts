@@ -53,7 +53,8 @@ export function contentProblem(item: ContentJudgeItem): string | undefined {
   if (PLACEHOLDER.test(text)) return 'placeholder';
   if (META_TALK.test(text)) return 'meta-talk';
   if ((text.match(/[\p{L}\p{N}]+/gu) ?? []).length < 2) return 'fewer than two words';
-  if (item.memoryType === 'semantic_memory' && EVENT_OPENING.test(text)) return 'semantic entry opens with a time stamp (an event belongs in episodic memory)';
+  if (item.memoryType === 'semantic_memory' && EVENT_OPENING.test(text))
+    return 'semantic entry opens with a time stamp (an event belongs in episodic memory)';
   if (item.memoryType === 'episodic_memory' && !TIME.test(text)) return 'episodic entry states no time';
   return undefined;
 }
@@ -68,9 +69,12 @@ export class RuleContentJudge implements ContentJudge {
 }
 
 const CONTENT_RUBRIC: Record<MemoryType, string> = {
-  core_memory: 'a concise paragraph of durable information about the task or the people in it — not talk about the memory or the task, not a placeholder',
-  semantic_memory: 'a piece of knowledge (a fact, a definition, a labelled example) — not an event report, not talk about the memory, not a placeholder',
-  episodic_memory: 'an event together with the time it happened (a date, a day or a moment named in the text) — not talk about the memory, not a placeholder',
+  core_memory:
+    'a concise paragraph of durable information about the task or the people in it — not talk about the memory or the task, not a placeholder',
+  semantic_memory:
+    'a piece of knowledge (a fact, a definition, a labelled example) — not an event report, not talk about the memory, not a placeholder',
+  episodic_memory:
+    'an event together with the time it happened (a date, a day or a moment named in the text) — not talk about the memory, not a placeholder',
 };
 
 /** The chat messages an LLM content judge sends for one item. */
@@ -94,7 +98,9 @@ export class LlmContentJudge implements ContentJudge {
   }
 
   async judge(items: readonly ContentJudgeItem[]): Promise<number[]> {
-    return mapLimit(items, this.client.endpoint.concurrency, async (item) => verdict(await this.client.complete(contentJudgeMessages(item)), 'INVALID', 'VALID'));
+    return mapLimit(items, this.client.endpoint.concurrency, async (item) =>
+      verdict(await this.client.complete(contentJudgeMessages(item)), 'INVALID', 'VALID'),
+    );
   }
 }
 
@@ -133,7 +139,9 @@ export class LlmAnswerJudge implements AnswerJudge {
   }
 
   async judge(items: readonly AnswerJudgeItem[]): Promise<number[]> {
-    return mapLimit(items, this.client.endpoint.concurrency, async (item) => verdict(await this.client.complete(answerJudgeMessages(item)), 'WRONG', 'CORRECT'));
+    return mapLimit(items, this.client.endpoint.concurrency, async (item) =>
+      verdict(await this.client.complete(answerJudgeMessages(item)), 'WRONG', 'CORRECT'),
+    );
   }
 }
 

@@ -37,13 +37,14 @@ export interface ChatMessage {
 }
 
 const CompletionSchema = z.object({
-  choices: z
-    .array(z.object({ message: z.object({ content: z.string().nullable().optional() }) }))
-    .min(1, 'no choices'),
+  choices: z.array(z.object({ message: z.object({ content: z.string().nullable().optional() }) })).min(1, 'no choices'),
 });
 
 /** The endpoint's fetch: the global one, or a stand-in in tests. */
-export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<Response>;
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal },
+) => Promise<Response>;
 
 /** Calls one endpoint. `label` names the user of the client in error messages (`reader`, `judge`). */
 export class ChatClient {
@@ -59,14 +60,19 @@ export class ChatClient {
     try {
       parsed = new URL(endpoint.baseUrl);
     } catch (err) {
-      throw new ConfigError(`${label} endpoint: baseUrl ${JSON.stringify(endpoint.baseUrl)} is not a URL (e.g. http://127.0.0.1:8000/v1)`, { cause: err });
+      throw new ConfigError(`${label} endpoint: baseUrl ${JSON.stringify(endpoint.baseUrl)} is not a URL (e.g. http://127.0.0.1:8000/v1)`, {
+        cause: err,
+      });
     }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`${label} endpoint: baseUrl must be http(s), got ${parsed.protocol}`);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+      throw new ConfigError(`${label} endpoint: baseUrl must be http(s), got ${parsed.protocol}`);
     this.url = `${endpoint.baseUrl.replace(/\/+$/, '')}/chat/completions`;
     if (endpoint.apiKeyEnv !== undefined) {
       const key = process.env[endpoint.apiKeyEnv];
       if (key === undefined || key === '') {
-        throw new ConfigError(`${label} endpoint: environment variable ${endpoint.apiKeyEnv} (apiKeyEnv) is not set; export it or remove apiKeyEnv for a server without keys`);
+        throw new ConfigError(
+          `${label} endpoint: environment variable ${endpoint.apiKeyEnv} (apiKeyEnv) is not set; export it or remove apiKeyEnv for a server without keys`,
+        );
       }
       this.apiKey = key;
     }
@@ -130,7 +136,10 @@ export class ChatClient {
     try {
       json = JSON.parse(text);
     } catch (err) {
-      return new ServiceError(`${this.label} endpoint ${this.url} returned a body that is not JSON: ${text.slice(0, 200)}`, { cause: err, context: { url: this.url } });
+      return new ServiceError(`${this.label} endpoint ${this.url} returned a body that is not JSON: ${text.slice(0, 200)}`, {
+        cause: err,
+        context: { url: this.url },
+      });
     }
     const parsed = CompletionSchema.safeParse(json);
     if (!parsed.success) {

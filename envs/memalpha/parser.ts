@@ -79,7 +79,9 @@ export function formatToolCall(call: ToolCall, syntax: CallSyntax): string {
         );
       case 'memory_delete':
         return JSON.stringify(
-          call.memory_id === undefined ? { tool: call.tool, memory_type: call.memory_type } : { tool: call.tool, memory_type: call.memory_type, memory_id: call.memory_id },
+          call.memory_id === undefined
+            ? { tool: call.tool, memory_type: call.memory_type }
+            : { tool: call.tool, memory_type: call.memory_type, memory_id: call.memory_id },
         );
     }
   }
@@ -131,7 +133,12 @@ function parseLine(line: string): ParsedCall {
     case 'memory_update':
       if (content === undefined) return malformed(line, 'update needs the new text after `:`');
       if (memoryType === 'core_memory' && id !== undefined) return malformed(line, 'update core takes no id: `update core: TEXT`');
-      return parsed(line, id === undefined ? { tool, memory_type: memoryType, new_content: content } : { tool, memory_type: memoryType, new_content: content, memory_id: id });
+      return parsed(
+        line,
+        id === undefined
+          ? { tool, memory_type: memoryType, new_content: content }
+          : { tool, memory_type: memoryType, new_content: content, memory_id: id },
+      );
     case 'memory_delete':
       if (content !== undefined) return malformed(line, 'delete takes no text: `delete TYPE ID`');
       if (memoryType === 'core_memory' && id !== undefined) return malformed(line, 'delete core takes no id');
@@ -169,7 +176,8 @@ function callFromJsonValue(value: unknown, source: string): ParsedCall {
   }
   if (!isRecord(args)) return malformed(source, '`arguments` must be an object');
   const memoryType = typeof args.memory_type === 'string' ? memoryTypeOf(args.memory_type) : undefined;
-  if (memoryType === undefined) return malformed(source, `"memory_type" must be one of ${MEMORY_TYPES.join(', ')}, got ${describeJson(args.memory_type)}`);
+  if (memoryType === undefined)
+    return malformed(source, `"memory_type" must be one of ${MEMORY_TYPES.join(', ')}, got ${describeJson(args.memory_type)}`);
   const id = args.memory_id;
   if (id !== undefined && id !== null && typeof id !== 'string' && !(typeof id === 'number' && Number.isInteger(id))) {
     return malformed(source, `"memory_id" must be a string, got ${describeJson(id)}`);
@@ -178,16 +186,23 @@ function callFromJsonValue(value: unknown, source: string): ParsedCall {
   const tool = name as ToolName;
   switch (tool) {
     case 'new_memory_insert':
-      if (typeof args.content !== 'string') return malformed(source, `new_memory_insert needs a string "content", got ${describeJson(args.content)}`);
+      if (typeof args.content !== 'string')
+        return malformed(source, `new_memory_insert needs a string "content", got ${describeJson(args.content)}`);
       return parsed(source, { tool, memory_type: memoryType, content: args.content });
     case 'memory_update':
-      if (typeof args.new_content !== 'string') return malformed(source, `memory_update needs a string "new_content", got ${describeJson(args.new_content)}`);
+      if (typeof args.new_content !== 'string')
+        return malformed(source, `memory_update needs a string "new_content", got ${describeJson(args.new_content)}`);
       return parsed(
         source,
-        memoryId === undefined ? { tool, memory_type: memoryType, new_content: args.new_content } : { tool, memory_type: memoryType, new_content: args.new_content, memory_id: memoryId },
+        memoryId === undefined
+          ? { tool, memory_type: memoryType, new_content: args.new_content }
+          : { tool, memory_type: memoryType, new_content: args.new_content, memory_id: memoryId },
       );
     case 'memory_delete':
-      return parsed(source, memoryId === undefined ? { tool, memory_type: memoryType } : { tool, memory_type: memoryType, memory_id: memoryId });
+      return parsed(
+        source,
+        memoryId === undefined ? { tool, memory_type: memoryType } : { tool, memory_type: memoryType, memory_id: memoryId },
+      );
   }
 }
 

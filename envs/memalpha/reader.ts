@@ -98,7 +98,9 @@ export class Bm25Index {
    */
   search(query: string, k: number): { index: number; score: number }[] {
     if (this.size === 0 || k <= 0) return [];
-    const hits = this.index.search(query).map((hit) => ({ index: hit.id as number, score: hit.score / Math.max(1, hit.queryTerms.length) }));
+    const hits = this.index
+      .search(query)
+      .map((hit) => ({ index: hit.id as number, score: hit.score / Math.max(1, hit.queryTerms.length) }));
     hits.sort((a, b) => b.score - a.score || b.index - a.index);
     return hits.slice(0, k);
   }
@@ -167,7 +169,9 @@ export class ChunkRetriever {
   }
 
   passages(question: string): Passage[] {
-    return this.index.search(question, this.topK).map((hit, rank) => ({ text: this.chunks[hit.index], origin: 'raw', recency: hit.index, rank }));
+    return this.index
+      .search(question, this.topK)
+      .map((hit, rank) => ({ text: this.chunks[hit.index], origin: 'raw', recency: hit.index, rank }));
   }
 }
 
@@ -215,7 +219,9 @@ export class ExtractiveReader implements Reader {
 export function extractiveAnswer(question: ReaderQuestion, passages: readonly Passage[]): string {
   if (question.metric === 'keyword_hit') return passages.map((p) => p.text).join('\n');
   const asked = contentStems(question.question);
-  const sentences: Sentence[] = passages.flatMap((passage) => splitSentences(passage.text).map((text, position) => ({ text, passage, position })));
+  const sentences: Sentence[] = passages.flatMap((passage) =>
+    splitSentences(passage.text).map((text, position) => ({ text, passage, position })),
+  );
   if (question.metric === 'exact_label') return voteLabel(asked, sentences);
   let best: { sentence: Sentence; overlap: number } | undefined;
   for (const sentence of sentences) {
@@ -245,7 +251,11 @@ function voteLabel(asked: ReadonlySet<string>, sentences: readonly Sentence[]): 
   }
   let winner: { label: string; score: number; sentence: Sentence; overlap: number } | undefined;
   for (const [label, vote] of votes) {
-    if (winner === undefined || vote.score > winner.score || (vote.score === winner.score && betterSentence(vote.sentence, vote.overlap, winner.sentence, winner.overlap))) {
+    if (
+      winner === undefined ||
+      vote.score > winner.score ||
+      (vote.score === winner.score && betterSentence(vote.sentence, vote.overlap, winner.sentence, winner.overlap))
+    ) {
       winner = { label, ...vote };
     }
   }
@@ -281,9 +291,15 @@ export function readerMessages(question: ReaderQuestion, passages: readonly Pass
     return texts.length > 0 ? `${title}:\n${texts.join('\n')}\n\n` : '';
   };
   const context =
-    section('core', 'Core memory') + section('semantic', 'Semantic memory') + section('episodic', 'Episodic memory') + section('raw', 'Text');
+    section('core', 'Core memory') +
+    section('semantic', 'Semantic memory') +
+    section('episodic', 'Episodic memory') +
+    section('raw', 'Text');
   return [
-    { role: 'system', content: `You answer questions using only the memory given to you. If it does not contain the answer, give your best guess. ${ANSWER_STYLE[question.metric]}` },
+    {
+      role: 'system',
+      content: `You answer questions using only the memory given to you. If it does not contain the answer, give your best guess. ${ANSWER_STYLE[question.metric]}`,
+    },
     { role: 'user', content: `${context.length > 0 ? context : 'The memory is empty.\n\n'}Question: ${question.question}\nAnswer:` },
   ];
 }

@@ -12,14 +12,7 @@
  */
 import { Rng } from '../../core/rng.js';
 import { countTokens, truncateToTokens } from './tokens.js';
-import {
-  MEMORY_TYPES,
-  type ListMemoryType,
-  type MemorySnapshot,
-  type MemoryType,
-  type ToolCall,
-  type ToolResult,
-} from './types.js';
+import { MEMORY_TYPES, type ListMemoryType, type MemorySnapshot, type MemoryType, type ToolCall, type ToolResult } from './types.js';
 
 /** Appended to a core rewrite that was cut to the cap (counted inside the cap). */
 export const CORE_TRUNCATION_NOTICE = ' [truncated]';
@@ -153,7 +146,8 @@ export class MemoryStore {
     if (!isListType(type)) return error(`memory_type must be one of ${MEMORY_TYPES.join(', ')}, got ${describe(type)}`);
     if (typeof id !== 'string' || id.length === 0) return error(`memory_delete on ${type} needs a memory_id`);
     const found = this.byId.get(id);
-    if (found === undefined || found.list !== type) return { ok: true, skipped: false, message: `no entry ${id} in ${type}; nothing deleted`, id };
+    if (found === undefined || found.list !== type)
+      return { ok: true, skipped: false, message: `no entry ${id} in ${type}; nothing deleted`, id };
     const list = this.lists[type];
     list.splice(list.indexOf(found.entry), 1);
     this.byId.delete(id);

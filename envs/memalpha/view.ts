@@ -93,7 +93,8 @@ export function renderChunkPrompt(memory: MemorySnapshot, chunk: string, positio
     const tokens = countTokens(text);
     if (tokens <= options.maxPromptTokens) return { text, tokens, view: current, chunk, chunkTokensDropped: 0 };
     if (semanticShown + episodicShown === 0) break;
-    if (semanticShown > 0 && (episodicShown === 0 || entryTokens(current.semantic.shown) >= entryTokens(current.episodic.shown))) semanticShown--;
+    if (semanticShown > 0 && (episodicShown === 0 || entryTokens(current.semantic.shown) >= entryTokens(current.episodic.shown)))
+      semanticShown--;
     else episodicShown--;
   }
   // Nothing of the lists is shown and the prompt is still too long: cut the chunk. The note is budgeted
@@ -118,7 +119,12 @@ export function chunkCutNote(droppedTokens: number): string {
 }
 
 /** The prompt text for a given view (no budget applied). */
-export function renderPrompt(view: MemoryView, chunk: string, position: ChunkPosition, options: Pick<PromptOptions, 'callSyntax' | 'instructions'>): string {
+export function renderPrompt(
+  view: MemoryView,
+  chunk: string,
+  position: ChunkPosition,
+  options: Pick<PromptOptions, 'callSyntax' | 'instructions'>,
+): string {
   const lines: string[] = [];
   if (options.instructions) lines.push(promptInstructions(options.callSyntax).trimEnd());
   lines.push('[core]', view.core.length > 0 ? view.core : '(empty)');

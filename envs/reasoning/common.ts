@@ -44,7 +44,9 @@ const SPLIT_IDS: ReadonlyMap<string, number> = new Map([
 export function problemSeed(envName: string, task: TaskRef, stream: number): number {
   const split = SPLIT_IDS.get(task.split);
   if (split === undefined) throw new ConfigError(`${envName}: unknown split '${task.split}'; valid splits: train, eval, test`);
-  return task.split === 'train' ? mixSeed(nameHash(envName), split, task.index, task.seed, stream) : mixSeed(nameHash(envName), split, task.index, stream);
+  return task.split === 'train'
+    ? mixSeed(nameHash(envName), split, task.index, task.seed, stream)
+    : mixSeed(nameHash(envName), split, task.index, stream);
 }
 
 /** Tasks in `split` for the generated environments: 100 000 train, 1 000 eval, 1 000 test, else 0. */
@@ -56,7 +58,9 @@ export function generatedTaskCount(split: string): number {
 export function checkTaskRef(envName: string, task: TaskRef, count: (split: string) => number, splits: readonly string[]): void {
   const size = count(task.split);
   if (size === 0) {
-    throw new ConfigError(`${envName} has no tasks in split '${task.split}'; splits: ${splits.map((s) => `${s} (${count(s)} tasks)`).join(', ')}`);
+    throw new ConfigError(
+      `${envName} has no tasks in split '${task.split}'; splits: ${splits.map((s) => `${s} (${count(s)} tasks)`).join(', ')}`,
+    );
   }
   if (!Number.isInteger(task.index) || task.index < 0 || task.index >= size) {
     throw new ConfigError(`${envName}: task index ${task.index} is outside split '${task.split}' (0..${size - 1})`);
@@ -73,7 +77,12 @@ export function answerReward(response: string, expected: string, options: Answer
 
 /** A demonstration holding the whole scripted trace as one policy turn. */
 export function traceDemonstration(question: string, trace: string): Demonstration {
-  return { turns: [{ role: 'env', text: question }, { role: 'policy', text: trace }] };
+  return {
+    turns: [
+      { role: 'env', text: question },
+      { role: 'policy', text: trace },
+    ],
+  };
 }
 
 /** One single-answer episode over problems given by `problemOf`. */
@@ -140,13 +149,19 @@ export interface GeneratedTask<Options extends { readonly noise: number }, Probl
 }
 
 /** The scripted demonstration of a task (deterministic per task; its own random stream for slips). */
-export function scriptedDemonstration<O extends { readonly noise: number }, P extends ReasoningProblem>(def: GeneratedTask<O, P>, task: TaskRef, options: O): Demonstration {
+export function scriptedDemonstration<O extends { readonly noise: number }, P extends ReasoningProblem>(
+  def: GeneratedTask<O, P>,
+  task: TaskRef,
+  options: O,
+): Demonstration {
   const problem = def.problem(task, options);
   return traceDemonstration(problem.question, def.trace(problem, options.noise, new Rng(problemSeed(def.name, task, SOLVER_STREAM))));
 }
 
 /** The built-in `EnvDefinition` of a generated task, with the scripted solver as its `demonstrator` baseline. */
-export function generatedTaskEnv<O extends { readonly noise: number }, P extends ReasoningProblem>(def: GeneratedTask<O, P>): EnvDefinition<O> {
+export function generatedTaskEnv<O extends { readonly noise: number }, P extends ReasoningProblem>(
+  def: GeneratedTask<O, P>,
+): EnvDefinition<O> {
   const checked = (options: O): O => {
     const parsed = def.optionsSchema.safeParse(options);
     if (!parsed.success) {
@@ -168,7 +183,11 @@ export function generatedTaskEnv<O extends { readonly noise: number }, P extends
     /** `demonstrator`: the scripted solver's full trace with the configured `noise` (the SFT ceiling). */
     baselines: (task, options) => {
       const o = checked(options);
-      return { demonstrator: answerReward(scriptedDemonstration(def, task, o).turns[1].text, def.problem(task, o).answer, { requireEndOfThinking: true }) };
+      return {
+        demonstrator: answerReward(scriptedDemonstration(def, task, o).turns[1].text, def.problem(task, o).answer, {
+          requireEndOfThinking: true,
+        }),
+      };
     },
   };
 }

@@ -25,7 +25,11 @@ const SPLITS = ['train', 'eval', 'test'] as const;
 /** `env.options` of `reasoning/jsonl`. */
 export const jsonlOptionsSchema = z
   .object({
-    path: z.string().min(1).optional().describe('One JSONL file of {question, answer[, trace]} lines, split by evalFraction / testFraction.'),
+    path: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('One JSONL file of {question, answer[, trace]} lines, split by evalFraction / testFraction.'),
     files: z
       .object({
         train: z.string().min(1).optional().describe('JSONL file of the train split.'),
@@ -78,17 +82,23 @@ export function parseJsonlProblems(text: string, file: string): JsonlProblem[] {
     try {
       value = JSON.parse(line);
     } catch (err) {
-      throw new ConfigError(`${NAME}: ${where} is not valid JSON (${(err as Error).message}); each line must be {"question": …, "answer": …}`, {
-        cause: err,
-        context: { file, line: i + 1 },
-      });
+      throw new ConfigError(
+        `${NAME}: ${where} is not valid JSON (${(err as Error).message}); each line must be {"question": …, "answer": …}`,
+        {
+          cause: err,
+          context: { file, line: i + 1 },
+        },
+      );
     }
     const parsed = JsonlProblemSchema.safeParse(value);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(line)'}: ${issue.message}`).join('; ');
-      throw new ConfigError(`${NAME}: ${where}: ${issues}; each line must be {"question": text, "answer": text or number[, "trace": text]}`, {
-        context: { file, line: i + 1 },
-      });
+      throw new ConfigError(
+        `${NAME}: ${where}: ${issues}; each line must be {"question": text, "answer": text or number[, "trace": text]}`,
+        {
+          context: { file, line: i + 1 },
+        },
+      );
     }
     problems.push({ ...parsed.data, source: where });
   });
@@ -120,10 +130,13 @@ export function loadJsonlFile(file: string): JsonlProblem[] {
     const stats = statSync(path);
     stamp = `${stats.size}:${stats.mtimeMs}`;
   } catch (err) {
-    throw new ConfigError(`${NAME}: cannot read ${path} (${(err as Error).message}); env.options.path / files are absolute or relative to ${process.cwd()}`, {
-      cause: err,
-      context: { path },
-    });
+    throw new ConfigError(
+      `${NAME}: cannot read ${path} (${(err as Error).message}); env.options.path / files are absolute or relative to ${process.cwd()}`,
+      {
+        cause: err,
+        context: { path },
+      },
+    );
   }
   const hit = cache.get(path);
   if (hit && hit.stamp === stamp) return hit.problems;
@@ -134,7 +147,8 @@ export function loadJsonlFile(file: string): JsonlProblem[] {
 
 /** The problems of every split for `options`. */
 export function jsonlSplits(options: JsonlOptions): JsonlSplits {
-  if (options.path !== undefined) return splitProblems(loadJsonlFile(options.path), options.evalFraction, options.testFraction, options.shuffleSeed);
+  if (options.path !== undefined)
+    return splitProblems(loadJsonlFile(options.path), options.evalFraction, options.testFraction, options.shuffleSeed);
   const files = options.files ?? {};
   return {
     train: files.train ? loadJsonlFile(files.train) : [],
@@ -159,7 +173,9 @@ export function jsonlProblem(task: TaskRef, options: JsonlOptions): JsonlProblem
 export function jsonlDemonstration(task: TaskRef, options: JsonlOptions): Demonstration {
   const problem = jsonlProblem(task, options);
   if (problem.trace === undefined) {
-    throw new ConfigError(`${NAME}: ${problem.source} has no "trace", so it cannot be a demonstration; add a worked "trace" to every line or set sft.steps: 0`);
+    throw new ConfigError(
+      `${NAME}: ${problem.source} has no "trace", so it cannot be a demonstration; add a worked "trace" to every line or set sft.steps: 0`,
+    );
   }
   return traceDemonstration(problem.question, problem.trace);
 }
@@ -167,7 +183,8 @@ export function jsonlDemonstration(task: TaskRef, options: JsonlOptions): Demons
 /** The built-in definition registered as `reasoning/jsonl`. */
 export const jsonlEnv: EnvDefinition<JsonlOptions> = {
   name: NAME,
-  description: 'Question/answer pairs from a JSONL file; reward 1 when the final answer matches (numbers, fractions, \\boxed{} normalised).',
+  description:
+    'Question/answer pairs from a JSONL file; reward 1 when the final answer matches (numbers, fractions, \\boxed{} normalised).',
   optionsSchema: jsonlOptionsSchema,
   taskCount: jsonlTaskCount,
   create: (options) => {

@@ -40,7 +40,12 @@ export const multiplyOptionsSchema = z
   .object({
     digitsA: z.number().int().min(1).max(200).default(4).describe('Digits of the first factor (leading digit 1–9).'),
     digitsB: z.number().int().min(1).max(200).default(3).describe('Digits of the second factor (leading digit 1–9).'),
-    noise: z.number().min(0).max(1).default(0).describe('Demonstrations: probability that a running sum of the scripted trace is off by one, carried on from there.'),
+    noise: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .describe('Demonstrations: probability that a running sum of the scripted trace is off by one, carried on from there.'),
   })
   .strict();
 

@@ -43,8 +43,19 @@ export const runningSumOptionsSchema = z
       .max(100_000)
       .optional()
       .describe('When set, each problem draws its length uniformly from minLength..length (default: always `length`).'),
-    modulus: z.number().int().min(2).max(1_000_000).default(100).describe('M: the sum is taken modulo M at every step (10 or 100 keep entries short).'),
-    noise: z.number().min(0).max(1).default(0).describe('Demonstrations: probability that an entry of the scripted trace writes a wrong sum (off by one), carried on from there.'),
+    modulus: z
+      .number()
+      .int()
+      .min(2)
+      .max(1_000_000)
+      .default(100)
+      .describe('M: the sum is taken modulo M at every step (10 or 100 keep entries short).'),
+    noise: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .describe('Demonstrations: probability that an entry of the scripted trace writes a wrong sum (off by one), carried on from there.'),
   })
   .strict()
   .refine((o) => o.minLength === undefined || o.minLength <= o.length, { message: 'minLength must be ≤ length' });

@@ -86,7 +86,7 @@ export interface AppDefinition {
   readonly apis: ReadonlyMap<string, ApiDefinition>;
 }
 
-const accessTokenField = z.string().optional().describe('Access token from this app\'s login API.');
+const accessTokenField = z.string().optional().describe("Access token from this app's login API.");
 const pageField = z.number().int().min(0).optional().describe('Page to return, starting at 0.');
 const pageSizeField = z.number().int().min(1).max(MAX_PAGE_SIZE).optional().describe(`Items per page (1-${MAX_PAGE_SIZE}).`);
 

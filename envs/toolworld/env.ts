@@ -35,7 +35,8 @@ import { generateTask, taskCount, type GeneratedTask } from './tasks.js';
 import { cloneWorld, type World } from './world.js';
 
 /** The reply to a message without any call. */
-export const NO_CALL_REPLY = 'error: no API call found. Write one call per line, like notes.show_note {"note_id": 1}; finish with supervisor.complete_task.';
+export const NO_CALL_REPLY =
+  'error: no API call found. Write one call per line, like notes.show_note {"note_id": 1}; finish with supervisor.complete_task.';
 
 /** The note added when the turn cap ends the episode. */
 export const TURN_LIMIT_NOTE = '[turn limit reached: the episode is over]';
@@ -59,14 +60,18 @@ export function toolworldPrompt(task: GeneratedTask, options: ToolworldOptions):
       );
     }
     if (options.auth) {
-      lines.push('Log in with app.login {"username": your email, "password": ...} (passwords: supervisor.show_account_passwords) and pass its access_token to that app.');
+      lines.push(
+        'Log in with app.login {"username": your email, "password": ...} (passwords: supervisor.show_account_passwords) and pass its access_token to that app.',
+      );
     }
     lines.push('Lists are paginated: ask for "page" 0, 1, ... until next_page is null.');
     lines.push('When done: supervisor.complete_task, with {"answer": ...} if the task asks a question.');
   }
   if (options.docs === 'prompt') {
     const apps = ['supervisor', ...task.location.template.apps];
-    const signatures = apps.flatMap((app) => [...APPS.get(app)!.apis.values()].filter((api) => options.auth || api.name !== 'login').map(apiSignature));
+    const signatures = apps.flatMap((app) =>
+      [...APPS.get(app)!.apis.values()].filter((api) => options.auth || api.name !== 'login').map(apiSignature),
+    );
     lines.push(`APIs: ${signatures.join('; ')}`);
   }
   return `${lines.join('\n')}\n`;
@@ -100,7 +105,8 @@ export class ToolworldEnv implements Env {
 
   step(action: string): StepResult {
     const task = this.requireTask('step');
-    if (this.finished) throw new EnvError('toolworld: step() called after the episode ended (done was true); create a fresh env per episode');
+    if (this.finished)
+      throw new EnvError('toolworld: step() called after the episode ended (done was true); create a fresh env per episode');
     const options = this.options;
     this.turns += 1;
     this.outcomes = [];
@@ -113,7 +119,12 @@ export class ToolworldEnv implements Env {
       this.stats.parseErrors += 1;
       text = NO_CALL_REPLY;
     } else {
-      const ctx: ApiContext = { world: this.world!, session: this.session, settings: { auth: options.auth, pageSize: options.pageSize }, apps: APPS };
+      const ctx: ApiContext = {
+        world: this.world!,
+        session: this.session,
+        settings: { auth: options.auth, pageSize: options.pageSize },
+        apps: APPS,
+      };
       const turn = executeCalls(ctx, parsed.calls, { docsEnforced: options.docs === 'enforced' });
       this.outcomes = turn.outcomes;
       this.stats.apiCalls += turn.outcomes.length;
@@ -182,7 +193,11 @@ const SOLVER_STREAM = 0x50;
  * (prompt, then alternating messages and replies), the env (for its checks and score) and whether a
  * deliberate mistake was made. A plan that gets stuck after a mistake completes the task as it is.
  */
-export function runSolver(task: TaskRef, options: ToolworldOptions, noise: SolverNoise): { demonstration: Demonstration; env: ToolworldEnv; mistaken: boolean } {
+export function runSolver(
+  task: TaskRef,
+  options: ToolworldOptions,
+  noise: SolverNoise,
+): { demonstration: Demonstration; env: ToolworldEnv; mistaken: boolean } {
   const env = new ToolworldEnv(options);
   const turns: Array<{ role: 'env' | 'policy'; text: string }> = [{ role: 'env', text: env.reset(task) }];
   const generated = env.generated;
@@ -222,7 +237,8 @@ export function toolworldDemonstration(task: TaskRef, options: ToolworldOptions)
 /** The built-in definition registered as `toolworld`. */
 export const toolworldEnv: EnvDefinition<ToolworldOptions> = {
   name: 'toolworld',
-  description: 'Stateful multi-app API world (phone, mail, notes, wallet, files, calendar, todo): solve tasks with API calls; reward = share of checks passed.',
+  description:
+    'Stateful multi-app API world (phone, mail, notes, wallet, files, calendar, todo): solve tasks with API calls; reward = share of checks passed.',
   optionsSchema: toolworldOptionsSchema,
   taskCount: (split, options) => taskCount(split, options),
   create: (options) => new ToolworldEnv(options),

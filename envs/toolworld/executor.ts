@@ -31,7 +31,11 @@ export function executeCall(ctx: ApiContext, call: ParsedCall, rules: ExecutionR
   }
   const api = app.apis.get(call.api);
   if (api === undefined) {
-    return failure(call, 404, `App ${app.name} has no API named ${call.api}; see api_docs.show_api_descriptions {"app_name":"${app.name}"}.`);
+    return failure(
+      call,
+      404,
+      `App ${app.name} has no API named ${call.api}; see api_docs.show_api_descriptions {"app_name":"${app.name}"}.`,
+    );
   }
   if (rules.docsEnforced && app.login && api.name !== 'login' && !ctx.session.docsShown.has(`${app.name}.${api.name}`)) {
     return failure(

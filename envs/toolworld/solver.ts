@@ -104,7 +104,8 @@ export class SolverContext {
       const outcomes = yield* this.send(second);
       this.requireAllOk(outcomes, second.length);
       for (const outcome of outcomes) {
-        if (outcome.ok && outcome.call.api === 'login') this.tokens.set(outcome.call.app, (outcome.value as { access_token: string }).access_token);
+        if (outcome.ok && outcome.call.api === 'login')
+          this.tokens.set(outcome.call.app, (outcome.value as { access_token: string }).access_token);
       }
     }
   }
@@ -199,7 +200,9 @@ export class SolverContext {
       this.slipLeft = false;
       const first = writes[0];
       const schema = ALL_APIS.get(`${first.app}.${first.api}`)?.schema;
-      const required = Object.keys(first.args).find((key) => schema !== undefined && key in schema.shape && !schema.shape[key].safeParse(undefined).success);
+      const required = Object.keys(first.args).find(
+        (key) => schema !== undefined && key in schema.shape && !schema.shape[key].safeParse(undefined).success,
+      );
       if (required !== undefined) {
         const { [required]: _omitted, ...rest } = first.args;
         yield [call(first.app, first.api, rest)];

@@ -39,7 +39,10 @@ export function templatePool(split: string, options: ToolworldOptions): TaskTemp
   if (!isSplit(split)) return [];
   const challenge = split === 'test-challenge';
   const named = challenge ? options.challengeTemplates : options.templates;
-  const base = named !== undefined ? named.map((name) => TEMPLATES_BY_NAME.get(name)!) : TEMPLATES.filter((t) => t.group === (challenge ? 'challenge' : 'normal'));
+  const base =
+    named !== undefined
+      ? named.map((name) => TEMPLATES_BY_NAME.get(name)!)
+      : TEMPLATES.filter((t) => t.group === (challenge ? 'challenge' : 'normal'));
   const apps = options.apps === undefined ? undefined : new Set(options.apps);
   return base.filter((t) => options.levels.includes(t.level) && (apps === undefined || t.apps.every((a) => apps.has(a))));
 }
@@ -116,10 +119,14 @@ export function generateTask(task: TaskRef, options: ToolworldOptions): Generate
     draft.apply?.(expected);
     const changes = expectedChanges(world, expected);
     if (changes.length === 0 && draft.answer === undefined) {
-      throw new EnvError(`toolworld template ${location.template.name} produced a task with nothing to check (${task.split}#${task.index})`);
+      throw new EnvError(
+        `toolworld template ${location.template.name} produced a task with nothing to check (${task.split}#${task.index})`,
+      );
     }
     const expectation: TaskExpectation = draft.answer === undefined ? { changes } : { changes, answer: draft.answer };
     return { location, initial: world, draft, expectation, seed };
   }
-  throw new EnvError(`toolworld template ${location.template.name} found no suitable world in ${MAX_ATTEMPTS} attempts (${task.split}#${task.index})`);
+  throw new EnvError(
+    `toolworld template ${location.template.name} found no suitable world in ${MAX_ATTEMPTS} attempts (${task.split}#${task.index})`,
+  );
 }

@@ -194,7 +194,10 @@ export interface World {
 /** How much data a generated world holds (rows per table before a task template adds its own). */
 export type WorldSize = 'tiny' | 'small' | 'full';
 
-const SIZES: Record<WorldSize, Record<'contacts' | 'texts' | 'emails' | 'notes' | 'transactions' | 'requests' | 'files' | 'events' | 'todos', number>> = {
+const SIZES: Record<
+  WorldSize,
+  Record<'contacts' | 'texts' | 'emails' | 'notes' | 'transactions' | 'requests' | 'files' | 'events' | 'todos', number>
+> = {
   tiny: { contacts: 4, texts: 3, emails: 3, notes: 3, transactions: 5, requests: 2, files: 3, events: 3, todos: 3 },
   small: { contacts: 8, texts: 8, emails: 8, notes: 7, transactions: 14, requests: 4, files: 7, events: 6, todos: 7 },
   full: { contacts: 18, texts: 28, emails: 28, notes: 18, transactions: 40, requests: 8, files: 18, events: 14, todos: 18 },
@@ -232,7 +235,20 @@ export function previousMonth(iso: string): string {
   return month === 1 ? `${year - 1}-12` : `${year}-${String(month - 1).padStart(2, '0')}`;
 }
 
-const MONTH_NAMES = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTH_NAMES = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 
 /** `May 2024` for `2024-05`. */
 export function monthName(yearMonth: string): string {
@@ -331,7 +347,20 @@ export function generateWorld(seed: number, size: WorldSize): World {
     now,
     tables,
     nextId: Object.fromEntries(
-      ['contacts', 'texts', 'emails', 'notes', 'transactions', 'money_requests', 'wallet', 'files', 'directories', 'events', 'todo_lists', 'todos'].map((t) => [t, 1]),
+      [
+        'contacts',
+        'texts',
+        'emails',
+        'notes',
+        'transactions',
+        'money_requests',
+        'wallet',
+        'files',
+        'directories',
+        'events',
+        'todo_lists',
+        'todos',
+      ].map((t) => [t, 1]),
     ) as Record<TableName, number>,
   };
 

@@ -34,11 +34,15 @@ export const guessOptionsSchema = z
       .min(0)
       .max(1)
       .default(0.5)
-      .describe('Demonstrations: probability that a guess is a uniformly random number consistent with the feedback instead of the binary-search midpoint.'),
+      .describe(
+        'Demonstrations: probability that a guess is a uniformly random number consistent with the feedback instead of the binary-search midpoint.',
+      ),
     demoOpening: z
       .enum(['bisect', 'random'])
       .default('bisect')
-      .describe('Demonstrations: the first guess is the midpoint (`bisect`) or a uniformly random number (`random`: a demonstrator that does not know the best opening).'),
+      .describe(
+        'Demonstrations: the first guess is the midpoint (`bisect`) or a uniformly random number (`random`: a demonstrator that does not know the best opening).',
+      ),
     hints: z
       .boolean()
       .default(false)
@@ -115,7 +119,8 @@ export class GuessEnv implements Env {
 
   step(action: string): StepResult {
     const task = this.requireTask('step');
-    if (this.finished) throw new EnvError('toy/guess: step() called after the episode ended (done was true); create a fresh env per episode');
+    if (this.finished)
+      throw new EnvError('toy/guess: step() called after the episode ended (done was true); create a fresh env per episode');
     this.guessesMade += 1;
     const value = parseGuess(action, task.maxNumber);
     let observation: string;

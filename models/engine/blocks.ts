@@ -18,7 +18,18 @@ export async function attentionInputs(
   rec: Recorder,
   cfg: ResolvedPolicyConfig,
   p: LayerParams,
-  t: { x: Tensor; h: Tensor; rstd: Tensor; q: Tensor; k: Tensor; v: Tensor; positions: Tensor; ropeTable: Tensor; N: number; path: MatmulPath },
+  t: {
+    x: Tensor;
+    h: Tensor;
+    rstd: Tensor;
+    q: Tensor;
+    k: Tensor;
+    v: Tensor;
+    positions: Tensor;
+    ropeTable: Tensor;
+    N: number;
+    path: MatmulPath;
+  },
 ): Promise<void> {
   const { N, path } = t;
   const d = cfg.dModel;

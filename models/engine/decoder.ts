@@ -129,7 +129,8 @@ export class EngineDecoder implements TokenGenerator {
     // Prefill shares the step buffers: room for 16K tokens (or one whole row, if longer) at once; more
     // rows than fit are prefilled one at a time. Per worker process this bounds the buffers to ~1 GB at d = 1024.
     const N = Math.max(R, Math.min(R * cacheLen, Math.max(1 << 14, cacheLen)));
-    const stepBytes = fp(N * d) * 2 + fp(N * qw) * 2 + fp(N * kw) * 2 + fp(N * f) * 3 + fp(N) + fp(R * V) + fp(R) * 3 + fp(window * R) * 4 + 4096;
+    const stepBytes =
+      fp(N * d) * 2 + fp(N * qw) * 2 + fp(N * kw) * 2 + fp(N * f) * 3 + fp(N) + fp(R * V) + fp(R) * 3 + fp(window * R) * 4 + 4096;
     const arena = await allocateArenas(rt.engine, `the decoder (${maxRows} rows × ${cacheLen} positions)`, {
       cache: fp(R * cacheLen * kw) * 2 * cfg.nLayers,
       step: stepBytes,
@@ -174,7 +175,8 @@ export class EngineDecoder implements TokenGenerator {
     const cfg = this.model.config;
     requests.forEach((request, i) => {
       const { context, maxNewTokens } = request;
-      if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new RangeError(`request ${i}: maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
+      if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0)
+        throw new RangeError(`request ${i}: maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
       if (context.length === 0) throw new RangeError(`request ${i}: context is empty; start it with at least one token (e.g. BOS)`);
       if (context.length + maxNewTokens > Math.min(cfg.maxSeqLen, this.cacheLen)) {
         throw new RangeError(
@@ -183,7 +185,8 @@ export class EngineDecoder implements TokenGenerator {
       }
       for (let t = 0; t < context.length; t++) {
         const id = context[t];
-        if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize) throw new RangeError(`request ${i}: context token ${id} at position ${t} is outside the vocabulary [0, ${cfg.vocabSize})`);
+        if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize)
+          throw new RangeError(`request ${i}: context token ${id} at position ${t} is outside the vocabulary [0, ${cfg.vocabSize})`);
       }
     });
     const stop = new Set(options.stopTokens);
@@ -204,7 +207,12 @@ export class EngineDecoder implements TokenGenerator {
         slots[s] = { request, length: 0, pending: 0 };
         admitted.push(s);
       }
-      if (admitted.length > 0) await this.prefill(holder, admitted.map((s) => ({ slot: s, context: requests[slots[s]!.request].context })), first);
+      if (admitted.length > 0)
+        await this.prefill(
+          holder,
+          admitted.map((s) => ({ slot: s, context: requests[slots[s]!.request].context })),
+          first,
+        );
       first = false;
       // A window's steps go into one submit; a long prefill before them may already fill that one.
       if (holder.rec.dispatches + W * this.dispatchesPerStep > DISPATCH_BUDGET) {
@@ -256,7 +264,9 @@ export class EngineDecoder implements TokenGenerator {
           const logProb = logProbs[j * R + s];
           used++;
           if (token < 0 || !Number.isFinite(logProb)) {
-            throw new RangeError(`the policy's next-token distribution has no finite probability (row ${slot.request}): its weights are not finite — the update that produced them diverged`);
+            throw new RangeError(
+              `the policy's next-token distribution has no finite probability (row ${slot.request}): its weights are not finite — the update that produced them diverged`,
+            );
           }
           result.tokens.push(token);
           result.logProbs.push(logProb);
@@ -324,14 +334,21 @@ export class EngineDecoder implements TokenGenerator {
   }
 
   /** Token ids and positions (CPU) → cache rows of slots firstSlot..firstSlot+rows−1, no logits. */
-  private async forwardTokens(rec: Recorder, input: { ids: Int32Array; positions: Int32Array; rows: number; queryLen: number; firstSlot: number }): Promise<void> {
+  private async forwardTokens(
+    rec: Recorder,
+    input: { ids: Int32Array; positions: Int32Array; rows: number; queryLen: number; firstSlot: number },
+  ): Promise<void> {
     const rt = this.model.rt;
     const cfg = this.model.config;
     const bf = this.buffers;
     const { rows: B, queryLen: T } = input;
     const N = B * T;
     // Inputs travel in small dedicated tensors, uploaded now (queue order: before this submit).
-    const scratch = new Arena(rt.engine, 'prefill inputs', Arena.footprint(rt.engine, N, 'i32') * 2 + Arena.footprint(rt.engine, B, 'i32') * 2);
+    const scratch = new Arena(
+      rt.engine,
+      'prefill inputs',
+      Arena.footprint(rt.engine, N, 'i32') * 2 + Arena.footprint(rt.engine, B, 'i32') * 2,
+    );
     const ids = scratch.alloc('ids', [N], 'i32');
     const positions = scratch.alloc('positions', [N], 'i32');
     const zeros = scratch.alloc('key start', [B], 'i32');
@@ -361,11 +378,29 @@ export class EngineDecoder implements TokenGenerator {
     const positions = at(bf.positions, j);
     const zeros = { ...bf.zeros, shape: [B], size: B };
     const kw = cfg.nKvHeads * cfg.headDim;
-    await this.layers(rec, { ids, positions, N: B, B, T: 1, keyStart: zeros, keyEnd: positions, cacheSlot: positions, cacheView: (cache) => cacheRows(cache, 0, B, this.cacheLen, kw) });
+    await this.layers(rec, {
+      ids,
+      positions,
+      N: B,
+      B,
+      T: 1,
+      keyStart: zeros,
+      keyEnd: positions,
+      cacheSlot: positions,
+      cacheView: (cache) => cacheRows(cache, 0, B, this.cacheLen, kw),
+    });
     const d = cfg.dModel;
     const V = cfg.vocabSize;
     const w = this.model.weights;
-    await rmsNormForward(rt, rec, { x: view(bf.x, [B, d]), gain: w.finalNorm, out: view(bf.h, [B, d]), rstd: view(bf.rstd, [B]), n: B, d, eps: cfg.normEps });
+    await rmsNormForward(rt, rec, {
+      x: view(bf.x, [B, d]),
+      gain: w.finalNorm,
+      out: view(bf.h, [B, d]),
+      rstd: view(bf.rstd, [B]),
+      n: B,
+      d,
+      eps: cfg.normEps,
+    });
     await matmul(rt, rec, { a: view(bf.h, [B, d]), b: w.output, c: view(bf.logits, [B, V]), m: B, n: V, k: d, transB: true, path: 'f32' });
     await sampleTokens(rt, rec, {
       logits: view(bf.logits, [B, V]),
@@ -383,7 +418,17 @@ export class EngineDecoder implements TokenGenerator {
   /** Embedding and every layer for N = B·T tokens, k/v written into the cache at cacheSlot[b] + t. */
   private async layers(
     rec: Recorder,
-    a: { ids: Tensor; positions: Tensor; N: number; B: number; T: number; keyStart: Tensor; keyEnd: Tensor; cacheSlot: Tensor; cacheView: (cache: Tensor) => Tensor },
+    a: {
+      ids: Tensor;
+      positions: Tensor;
+      N: number;
+      B: number;
+      T: number;
+      keyStart: Tensor;
+      keyEnd: Tensor;
+      cacheSlot: Tensor;
+      cacheView: (cache: Tensor) => Tensor;
+    },
   ): Promise<void> {
     const rt = this.model.rt;
     const cfg = this.model.config;

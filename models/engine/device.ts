@@ -15,7 +15,13 @@ import { join } from 'node:path';
 import { GpuError } from '../../core/errors.js';
 
 /** The Dawn toggles the engine asks for (see the module comment). */
-export const DAWN_TOGGLES = ['allow_unsafe_apis', 'vulkan_enable_f16_on_nvidia', 'skip_validation', 'disable_robustness', 'disable_workgroup_init'];
+export const DAWN_TOGGLES = [
+  'allow_unsafe_apis',
+  'vulkan_enable_f16_on_nvidia',
+  'skip_validation',
+  'disable_robustness',
+  'disable_workgroup_init',
+];
 
 /** One subgroup-matrix shape the adapter offers (Dawn's `adapter.info.subgroupMatrixConfigs`). */
 export interface SubgroupMatrixConfig {
@@ -104,7 +110,8 @@ export async function openEngineDevice(options: OpenOptions = {}): Promise<Engin
   if (adapter === null) throw new GpuError('Dawn found no GPU adapter (needs a Vulkan driver and libvulkan.so.1)');
   const disabled = new Set(options.disable ?? []);
   const wanted = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix', 'timestamp-query'].filter(
-    (f) => adapter.features.has(f) && !disabled.has(f) && !(f === 'chromium-experimental-subgroup-matrix' && disabled.has('subgroup-matrix')),
+    (f) =>
+      adapter.features.has(f) && !disabled.has(f) && !(f === 'chromium-experimental-subgroup-matrix' && disabled.has('subgroup-matrix')),
   );
   const limits: Record<string, number> = {};
   for (const name of [
@@ -127,10 +134,16 @@ export async function openEngineDevice(options: OpenOptions = {}): Promise<Engin
   } catch (cause) {
     throw new GpuError(`could not open a device on the adapter: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
-  const info = adapter.info as GPUAdapterInfo & { subgroupMatrixConfigs?: SubgroupMatrixConfig[]; subgroupMinSize?: number; subgroupMaxSize?: number };
+  const info = adapter.info as GPUAdapterInfo & {
+    subgroupMatrixConfigs?: SubgroupMatrixConfig[];
+    subgroupMinSize?: number;
+    subgroupMaxSize?: number;
+  };
   const hasMatrix = device.features.has('chromium-experimental-subgroup-matrix');
   const f16Matrix = hasMatrix
-    ? (info.subgroupMatrixConfigs ?? []).find((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16)
+    ? (info.subgroupMatrixConfigs ?? []).find(
+        (c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === 16 && c.N === 16 && c.K === 16,
+      )
     : undefined;
   const label = [info.vendor, info.architecture, info.device || info.description].filter(Boolean).join(' ');
   const software = /llvmpipe|lavapipe|swiftshader|software/i.test(`${info.architecture} ${info.device} ${info.description}`);
@@ -163,6 +176,10 @@ export async function openEngineDevice(options: OpenOptions = {}): Promise<Engin
 
 /** One line for the run log: the adapter and which matmul path the engine takes, and why. */
 export function describeCapabilities(caps: EngineCapabilities, matmulPath: string): string {
-  const features = [caps.shaderF16 ? 'shader-f16' : 'no shader-f16', caps.subgroups ? 'subgroups' : 'no subgroups', caps.f16Matrix ? 'f16 subgroup matrices 16×16×16' : 'no f16 subgroup matrices'];
+  const features = [
+    caps.shaderF16 ? 'shader-f16' : 'no shader-f16',
+    caps.subgroups ? 'subgroups' : 'no subgroups',
+    caps.f16Matrix ? 'f16 subgroup matrices 16×16×16' : 'no f16 subgroup matrices',
+  ];
   return `${caps.adapter}${caps.software ? ' (software)' : ''}: ${features.join(', ')} → ${matmulPath}`;
 }

@@ -31,7 +31,9 @@ export function openEngine(request: 'auto' | 'engine'): Promise<EngineChoice> {
       const device = await openEngineDevice();
       if (request === 'auto' && device.caps.software) {
         device.device.destroy();
-        return { reason: `the only adapter is a software rasteriser (${device.caps.adapter}); wasm is faster there (backend: engine forces it)` };
+        return {
+          reason: `the only adapter is a software rasteriser (${device.caps.adapter}); wasm is faster there (backend: engine forces it)`,
+        };
       }
       return { runtime: new Runtime(device), reason: device.caps.adapter };
     } catch (err) {

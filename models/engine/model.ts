@@ -296,7 +296,8 @@ export class EngineModel {
     const chunkFloats = Math.floor(maxBinding / 4 / 64) * 64;
     const totalFloats = arenas.params.bytesUsed / 4;
     this.flatChunks = [];
-    for (let offset = 0; offset < totalFloats; offset += chunkFloats) this.flatChunks.push({ offset, count: Math.min(chunkFloats, totalFloats - offset) });
+    for (let offset = 0; offset < totalFloats; offset += chunkFloats)
+      this.flatChunks.push({ offset, count: Math.min(chunkFloats, totalFloats - offset) });
     this.sumSqPartial = misc.alloc('sum of squares partials', [sumSquaresScratchSize(this.flatChunks.map((c) => c.count))]);
     rt.write(this.optimState, Float32Array.from([this.lossScaleOptions.initial, 0, 0, 0]));
   }
@@ -308,7 +309,16 @@ export class EngineModel {
   static async create(rt: Runtime, config: ResolvedPolicyConfig, seed: number, options: EngineModelOptions = {}): Promise<EngineModel> {
     const path = pickMatmulPath(rt.engine.caps, options.precision ?? 'auto');
     const specs = parameterSpecs(config);
-    const footprint = specs.reduce((a, s) => a + Arena.footprint(rt.engine, s.shape.reduce((x, y) => x * y, 1), 'f32'), 0);
+    const footprint = specs.reduce(
+      (a, s) =>
+        a +
+        Arena.footprint(
+          rt.engine,
+          s.shape.reduce((x, y) => x * y, 1),
+          'f32',
+        ),
+      0,
+    );
     const miscBytes = config.maxSeqLen * config.headDim * 4 + 64 * 1024 + sumSquaresScratchSize([Math.ceil(footprint / 4)]) * 4 + 16 * 1024;
     const arenas = await allocateArenas(rt.engine, `the ${(footprint / 4 / 1e6).toFixed(1)}M-parameter policy`, {
       params: footprint,
@@ -372,7 +382,8 @@ export class EngineModel {
     for (const spec of this.specs) {
       for (const moment of ['m', 'v'] as const) {
         const tensor = state.tensors[`${moment}:${spec.name}`];
-        if (tensor === undefined) throw new GpuError(`optimizer state has no '${moment}:${spec.name}'; the checkpoint does not match this model`);
+        if (tensor === undefined)
+          throw new GpuError(`optimizer state has no '${moment}:${spec.name}'; the checkpoint does not match this model`);
       }
     }
     const mArena = this.viewsIn(this.arenas.m);
@@ -441,7 +452,11 @@ export class EngineModel {
       rec.submit();
       return pending;
     });
-    return this.report(namedStats(SURROGATE_STATS, (await statsPending) as Float32Array), (await infoPending) as Float32Array, (await statePending) as Float32Array);
+    return this.report(
+      namedStats(SURROGATE_STATS, (await statsPending) as Float32Array),
+      (await infoPending) as Float32Array,
+      (await statePending) as Float32Array,
+    );
   }
 
   /**
@@ -465,7 +480,11 @@ export class EngineModel {
       rec.submit();
       return pending;
     });
-    const report = this.report(namedStats(SURROGATE_STATS, (await statsPending) as Float32Array), (await infoPending) as Float32Array, (await statePending) as Float32Array);
+    const report = this.report(
+      namedStats(SURROGATE_STATS, (await statsPending) as Float32Array),
+      (await infoPending) as Float32Array,
+      (await statePending) as Float32Array,
+    );
     return { ...report, aborted: ((await gatePending) as Float32Array)[0] !== 0 };
   }
 
@@ -522,8 +541,16 @@ export class EngineModel {
     const N = B * T;
     const rt = this.rt;
     if (input.advantages.length !== B) throw new RangeError(`advantages has ${input.advantages.length} entries, expected ${B}`);
-    for (const [name, array] of Object.entries({ oldLogProbs: input.oldLogProbs, mask: input.mask, tokenWeights: input.tokenWeights, importanceWeights: input.importanceWeights, refLogProbs: input.refLogProbs, turnSlots: input.turnSlots })) {
-      if (array !== undefined && array.length !== N) throw new RangeError(`${name} has ${array.length} entries, expected ${N} for ${B} × ${T} tokens`);
+    for (const [name, array] of Object.entries({
+      oldLogProbs: input.oldLogProbs,
+      mask: input.mask,
+      tokenWeights: input.tokenWeights,
+      importanceWeights: input.importanceWeights,
+      refLogProbs: input.refLogProbs,
+      turnSlots: input.turnSlots,
+    })) {
+      if (array !== undefined && array.length !== N)
+        throw new RangeError(`${name} has ${array.length} entries, expected ${N} for ${B} × ${T} tokens`);
     }
     if (input.ratio === 'turn' && input.turnSlots === undefined) throw new RangeError("ratio 'turn' needs turnSlots");
     rt.write(bucket.old, toPredicting(input.oldLogProbs, B, T));
@@ -621,10 +648,11 @@ export class EngineModel {
       this.rt.forgetBuffer(arena.id);
       arena.destroy();
     }
-    if (this.bucket) for (const arena of Object.values(this.bucket.arenas)) {
-      this.rt.forgetBuffer(arena.id);
-      arena.destroy();
-    }
+    if (this.bucket)
+      for (const arena of Object.values(this.bucket.arenas)) {
+        this.rt.forgetBuffer(arena.id);
+        arena.destroy();
+      }
   }
 
   // ─── Internals ──────────────────────────────────────────────────────────────────────────────────
@@ -672,14 +700,33 @@ export class EngineModel {
       const p = this.layerParams[l];
       const a = sizedLayer(bk.layers[l], N, cfg);
       const next = l + 1 < cfg.nLayers ? view(bk.layers[l + 1].x, [N, d]) : xFinal;
-      await attentionInputs(rt, rec, cfg, p, { x: a.x, h: a.h1, rstd: a.rstd1, q: a.q, k: a.k, v: a.v, positions, ropeTable: this.rope, N, path });
+      await attentionInputs(rt, rec, cfg, p, {
+        x: a.x,
+        h: a.h1,
+        rstd: a.rstd1,
+        q: a.q,
+        k: a.k,
+        v: a.v,
+        positions,
+        ropeTable: this.rope,
+        N,
+        path,
+      });
       await attentionForward(rt, rec, { ...shape, q: a.q, k: a.k, v: a.v, out: a.attn, lse: a.lse, scale: 1 / Math.sqrt(cfg.headDim) });
       rec.copy(a.x, a.mid, N * d * 4);
       await matmul(rt, rec, { a: a.attn, b: p.o, c: a.mid, m: N, n: d, k: qw, transB: true, accumulate: true, path });
       rec.copy(a.mid, next, N * d * 4);
       await mlp(rt, rec, cfg, p, { x: a.mid, h: a.h2, rstd: a.rstd2, gate: a.gate, up: a.up, act: a.act, residual: next, N, path });
     }
-    await rmsNormForward(rt, rec, { x: xFinal, gain: this.finalNorm, out: view(bk.hFinal, [N, d]), rstd: view(bk.rstdFinal, [N]), n: N, d, eps: cfg.normEps });
+    await rmsNormForward(rt, rec, {
+      x: xFinal,
+      gain: this.finalNorm,
+      out: view(bk.hFinal, [N, d]),
+      rstd: view(bk.rstdFinal, [N]),
+      n: N,
+      d,
+      eps: cfg.normEps,
+    });
     const V = cfg.vocabSize;
     for (let start = 0; start < N; start += bk.logitRows) {
       const R = Math.min(bk.logitRows, N - start);
@@ -720,7 +767,16 @@ export class EngineModel {
       const dLogits = view(bk.dLogits, [R, V]);
       if (N > bk.logitRows) {
         // The logits of this chunk were overwritten by later chunks: recompute them.
-        await matmul(rt, rec, { a: rowsOf(bk.hFinal, start, R, d), b: this.output, c: logits, m: R, n: V, k: d, transB: true, path: 'f32' });
+        await matmul(rt, rec, {
+          a: rowsOf(bk.hFinal, start, R, d),
+          b: this.output,
+          c: logits,
+          m: R,
+          n: V,
+          k: d,
+          transB: true,
+          path: 'f32',
+        });
       }
       await tokenLogProbsBackward(rt, rec, {
         logits,
@@ -733,7 +789,17 @@ export class EngineModel {
         temperature,
       });
       await matmul(rt, rec, { a: dLogits, b: this.output, c: rowsOf(dHidden, start, R, d), m: R, n: d, k: V, path });
-      await matmul(rt, rec, { a: dLogits, b: rowsOf(bk.hFinal, start, R, d), c: this.outputGrad, m: V, n: d, k: R, transA: true, accumulate: start > 0, path });
+      await matmul(rt, rec, {
+        a: dLogits,
+        b: rowsOf(bk.hFinal, start, R, d),
+        c: this.outputGrad,
+        m: V,
+        n: d,
+        k: R,
+        transA: true,
+        accumulate: start > 0,
+        path,
+      });
     }
     const dx = view(bk.dx, [N, d]);
     const positions = view(bk.positions, [N]);
@@ -764,7 +830,18 @@ export class EngineModel {
       await matmul(rt, rec, { a: dUp, b: p.up, c: dHidden, m: N, n: d, k: f, accumulate: true, path });
       await matmul(rt, rec, { a: dGate, b: a.h2, c: g.gate, m: f, n: d, k: N, transA: true, path });
       await matmul(rt, rec, { a: dUp, b: a.h2, c: g.up, m: f, n: d, k: N, transA: true, path });
-      await rmsNormBackward(rt, rec, { x: a.mid, gain: p.postNorm, rstd: a.rstd2, dOut: dHidden, dx, dGain: g.postNorm, partial: scratchView(bk.normPartial, rmsNormScratchSize(N, d)), n: N, d, accumulateDx: true });
+      await rmsNormBackward(rt, rec, {
+        x: a.mid,
+        gain: p.postNorm,
+        rstd: a.rstd2,
+        dOut: dHidden,
+        dx,
+        dGain: g.postNorm,
+        partial: scratchView(bk.normPartial, rmsNormScratchSize(N, d)),
+        n: N,
+        d,
+        accumulateDx: true,
+      });
       // Attention: mid = x + attn·Woᵀ
       const dAttn = view(bk.dAttn, [N, qw]);
       const dq = view(bk.dq, [N, qw]);
@@ -772,19 +849,67 @@ export class EngineModel {
       const dv = view(bk.dv, [N, kw]);
       await matmul(rt, rec, { a: dx, b: p.o, c: dAttn, m: N, n: qw, k: d, path });
       await matmul(rt, rec, { a: dx, b: a.attn, c: g.o, m: d, n: qw, k: N, transA: true, path });
-      await attentionBackward(rt, rec, { ...shape, q: a.q, k: a.k, v: a.v, out: a.attn, dOut: dAttn, lse: a.lse, dq, dk, dv, scratch: view(bk.attnScratch, [N * cfg.nHeads]), scale: 1 / Math.sqrt(cfg.headDim) });
+      await attentionBackward(rt, rec, {
+        ...shape,
+        q: a.q,
+        k: a.k,
+        v: a.v,
+        out: a.attn,
+        dOut: dAttn,
+        lse: a.lse,
+        dq,
+        dk,
+        dv,
+        scratch: view(bk.attnScratch, [N * cfg.nHeads]),
+        scale: 1 / Math.sqrt(cfg.headDim),
+      });
       await rope(rt, rec, { x: dq, positions, table: this.rope, rows: N, nHeads: cfg.nHeads, headDim: cfg.headDim, inverse: true });
       await rope(rt, rec, { x: dk, positions, table: this.rope, rows: N, nHeads: cfg.nKvHeads, headDim: cfg.headDim, inverse: true });
-      if (g.qBias) await columnSum(rt, rec, { x: dq, out: g.qBias, partial: scratchView(bk.colPartial, columnSumScratchSize(N, qw)), n: N, c: qw, accumulate: false });
-      if (g.kBias) await columnSum(rt, rec, { x: dk, out: g.kBias, partial: scratchView(bk.colPartial, columnSumScratchSize(N, kw)), n: N, c: kw, accumulate: false });
-      if (g.vBias) await columnSum(rt, rec, { x: dv, out: g.vBias, partial: scratchView(bk.colPartial, columnSumScratchSize(N, kw)), n: N, c: kw, accumulate: false });
+      if (g.qBias)
+        await columnSum(rt, rec, {
+          x: dq,
+          out: g.qBias,
+          partial: scratchView(bk.colPartial, columnSumScratchSize(N, qw)),
+          n: N,
+          c: qw,
+          accumulate: false,
+        });
+      if (g.kBias)
+        await columnSum(rt, rec, {
+          x: dk,
+          out: g.kBias,
+          partial: scratchView(bk.colPartial, columnSumScratchSize(N, kw)),
+          n: N,
+          c: kw,
+          accumulate: false,
+        });
+      if (g.vBias)
+        await columnSum(rt, rec, {
+          x: dv,
+          out: g.vBias,
+          partial: scratchView(bk.colPartial, columnSumScratchSize(N, kw)),
+          n: N,
+          c: kw,
+          accumulate: false,
+        });
       await matmul(rt, rec, { a: dq, b: p.q, c: dHidden, m: N, n: d, k: qw, path });
       await matmul(rt, rec, { a: dk, b: p.k, c: dHidden, m: N, n: d, k: kw, accumulate: true, path });
       await matmul(rt, rec, { a: dv, b: p.v, c: dHidden, m: N, n: d, k: kw, accumulate: true, path });
       await matmul(rt, rec, { a: dq, b: a.h1, c: g.q, m: qw, n: d, k: N, transA: true, path });
       await matmul(rt, rec, { a: dk, b: a.h1, c: g.k, m: kw, n: d, k: N, transA: true, path });
       await matmul(rt, rec, { a: dv, b: a.h1, c: g.v, m: kw, n: d, k: N, transA: true, path });
-      await rmsNormBackward(rt, rec, { x: a.x, gain: p.inputNorm, rstd: a.rstd1, dOut: dHidden, dx, dGain: g.inputNorm, partial: scratchView(bk.normPartial, rmsNormScratchSize(N, d)), n: N, d, accumulateDx: true });
+      await rmsNormBackward(rt, rec, {
+        x: a.x,
+        gain: p.inputNorm,
+        rstd: a.rstd1,
+        dOut: dHidden,
+        dx,
+        dGain: g.inputNorm,
+        partial: scratchView(bk.normPartial, rmsNormScratchSize(N, d)),
+        n: N,
+        d,
+        accumulateDx: true,
+      });
     }
     await embeddingBackward(rt, rec, {
       dOut: dx,
@@ -838,7 +963,8 @@ export class EngineModel {
 
   /** The activation bucket for B×T tokens: the current one if it is large enough, else a new one. */
   private async prepare(B: number, T: number): Promise<Bucket> {
-    if (T > this.config.maxSeqLen) throw new RangeError(`TokenBatch seqLen ${T} exceeds model.maxSeqLen ${this.config.maxSeqLen}; truncate the sequences`);
+    if (T > this.config.maxSeqLen)
+      throw new RangeError(`TokenBatch seqLen ${T} exceeds model.maxSeqLen ${this.config.maxSeqLen}; truncate the sequences`);
     const N = B * T;
     const current = this.bucket;
     if (current && current.tokens >= N && current.rows >= B) return current;
@@ -952,11 +1078,29 @@ export class EngineModel {
   }
 
   private whole(arena: Arena): Tensor {
-    return { buffer: arena.buffer, bufferId: arena.id, offset: 0, bytes: arena.capacity, shape: [arena.capacity / 4], dtype: 'f32', size: arena.capacity / 4, label: arena.label };
+    return {
+      buffer: arena.buffer,
+      bufferId: arena.id,
+      offset: 0,
+      bytes: arena.capacity,
+      shape: [arena.capacity / 4],
+      dtype: 'f32',
+      size: arena.capacity / 4,
+      label: arena.label,
+    };
   }
 
   private flatView(arena: Arena, chunk: { offset: number; count: number }, label: string): Tensor {
-    return { buffer: arena.buffer, bufferId: arena.id, offset: chunk.offset * 4, bytes: chunk.count * 4, shape: [chunk.count], dtype: 'f32', size: chunk.count, label };
+    return {
+      buffer: arena.buffer,
+      bufferId: arena.id,
+      offset: chunk.offset * 4,
+      bytes: chunk.count * 4,
+      shape: [chunk.count],
+      dtype: 'f32',
+      size: chunk.count,
+      label,
+    };
   }
 
   /** The parameter tensors' views at the same offsets in another arena of the same layout. */
@@ -982,7 +1126,13 @@ export class EngineModel {
   }
 
   /** The weight tensors by role and the RoPE table, for the decoder (models/engine/decoder.ts). */
-  get weights(): { readonly embedding: Tensor; readonly output: Tensor; readonly finalNorm: Tensor; readonly layers: readonly LayerParams[]; readonly rope: Tensor } {
+  get weights(): {
+    readonly embedding: Tensor;
+    readonly output: Tensor;
+    readonly finalNorm: Tensor;
+    readonly layers: readonly LayerParams[];
+    readonly rope: Tensor;
+  } {
     return { embedding: this.embedding, output: this.output, finalNorm: this.finalNorm, layers: this.layerParams, rope: this.rope };
   }
 
@@ -1043,7 +1193,9 @@ function rowsOf(tensor: Tensor, start: number, count: number, width: number): Te
   const offset = tensor.offset + start * width * 4;
   const align = 256;
   if (offset % align !== 0) {
-    throw new RangeError(`row chunk at ${start} of '${tensor.label}' is not ${align}-byte aligned; choose a chunk of rows that keeps alignment`);
+    throw new RangeError(
+      `row chunk at ${start} of '${tensor.label}' is not ${align}-byte aligned; choose a chunk of rows that keeps alignment`,
+    );
   }
   return { ...tensor, offset, bytes: count * width * 4, shape: width === 1 ? [count] : [count, width], size: count * width };
 }
@@ -1073,10 +1225,13 @@ function validateTokens(batch: TokenBatch, cfg: ResolvedPolicyConfig): void {
   if (!Number.isInteger(batchSize) || batchSize < 1 || !Number.isInteger(seqLen) || seqLen < 1) {
     throw new RangeError(`TokenBatch needs batchSize ≥ 1 and seqLen ≥ 1, got ${batchSize} × ${seqLen}`);
   }
-  if (tokens.length !== batchSize * seqLen) throw new RangeError(`TokenBatch has ${tokens.length} tokens, expected batchSize × seqLen = ${batchSize * seqLen}`);
+  if (tokens.length !== batchSize * seqLen)
+    throw new RangeError(`TokenBatch has ${tokens.length} tokens, expected batchSize × seqLen = ${batchSize * seqLen}`);
   for (let k = 0; k < tokens.length; k++) {
     if (tokens[k] < 0 || tokens[k] >= cfg.vocabSize) {
-      throw new RangeError(`token id ${tokens[k]} at row ${Math.floor(k / seqLen)}, position ${k % seqLen} is outside the vocabulary [0, ${cfg.vocabSize})`);
+      throw new RangeError(
+        `token id ${tokens[k]} at row ${Math.floor(k / seqLen)}, position ${k % seqLen} is outside the vocabulary [0, ${cfg.vocabSize})`,
+      );
     }
   }
 }
@@ -1084,15 +1239,22 @@ function validateTokens(batch: TokenBatch, cfg: ResolvedPolicyConfig): void {
 function validateWeights(specs: readonly ParameterSpec[], weights: Record<string, NamedTensor>): void {
   const expected = new Set(specs.map((s) => s.name));
   const extra = Object.keys(weights).filter((name) => !expected.has(name));
-  if (extra.length > 0) throw new GpuError(`unexpected tensor '${extra[0]}' in weights; the checkpoint does not match this model config`, { context: { unexpected: extra } });
+  if (extra.length > 0)
+    throw new GpuError(`unexpected tensor '${extra[0]}' in weights; the checkpoint does not match this model config`, {
+      context: { unexpected: extra },
+    });
   for (const spec of specs) {
     const tensor = weights[spec.name];
-    if (tensor === undefined) throw new GpuError(`missing tensor '${spec.name}' in weights; the checkpoint does not match this model config`);
+    if (tensor === undefined)
+      throw new GpuError(`missing tensor '${spec.name}' in weights; the checkpoint does not match this model config`);
     const size = spec.shape.reduce((a, b) => a * b, 1);
     if (tensor.shape.length !== spec.shape.length || tensor.shape.some((x, k) => x !== spec.shape[k]) || tensor.data.length !== size) {
-      throw new GpuError(`tensor '${spec.name}' has shape [${tensor.shape.join(', ')}], expected [${spec.shape.join(', ')}]; the checkpoint does not match this model config`);
+      throw new GpuError(
+        `tensor '${spec.name}' has shape [${tensor.shape.join(', ')}], expected [${spec.shape.join(', ')}]; the checkpoint does not match this model config`,
+      );
     }
-    if (!(tensor.data instanceof Float32Array)) throw new GpuError(`tensor '${spec.name}' has dtype ${tensor.dtype}; weights must be floating point`);
+    if (!(tensor.data instanceof Float32Array))
+      throw new GpuError(`tensor '${spec.name}' has dtype ${tensor.dtype}; weights must be floating point`);
   }
 }
 

@@ -57,9 +57,12 @@ export class Arena {
     const align = engine.caps.minStorageBufferOffsetAlignment;
     this.capacity = Math.max(align, Math.ceil(capacity / align) * align);
     if (this.capacity > engine.caps.maxBufferSize) {
-      throw new GpuError(`arena '${label}' needs ${formatBytes(this.capacity)}, more than this device's largest buffer (${formatBytes(engine.caps.maxBufferSize)})`, {
-        context: { arena: label, bytes: this.capacity },
-      });
+      throw new GpuError(
+        `arena '${label}' needs ${formatBytes(this.capacity)}, more than this device's largest buffer (${formatBytes(engine.caps.maxBufferSize)})`,
+        {
+          context: { arena: label, bytes: this.capacity },
+        },
+      );
     }
     this.buffer = createBufferChecked(engine, { label, size: this.capacity, usage });
     this.id = nextBufferId++;
@@ -82,14 +85,20 @@ export class Arena {
     const bytes = Math.ceil(Math.max(4, size * BYTES[dtype]) / 4) * 4;
     const footprint = Arena.footprint(this.engine, size, dtype);
     if (this.used + footprint > this.capacity) {
-      throw new GpuError(`arena '${this.label}' is full: '${label}' [${shape.join(', ')}] needs ${formatBytes(footprint)}, ${formatBytes(this.capacity - this.used)} of ${formatBytes(this.capacity)} left`, {
-        context: { arena: this.label, tensor: label, bytes: footprint },
-      });
+      throw new GpuError(
+        `arena '${this.label}' is full: '${label}' [${shape.join(', ')}] needs ${formatBytes(footprint)}, ${formatBytes(this.capacity - this.used)} of ${formatBytes(this.capacity)} left`,
+        {
+          context: { arena: this.label, tensor: label, bytes: footprint },
+        },
+      );
     }
     if (bytes > this.engine.caps.maxStorageBufferBindingSize) {
-      throw new GpuError(`tensor '${label}' [${shape.join(', ')}] is ${formatBytes(bytes)}, more than one binding may hold on this device (${formatBytes(this.engine.caps.maxStorageBufferBindingSize)})`, {
-        context: { tensor: label, bytes },
-      });
+      throw new GpuError(
+        `tensor '${label}' [${shape.join(', ')}] is ${formatBytes(bytes)}, more than one binding may hold on this device (${formatBytes(this.engine.caps.maxStorageBufferBindingSize)})`,
+        {
+          context: { tensor: label, bytes },
+        },
+      );
     }
     const tensor: Tensor = { buffer: this.buffer, bufferId: this.id, offset: this.used, bytes, shape: [...shape], dtype, size, label };
     this.used += footprint;
@@ -264,7 +273,8 @@ export class Runtime {
   /** Upload `data` into `tensor` (queue order: before the next submit). */
   write(tensor: Tensor, data: ArrayBufferView): void {
     this.assertLive();
-    if (data.byteLength > tensor.bytes) throw new RangeError(`writing ${data.byteLength} bytes into '${tensor.label}' of ${tensor.bytes} bytes`);
+    if (data.byteLength > tensor.bytes)
+      throw new RangeError(`writing ${data.byteLength} bytes into '${tensor.label}' of ${tensor.bytes} bytes`);
     // writeBuffer needs a multiple of 4 bytes.
     if (data.byteLength % 4 !== 0) {
       const padded = new Uint8Array(Math.ceil(data.byteLength / 4) * 4);
@@ -324,7 +334,11 @@ export class Runtime {
   takeStaging(bytes: number): GPUBuffer {
     const index = this.staging.findIndex((b) => b.size >= bytes && b.size <= Math.max(bytes * 4, 1 << 16));
     if (index >= 0) return this.staging.splice(index, 1)[0];
-    return createBufferChecked(this.engine, { label: 'staging', size: Math.max(256, Math.ceil(bytes / 256) * 256), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    return createBufferChecked(this.engine, {
+      label: 'staging',
+      size: Math.max(256, Math.ceil(bytes / 256) * 256),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
   }
 
   /** @internal Return a staging buffer to the pool. */
@@ -336,7 +350,10 @@ export class Runtime {
   /** Throws GpuError if the device was lost. */
   assertLive(): void {
     if (this.engine.lost !== undefined) {
-      throw new GpuError(`the GPU device was lost (${this.engine.lost}); restart the process (the learner resumes from its last checkpoint)`, { retryable: true });
+      throw new GpuError(
+        `the GPU device was lost (${this.engine.lost}); restart the process (the learner resumes from its last checkpoint)`,
+        { retryable: true },
+      );
     }
   }
 
@@ -346,7 +363,11 @@ export class Runtime {
   }
 
   private createUniform(slots: number): GPUBuffer {
-    return createBufferChecked(this.engine, { label: 'params', size: slots * PARAM_SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    return createBufferChecked(this.engine, {
+      label: 'params',
+      size: slots * PARAM_SLOT,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
   }
 }
 
@@ -391,7 +412,12 @@ export class Recorder {
    * Record one dispatch of `kernel` over `workgroups` ([x, y, z]; a single number is [x, 1, 1]) with
    * `tensors` bound at 1..n and `params` as its Params uniform.
    */
-  dispatch(kernel: Kernel, tensors: readonly Tensor[], params: readonly Param[], workgroups: number | readonly [number, number?, number?]): void {
+  dispatch(
+    kernel: Kernel,
+    tensors: readonly Tensor[],
+    params: readonly Param[],
+    workgroups: number | readonly [number, number?, number?],
+  ): void {
     if (this.submitted) throw new Error('this recorder was already submitted');
     if (tensors.length !== kernel.bindings.length) {
       throw new RangeError(`kernel '${kernel.name}' binds ${kernel.bindings.length} tensors, got ${tensors.length}`);
@@ -418,7 +444,9 @@ export class Recorder {
       this.querySet ??= this.runtime.device.createQuerySet({ type: 'timestamp', count: 4096 });
       const index = this.timed.length;
       this.timed.push(kernel.name);
-      this.pass = this.encoder.beginComputePass({ timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 2 * index, endOfPassWriteIndex: 2 * index + 1 } });
+      this.pass = this.encoder.beginComputePass({
+        timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 2 * index, endOfPassWriteIndex: 2 * index + 1 },
+      });
     }
     this.pass ??= this.encoder.beginComputePass();
     this.pass.setPipeline(kernel.pipeline);
@@ -463,7 +491,12 @@ export class Recorder {
           },
           (cause) => {
             staging.destroy();
-            reject(new GpuError(`reading '${tensor.label}' back from the GPU failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause, retryable: true }));
+            reject(
+              new GpuError(
+                `reading '${tensor.label}' back from the GPU failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+                { cause, retryable: true },
+              ),
+            );
           },
         );
       });
@@ -525,17 +558,23 @@ export class Recorder {
 export function createBufferChecked(engine: EngineDevice, descriptor: GPUBufferDescriptor): GPUBuffer {
   if (engine.lost !== undefined) throw new GpuError(`the GPU device was lost (${engine.lost})`, { retryable: true });
   if (descriptor.size > engine.caps.maxBufferSize) {
-    throw new GpuError(`buffer '${descriptor.label}' of ${formatBytes(descriptor.size)} exceeds this device's largest buffer (${formatBytes(engine.caps.maxBufferSize)})`, {
-      context: { buffer: descriptor.label, bytes: descriptor.size },
-    });
+    throw new GpuError(
+      `buffer '${descriptor.label}' of ${formatBytes(descriptor.size)} exceeds this device's largest buffer (${formatBytes(engine.caps.maxBufferSize)})`,
+      {
+        context: { buffer: descriptor.label, bytes: descriptor.size },
+      },
+    );
   }
   try {
     return engine.device.createBuffer(descriptor);
   } catch (cause) {
-    throw new GpuError(`could not allocate '${descriptor.label}' (${formatBytes(descriptor.size)}) on the GPU: ${cause instanceof Error ? cause.message : String(cause)}`, {
-      cause,
-      context: { buffer: descriptor.label, bytes: descriptor.size },
-    });
+    throw new GpuError(
+      `could not allocate '${descriptor.label}' (${formatBytes(descriptor.size)}) on the GPU: ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        cause,
+        context: { buffer: descriptor.label, bytes: descriptor.size },
+      },
+    );
   }
 }
 
@@ -561,10 +600,15 @@ export async function allocateArenas(
     for (const arena of Object.values(made)) arena.destroy();
     if (failure instanceof GpuError) throw failure;
     const total = Object.values(sizes).reduce((a, b) => a + b, 0);
-    throw new GpuError(`the GPU ran out of memory allocating ${what}: ${formatBytes(total)} asked for (${Object.entries(sizes).map(([k, v]) => `${k} ${formatBytes(v)}`).join(', ')})`, {
-      cause: failure ?? oom,
-      context: { what, bytes: total },
-    });
+    throw new GpuError(
+      `the GPU ran out of memory allocating ${what}: ${formatBytes(total)} asked for (${Object.entries(sizes)
+        .map(([k, v]) => `${k} ${formatBytes(v)}`)
+        .join(', ')})`,
+      {
+        cause: failure ?? oom,
+        context: { what, bytes: total },
+      },
+    );
   }
   return made;
 }

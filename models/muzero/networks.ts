@@ -21,7 +21,6 @@ import { matMul2d } from '../matmul.js';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../safetensors.js';
 import { CategoricalSupport } from './support.js';
 
-
 /** Architecture of a MuZeroNetworks instance. */
 export interface MuZeroNetworkConfig extends MuZeroNetworkOptions {
   /** O, length of the observation vector (`MallocGame.observationSize`). */
@@ -34,15 +33,19 @@ export interface MuZeroNetworkConfig extends MuZeroNetworkOptions {
 export { MuZeroNetworkOptionsSchema };
 
 /** Validate and fill in defaults; throws ConfigError naming the field. */
-export function resolveNetworkConfig(input: Partial<MuZeroNetworkOptions> & { observationSize: number; numActions: number }): MuZeroNetworkConfig {
+export function resolveNetworkConfig(
+  input: Partial<MuZeroNetworkOptions> & { observationSize: number; numActions: number },
+): MuZeroNetworkConfig {
   const { observationSize, numActions, ...rest } = input;
   const parsed = MuZeroNetworkOptionsSchema.safeParse(rest);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new ConfigError(`muzero.network.${issue.path.join('.')}: ${issue.message}`, { context: { path: issue.path } });
   }
-  if (!(Number.isInteger(observationSize) && observationSize >= 1)) throw new ConfigError(`MuZero observationSize must be an integer ≥ 1, got ${observationSize}`);
-  if (!(Number.isInteger(numActions) && numActions >= 2)) throw new ConfigError(`MuZero numActions must be an integer ≥ 2, got ${numActions}`);
+  if (!(Number.isInteger(observationSize) && observationSize >= 1))
+    throw new ConfigError(`MuZero observationSize must be an integer ≥ 1, got ${observationSize}`);
+  if (!(Number.isInteger(numActions) && numActions >= 2))
+    throw new ConfigError(`MuZero numActions must be an integer ≥ 2, got ${numActions}`);
   return Object.freeze({ ...parsed.data, observationSize, numActions });
 }
 
@@ -99,7 +102,10 @@ function mlpSpecs(prefix: string, input: number, hidden: number, layers: number)
   const specs: ParameterSpec[] = [];
   let width = input;
   for (let i = 0; i < layers; i++) {
-    specs.push({ name: `${prefix}.${i}.weight`, shape: [width, hidden], init: 'he' }, { name: `${prefix}.${i}.bias`, shape: [hidden], init: 'zero' });
+    specs.push(
+      { name: `${prefix}.${i}.weight`, shape: [width, hidden], init: 'he' },
+      { name: `${prefix}.${i}.bias`, shape: [hidden], init: 'zero' },
+    );
     width = hidden;
   }
   return { specs, output: width };
@@ -168,7 +174,9 @@ export class MuZeroNetworks implements SearchModel {
         const std = Math.sqrt(2 / spec.shape[0]);
         for (let i = 0; i < size; i++) values[i] = std * rng.normal();
       }
-      const variable = tf.tidy(() => tf.variable(tf.tensor(values, [...spec.shape], 'float32'), true, `${this.variableScope}/${spec.name}`));
+      const variable = tf.tidy(() =>
+        tf.variable(tf.tensor(values, [...spec.shape], 'float32'), true, `${this.variableScope}/${spec.name}`),
+      );
       this.byName.set(spec.name, variable);
       return variable;
     });
@@ -181,7 +189,8 @@ export class MuZeroNetworks implements SearchModel {
   static fromSafetensors(bytes: Uint8Array, options: { scope?: string } = {}): MuZeroNetworks {
     const { tensors, metadata } = decodeSafetensors(bytes);
     const json = metadata['horizon.muzero_config'];
-    if (json === undefined) throw new CheckpointError('MuZero weights lack the "horizon.muzero_config" metadata; they were not written by MuZeroNetworks');
+    if (json === undefined)
+      throw new CheckpointError('MuZero weights lack the "horizon.muzero_config" metadata; they were not written by MuZeroNetworks');
     let config: MuZeroNetworkConfig;
     try {
       config = JSON.parse(json) as MuZeroNetworkConfig;
@@ -246,7 +255,8 @@ export class MuZeroNetworks implements SearchModel {
 
   async initialInference(observations: Float32Array, batch: number): Promise<InferenceBatch> {
     const { observationSize: O } = this.config;
-    if (observations.length < batch * O) throw new RangeError(`initialInference: ${observations.length} floats for ${batch} observations of ${O}`);
+    if (observations.length < batch * O)
+      throw new RangeError(`initialInference: ${observations.length} floats for ${batch} observations of ${O}`);
     const packed = tf.tidy(() => {
       const state = this.represent(tf.tensor2d(observations.subarray(0, batch * O), [batch, O]));
       const { policyLogits, valueLogits } = this.predict(state);
@@ -258,7 +268,8 @@ export class MuZeroNetworks implements SearchModel {
 
   async recurrentInference(states: Float32Array, actions: Int32Array, batch: number): Promise<InferenceBatch> {
     const D = this.config.stateSize;
-    if (states.length < batch * D || actions.length < batch) throw new RangeError(`recurrentInference: need ${batch} states of ${D} and ${batch} actions`);
+    if (states.length < batch * D || actions.length < batch)
+      throw new RangeError(`recurrentInference: need ${batch} states of ${D} and ${batch} actions`);
     const packed = tf.tidy(() => {
       const next = this.dynamics(tf.tensor2d(states.subarray(0, batch * D), [batch, D]), this.oneHot(actions.subarray(0, batch)));
       const { policyLogits, valueLogits } = this.predict(next.state);
@@ -298,14 +309,17 @@ export class MuZeroNetworks implements SearchModel {
     this.assertLive();
     const expected = new Set(this.parameterNames);
     const extra = Object.keys(weights).filter((name) => !expected.has(name));
-    if (extra.length > 0) throw new CheckpointError(`unexpected tensor '${extra[0]}' in MuZero weights; they do not match this architecture`);
+    if (extra.length > 0)
+      throw new CheckpointError(`unexpected tensor '${extra[0]}' in MuZero weights; they do not match this architecture`);
     for (const spec of this.specs) {
       const tensor = weights[spec.name];
-      if (tensor === undefined) throw new CheckpointError(`missing tensor '${spec.name}' in MuZero weights; they do not match this architecture`);
+      if (tensor === undefined)
+        throw new CheckpointError(`missing tensor '${spec.name}' in MuZero weights; they do not match this architecture`);
       if (tensor.shape.length !== spec.shape.length || tensor.shape.some((d, i) => d !== spec.shape[i])) {
         throw new CheckpointError(`tensor '${spec.name}' has shape [${tensor.shape.join(', ')}], expected [${spec.shape.join(', ')}]`);
       }
-      if (!(tensor.data instanceof Float32Array) || tensor.dtype === 'I32') throw new CheckpointError(`tensor '${spec.name}' has dtype ${tensor.dtype}; expected floating point`);
+      if (!(tensor.data instanceof Float32Array) || tensor.dtype === 'I32')
+        throw new CheckpointError(`tensor '${spec.name}' has dtype ${tensor.dtype}; expected floating point`);
     }
     this.specs.forEach((spec, i) => {
       tf.tidy(() => this.variables[i].assign(tf.tensor(weights[spec.name].data as Float32Array, [...spec.shape], 'float32')));
@@ -327,7 +341,9 @@ export class MuZeroNetworks implements SearchModel {
     const { tensors, metadata } = decodeSafetensors(bytes);
     const stored = metadata['horizon.muzero_config'];
     if (stored !== undefined && stored !== JSON.stringify(this.config)) {
-      throw new CheckpointError(`MuZero weights were written for a different architecture (${stored}); this network is ${JSON.stringify(this.config)}`);
+      throw new CheckpointError(
+        `MuZero weights were written for a different architecture (${stored}); this network is ${JSON.stringify(this.config)}`,
+      );
     }
     this.setWeights(tensors);
   }

@@ -94,9 +94,11 @@ export async function runSearch(model: SearchModel, roots: readonly SearchRoot[]
   const observationSize = roots[0].observation.length;
   const observations = new Float32Array(B * observationSize);
   roots.forEach((root, i) => {
-    if (root.legalMask.length !== A) throw new RangeError(`root ${i}: legal mask has ${root.legalMask.length} entries, the model has ${A} actions`);
+    if (root.legalMask.length !== A)
+      throw new RangeError(`root ${i}: legal mask has ${root.legalMask.length} entries, the model has ${A} actions`);
     if (!root.legalMask.some((x) => x === 1)) throw new RangeError(`root ${i} has no legal action`);
-    if (simulator && (root.game === undefined || root.game.done)) throw new RangeError(`root ${i}: the simulator arm needs a live game at every root`);
+    if (simulator && (root.game === undefined || root.game.done))
+      throw new RangeError(`root ${i}: the simulator arm needs a live game at every root`);
     observations.set(root.observation, i * observationSize);
   });
   const initial = await model.initialInference(observations, B);
@@ -117,7 +119,8 @@ export async function runSearch(model: SearchModel, roots: readonly SearchRoot[]
     pendingTrees.length = 0;
     for (const tree of trees) {
       const leaf = tree.descend(sim);
-      if (leaf.parent < 0) tree.backup(0); // a terminal node: value 0, nothing to expand
+      if (leaf.parent < 0)
+        tree.backup(0); // a terminal node: value 0, nothing to expand
       else pendingTrees.push(tree);
     }
     if (pendingTrees.length === 0) continue;
@@ -128,7 +131,9 @@ export async function runSearch(model: SearchModel, roots: readonly SearchRoot[]
       });
       const out = await model.recurrentInference(states, actions, pendingTrees.length);
       trimGpuBufferPool();
-      pendingTrees.forEach((tree, j) => tree.expandPending(out.rewards[j], out.values[j], out.policyLogits, j * A, null, out.states, j * model.stateSize, undefined, false));
+      pendingTrees.forEach((tree, j) =>
+        tree.expandPending(out.rewards[j], out.values[j], out.policyLogits, j * A, null, out.states, j * model.stateSize, undefined, false),
+      );
       continue;
     }
     // Simulator arm: real transitions; the network only scores the non-terminal children.
@@ -148,7 +153,18 @@ export async function runSearch(model: SearchModel, roots: readonly SearchRoot[]
       const game = childGames[j] as SearchGame;
       const k = liveIndex[j];
       if (k < 0) tree.expandPending(childRewards[j], 0, null, 0, null, null, 0, game, true);
-      else tree.expandPending(childRewards[j], (out as InferenceBatch).values[k], (out as InferenceBatch).policyLogits, k * A, game.legalMask(), null, 0, game, false);
+      else
+        tree.expandPending(
+          childRewards[j],
+          (out as InferenceBatch).values[k],
+          (out as InferenceBatch).policyLogits,
+          k * A,
+          game.legalMask(),
+          null,
+          0,
+          game,
+          false,
+        );
       childGames[j] = undefined;
     });
   }
@@ -274,7 +290,11 @@ class SearchTree {
         return { parent: -1 };
       }
       const action =
-        this.config.algorithm === 'puct' ? this.selectPuct(node) : node === 0 ? this.selectGumbelRoot(sim) : this.selectGumbelInterior(node);
+        this.config.algorithm === 'puct'
+          ? this.selectPuct(node)
+          : node === 0
+            ? this.selectGumbelRoot(sim)
+            : this.selectGumbelInterior(node);
       const child = this.children[node * this.A + action];
       if (child < 0) {
         this.pendingParent = node;
@@ -348,7 +368,8 @@ class SearchTree {
         const c = this.children[a];
         normalizedQ[a] = c >= 0 ? this.normalize(this.qOf(c)) : 0;
       }
-      action = config.temperature === 0 ? argmaxInt(visitCounts, this.legal, 0) : sampleVisits(rng, visitCounts, this.legal, config.temperature);
+      action =
+        config.temperature === 0 ? argmaxInt(visitCounts, this.legal, 0) : sampleVisits(rng, visitCounts, this.legal, config.temperature);
     } else {
       const maxVisits = this.completedQ(0);
       const scale = (config.cVisit + maxVisits) * config.cScale;
@@ -369,7 +390,14 @@ class SearchTree {
       softmaxLegal(this.scratchScore, 0, this.legal, 0, A, policyTarget);
       action = best;
     }
-    return { action, visitCounts, policyTarget, normalizedQ, rootValue: this.valueSum[0] / this.visits[0], networkValue: this.networkValue[0] };
+    return {
+      action,
+      visitCounts,
+      policyTarget,
+      normalizedQ,
+      rootValue: this.valueSum[0] / this.visits[0],
+      networkValue: this.networkValue[0],
+    };
   }
 
   private addNode(
@@ -505,7 +533,10 @@ class SearchTree {
       weight += this.prior[base + a];
     }
     // The root's prior may carry Dirichlet noise only under pUCT, so under Gumbel it is softmax(logits).
-    const vMix = totalVisits > 0 && weight > 0 ? (this.networkValue[node] + (totalVisits * weighted) / weight) / (1 + totalVisits) : this.networkValue[node];
+    const vMix =
+      totalVisits > 0 && weight > 0
+        ? (this.networkValue[node] + (totalVisits * weighted) / weight) / (1 + totalVisits)
+        : this.networkValue[node];
     let lo = Infinity;
     let hi = -Infinity;
     for (let a = 0; a < A; a++) {
@@ -526,7 +557,14 @@ class SearchTree {
 }
 
 /** out[a] = softmax over legal actions of x[xAt + a] (0 on illegal ones). */
-function softmaxLegal(x: ArrayLike<number>, xAt: number, legal: Uint8Array, legalAt: number, A: number, out: Float32Array | Float64Array): void {
+function softmaxLegal(
+  x: ArrayLike<number>,
+  xAt: number,
+  legal: Uint8Array,
+  legalAt: number,
+  A: number,
+  out: Float32Array | Float64Array,
+): void {
   let max = -Infinity;
   for (let a = 0; a < A; a++) if (legal[legalAt + a] && x[xAt + a] > max) max = x[xAt + a];
   let sum = 0;

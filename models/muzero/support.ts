@@ -33,7 +33,8 @@ export class CategoricalSupport {
     /** Scalars are multiplied by this before h (and divided after h⁻¹). */
     readonly scale: number,
   ) {
-    if (!(Number.isInteger(halfWidth) && halfWidth >= 1)) throw new RangeError(`support half-width S must be an integer ≥ 1, got ${halfWidth}`);
+    if (!(Number.isInteger(halfWidth) && halfWidth >= 1))
+      throw new RangeError(`support half-width S must be an integer ≥ 1, got ${halfWidth}`);
     if (!(scale > 0 && Number.isFinite(scale))) throw new RangeError(`support scale must be a finite number > 0, got ${scale}`);
     this.size = 2 * halfWidth + 1;
   }

@@ -14,7 +14,10 @@ import { useTestRedis } from '../helpers/services.js';
 import { HAVE_CHROMIUM, IN_CI, TINY, launchChromium, trainTinyJob } from './fixture.js';
 
 const runBrowser = HAVE_CHROMIUM || IN_CI;
-if (!runBrowser) console.warn('SKIPPED test/browser/dashboard.test.ts: /usr/bin/chromium is missing (install it with `bash scripts/setup.sh --with-browser` as root)');
+if (!runBrowser)
+  console.warn(
+    'SKIPPED test/browser/dashboard.test.ts: /usr/bin/chromium is missing (install it with `bash scripts/setup.sh --with-browser` as root)',
+  );
 
 describe.skipIf(!runBrowser)('dashboard in Chromium', () => {
   const redis = useTestRedis();
@@ -64,7 +67,11 @@ describe.skipIf(!runBrowser)('dashboard in Chromium', () => {
 
     const recorded = (await jobs.metrics(jobId)).filter((m) => (m.step as number) >= 1);
     expect(recorded.length).toBe(3);
-    const drawn = (await page.evaluate(() => (window as unknown as { __dashboard: { charts: Record<string, { keys: string[]; x: number[]; ys: number[][] }> } }).__dashboard.charts.Reward)) as {
+    const drawn = (await page.evaluate(
+      () =>
+        (window as unknown as { __dashboard: { charts: Record<string, { keys: string[]; x: number[]; ys: number[][] }> } }).__dashboard
+          .charts.Reward,
+    )) as {
       keys: string[];
       x: number[];
       ys: number[][];
@@ -119,7 +126,9 @@ describe.skipIf(!runBrowser)('dashboard in Chromium', () => {
     await page.evaluate(() => document.body.removeAttribute('data-loaded'));
     await page.locator('#step').selectOption('1');
     await page.waitForSelector('body[data-loaded="1"]');
-    await page.waitForFunction(() => (window as unknown as { __dashboard: { trajectory?: { step: number } } }).__dashboard.trajectory?.step === 1);
+    await page.waitForFunction(
+      () => (window as unknown as { __dashboard: { trajectory?: { step: number } } }).__dashboard.trajectory?.step === 1,
+    );
     expect(new URL(page.url()).searchParams.get('step')).toBe('1');
     await page.close();
   });

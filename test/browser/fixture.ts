@@ -20,7 +20,9 @@ export async function trainTinyJob(redisUrl: string, label: string): Promise<{ p
   const prefix = uniquePrefix(label);
   const { dir, cleanup } = tempDir('dash-run');
   try {
-    const r = await runCli(['train', TINY, '--run-dir', dir, '--redis', redisUrl, '--prefix', prefix, '--no-progress', '--no-dashboard'], { timeoutMs: 150_000 });
+    const r = await runCli(['train', TINY, '--run-dir', dir, '--redis', redisUrl, '--prefix', prefix, '--no-progress', '--no-dashboard'], {
+      timeoutMs: 150_000,
+    });
     if (r.code !== 0) throw new Error(`horizon train failed (${r.code}):\n${r.output}`);
     const jobId = /job (\S+): loop on/.exec(r.output)?.[1];
     if (!jobId) throw new Error(`no job id in the output of horizon train:\n${r.output}`);
@@ -37,7 +39,15 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
   const context = await chromium.launchPersistentContext(profile.dir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
   });
   return {
     context,

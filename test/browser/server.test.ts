@@ -16,7 +16,10 @@ import { TINY } from './fixture.js';
 const redis = useTestRedis();
 
 /** GET/PUT with an explicit Host header (fetch does not let a caller set one). */
-function request(url: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+function request(
+  url: string,
+  options: { method?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers }, (res) => {
       let body = '';
@@ -47,7 +50,13 @@ describe('binding', () => {
 describe('with a token', () => {
   let dashboard: DashboardHandle;
   beforeAll(async () => {
-    dashboard = await startDashboard({ redisUrl: redis.url(), prefix: uniquePrefix('dash-token'), host: '0.0.0.0', port: 0, token: 's3cret' });
+    dashboard = await startDashboard({
+      redisUrl: redis.url(),
+      prefix: uniquePrefix('dash-token'),
+      host: '0.0.0.0',
+      port: 0,
+      token: 's3cret',
+    });
   });
   afterAll(() => dashboard?.close());
 
@@ -124,8 +133,11 @@ describe('on loopback without a token', () => {
 
   it('serves metrics incrementally with ?from= and answers JSON errors', async () => {
     const jobs = new JobControl(redis.client(), redis.url(), { prefix });
-    await redis.client().hset(`${prefix}:job:m1`, { state: 'running', name: 'm', algorithm: 'loop', env: 'toy/guess', iteration: 3, iterations: 5 });
-    for (let step = 1; step <= 3; step++) await jobs.pushMetrics('m1', { step, 'charts/reward_mean': step / 10, 'losses/grad_norm': step, note: 'x' });
+    await redis
+      .client()
+      .hset(`${prefix}:job:m1`, { state: 'running', name: 'm', algorithm: 'loop', env: 'toy/guess', iteration: 3, iterations: 5 });
+    for (let step = 1; step <= 3; step++)
+      await jobs.pushMetrics('m1', { step, 'charts/reward_mean': step / 10, 'losses/grad_norm': step, note: 'x' });
     const all = JSON.parse((await request(`${readOnly.url}api/jobs/m1/metrics`)).body);
     expect(all).toEqual({
       from: 0,
@@ -177,14 +189,46 @@ describe('from the CLI', () => {
   it('`horizon train` serves the dashboard for its job while it runs (and not with --no-dashboard)', async () => {
     const prefix = uniquePrefix('dash-train');
     const { dir, cleanup } = tempDir('dash-train');
-    const proc = startCli(['train', TINY, '--run-dir', dir, '--redis', redis.url(), '--prefix', prefix, '--no-progress', '--set', 'train.iterations=6']);
-    const [, url, jobId] = await waitFor(() => /dashboard: (http:\/\/127\.0\.0\.1:\d+\/)jobs\/(\S+)/.exec(proc.output()) ?? undefined, 60_000, 'the dashboard URL');
+    const proc = startCli([
+      'train',
+      TINY,
+      '--run-dir',
+      dir,
+      '--redis',
+      redis.url(),
+      '--prefix',
+      prefix,
+      '--no-progress',
+      '--set',
+      'train.iterations=6',
+    ]);
+    const [, url, jobId] = await waitFor(
+      () => /dashboard: (http:\/\/127\.0\.0\.1:\d+\/)jobs\/(\S+)/.exec(proc.output()) ?? undefined,
+      60_000,
+      'the dashboard URL',
+    );
     const job = await request(`${url}api/jobs/${jobId}`);
     expect(job.status).toBe(200);
     expect(JSON.parse(job.body).status).toMatchObject({ jobId, iterations: 6 });
     expect(await proc.exited).toBe(0);
     await expect(request(`${url}api/jobs`)).rejects.toThrow(/ECONNREFUSED/);
-    const quiet = await runCli(['train', TINY, '--run-dir', dir, '--redis', redis.url(), '--prefix', prefix, '--no-progress', '--no-dashboard', '--set', 'train.iterations=1'], { timeoutMs: 120_000 });
+    const quiet = await runCli(
+      [
+        'train',
+        TINY,
+        '--run-dir',
+        dir,
+        '--redis',
+        redis.url(),
+        '--prefix',
+        prefix,
+        '--no-progress',
+        '--no-dashboard',
+        '--set',
+        'train.iterations=1',
+      ],
+      { timeoutMs: 120_000 },
+    );
     expect(quiet.code).toBe(0);
     expect(quiet.output).not.toContain('dashboard:');
     cleanup();

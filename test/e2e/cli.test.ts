@@ -44,7 +44,8 @@ describe('horizon train', () => {
       expect(r.output).toMatch(/redis-server on redis:\/\/127\.0\.0\.1:\d+ \(AOF in /);
       expect(r.output).toMatch(/completed: run directory/);
       expect(r.output).toMatch(/reward \d\.\d{3} → \d\.\d{3}/);
-      for (const f of ['config.json', 'metrics.jsonl', 'report.html', 'job-id', 'worker-0.log', 'worker-1.log']) expect(existsSync(path.join(dir, f)), f).toBe(true);
+      for (const f of ['config.json', 'metrics.jsonl', 'report.html', 'job-id', 'worker-0.log', 'worker-1.log'])
+        expect(existsSync(path.join(dir, f)), f).toBe(true);
       expect(readdirSync(path.join(dir, 'redis', 'appendonlydir')).length).toBeGreaterThan(0);
       expect(metricSteps(dir)).toEqual([1, 2, 3]);
       expect(readdirSync(path.join(dir, 'checkpoints'))).toContain('iter-000003');
@@ -62,7 +63,21 @@ describe('horizon train', () => {
       // A second run from this run's weights (train.initFrom): no SFT stage, starts from checkpoint 3.
       const { dir: dir2, cleanup: cleanup2 } = tempDir('e2e-init');
       try {
-        const r2 = await runCli(['train', TINY, '--run-dir', dir2, '--no-progress', '--no-dashboard', '--set', `train.initFrom=${dir}`, '--set', 'train.iterations=1'], { timeoutMs: 120_000 });
+        const r2 = await runCli(
+          [
+            'train',
+            TINY,
+            '--run-dir',
+            dir2,
+            '--no-progress',
+            '--no-dashboard',
+            '--set',
+            `train.initFrom=${dir}`,
+            '--set',
+            'train.iterations=1',
+          ],
+          { timeoutMs: 120_000 },
+        );
         expect(r2.code, r2.output).toBe(0);
         expect(r2.output).toMatch(/initialised from .*iter-000003 \(iteration 3 of that run\); SFT skipped/);
         expect(readFileSync(path.join(dir2, 'metrics.jsonl'), 'utf8')).not.toContain('sft/nll');
@@ -77,10 +92,13 @@ describe('horizon train', () => {
     }
   });
 
-  it('stops the job with the workers\' last log lines when every worker keeps crashing', async () => {
+  it("stops the job with the workers' last log lines when every worker keeps crashing", async () => {
     const { dir, cleanup } = tempDir('e2e-crash');
     try {
-      const r = await runCli(['train', TINY, '--run-dir', dir, '--no-progress', '--no-dashboard'], { env: { HORIZON_BIN: path.join(dir, 'missing-worker.js') }, timeoutMs: 120_000 });
+      const r = await runCli(['train', TINY, '--run-dir', dir, '--no-progress', '--no-dashboard'], {
+        env: { HORIZON_BIN: path.join(dir, 'missing-worker.js') },
+        timeoutMs: 120_000,
+      });
       expect(r.code, r.output).toBe(1);
       expect(r.output).toMatch(/every rollout worker exited 4 times; stopping the job\. From .*worker-\d\.log/);
       expect(r.output).toContain('missing-worker.js');
@@ -94,10 +112,23 @@ describe('horizon train', () => {
     const { dir, cleanup } = tempDir('resume-weights');
     try {
       const lengthEnv = path.join(REPO, 'test/fixtures/plugins/length-reward.ts');
-      const sets = ['env.name=null', `env.module=${lengthEnv}`, 'env.options={delayMs: 60}', 'train.iterations=40', 'train.checkpointEvery=1000', 'optim.lr=0.01', 'rollout.maxTurns=1', 'sft.steps=0'].flatMap((s) => ['--set', s]);
+      const sets = [
+        'env.name=null',
+        `env.module=${lengthEnv}`,
+        'env.options={delayMs: 60}',
+        'train.iterations=40',
+        'train.checkpointEvery=1000',
+        'optim.lr=0.01',
+        'rollout.maxTurns=1',
+        'sft.steps=0',
+      ].flatMap((s) => ['--set', s]);
       const run = startCli(['train', TINY, '--run-dir', dir, '--no-progress', '--no-dashboard', ...sets]);
       // Only the warm start (iteration 0) is checkpointed; versions 1..n are published before the kill.
-      await waitFor(() => (existsSync(path.join(dir, 'metrics.jsonl')) && metricSteps(dir).length >= 3 ? true : undefined), 120_000, 'three iterations');
+      await waitFor(
+        () => (existsSync(path.join(dir, 'metrics.jsonl')) && metricSteps(dir).length >= 3 ? true : undefined),
+        120_000,
+        'three iterations',
+      );
       run.child.kill('SIGINT');
       expect(await run.exited).toBe(130);
       const jobId = readFileSync(path.join(dir, 'job-id'), 'utf8').trim();
@@ -115,7 +146,11 @@ describe('horizon train', () => {
     try {
       const sets = ['env.name=null', `env.module=${SLOW}`, 'env.options.delayMs=150', 'train.iterations=4'].flatMap((s) => ['--set', s]);
       const run = startCli(['train', TINY, '--run-dir', dir, '--no-progress', ...sets]);
-      await waitFor(() => (existsSync(path.join(dir, 'metrics.jsonl')) && metricSteps(dir).length >= 1 ? true : undefined), 120_000, 'the first iteration');
+      await waitFor(
+        () => (existsSync(path.join(dir, 'metrics.jsonl')) && metricSteps(dir).length >= 1 ? true : undefined),
+        120_000,
+        'the first iteration',
+      );
       const port = /127\.0\.0\.1:(\d+)/.exec(run.output())![1];
       expect(processesMentioning(`127.0.0.1:${port}`).length).toBeGreaterThanOrEqual(2);
       run.child.kill('SIGINT');

@@ -59,7 +59,10 @@ export function startCli(args: readonly string[], options: { cwd?: string; env?:
 }
 
 /** Run `horizon <args>` to completion. */
-export async function runCli(args: readonly string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ code: number | string; output: string }> {
+export async function runCli(
+  args: readonly string[],
+  options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<{ code: number | string; output: string }> {
   const proc = startCli(args, options);
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
   const code = await proc.exited;
@@ -68,7 +71,12 @@ export async function runCli(args: readonly string[], options: { cwd?: string; e
 }
 
 /** Poll `check` until it returns a value other than undefined, or throw after `timeoutMs`. */
-export async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  what: string,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

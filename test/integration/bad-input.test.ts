@@ -55,7 +55,19 @@ describe('config mistakes through the CLI', () => {
     const { dir, cleanup } = tempDir('broken');
     try {
       const broken = path.join(REPO, 'examples/broken-env.ts');
-      const r = await runCli(['train', TINY, '--run-dir', dir, '--workers', '0', '--no-progress', '--set', 'env.name=null', '--set', `env.module=${broken}`]);
+      const r = await runCli([
+        'train',
+        TINY,
+        '--run-dir',
+        dir,
+        '--workers',
+        '0',
+        '--no-progress',
+        '--set',
+        'env.name=null',
+        '--set',
+        `env.module=${broken}`,
+      ]);
       expect(r.code, r.output).toBe(1);
       expect(r.output).toContain('missing `step`');
       expect(r.output).toContain('failed');
@@ -74,17 +86,25 @@ describe('a malformed job payload on the rollouts queue', () => {
     try {
       const bad = await queue.add('group', { v: PROTOCOL_VERSION, jobId: 'x', iteration: 'three' }, { attempts: 3 });
       const future = await queue.add('group', { v: PROTOCOL_VERSION + 1 }, { attempts: 3 });
-      const failedReason = await waitFor(async () => {
-        const job = await queue.getJob(bad.id!);
-        return (await job?.isFailed()) ? job!.failedReason : undefined;
-      }, 20_000, 'the malformed job to fail');
+      const failedReason = await waitFor(
+        async () => {
+          const job = await queue.getJob(bad.id!);
+          return (await job?.isFailed()) ? job!.failedReason : undefined;
+        },
+        20_000,
+        'the malformed job to fail',
+      );
       expect(failedReason).toContain('malformed group job');
       expect(failedReason).toContain('iteration');
       expect((await queue.getJob(bad.id!))!.attemptsMade).toBe(1); // unrecoverable: not retried
-      const versionReason = await waitFor(async () => {
-        const job = await queue.getJob(future.id!);
-        return (await job?.isFailed()) ? job!.failedReason : undefined;
-      }, 20_000, 'the future-version job to fail');
+      const versionReason = await waitFor(
+        async () => {
+          const job = await queue.getJob(future.id!);
+          return (await job?.isFailed()) ? job!.failedReason : undefined;
+        },
+        20_000,
+        'the future-version job to fail',
+      );
       expect(versionReason).toContain(`this build speaks ${PROTOCOL_VERSION}`);
       // The payloads are still there to inspect (nothing lost).
       expect((await queue.getJob(bad.id!))!.data).toMatchObject({ jobId: 'x', iteration: 'three' });
@@ -108,20 +128,35 @@ describe('a corrupted checkpoint', () => {
       const ckpts = path.join(dir, 'checkpoints');
       const state = { iteration: 1, tasks: { epoch: 0, offset: 4 }, rng: [1, 2, 3, 4], elapsedSec: 1, jobId };
       await saveCheckpoint(ckpts, 1, { model: policy.getWeights(), optimizer: { step: 0, tensors: {} }, state });
-      const latest = await saveCheckpoint(ckpts, 2, { model: policy.getWeights(), optimizer: { step: 0, tensors: {} }, state: { ...state, iteration: 2 } });
+      const latest = await saveCheckpoint(ckpts, 2, {
+        model: policy.getWeights(),
+        optimizer: { step: 0, tensors: {} },
+        state: { ...state, iteration: 2 },
+      });
       policy.dispose();
       const modelFile = path.join(latest, 'model.safetensors');
       const bytes = readFileSync(modelFile);
       bytes[bytes.length - 5] ^= 0xff;
       writeFileSync(modelFile, bytes);
-      const service = new LearnerService({ redis: testRedis.client(), redisUrl: testRedis.url(), prefix, runsDir: dir, runDirFor: () => dir, log: () => undefined });
+      const service = new LearnerService({
+        redis: testRedis.client(),
+        redisUrl: testRedis.url(),
+        prefix,
+        runsDir: dir,
+        runDirFor: () => dir,
+        log: () => undefined,
+      });
       expect(await service.runJob(jobId)).toBe('failed');
       await service.close();
       const status = await jobs.status(jobId);
       expect(status.state).toBe('failed');
       expect(status.error).toContain('model.safetensors');
       expect(status.error).toContain('iter-000001');
-      expect(readdirSync(ckpts).filter((n) => n.startsWith('iter-')).sort()).toEqual(['iter-000001', 'iter-000002']);
+      expect(
+        readdirSync(ckpts)
+          .filter((n) => n.startsWith('iter-'))
+          .sort(),
+      ).toEqual(['iter-000001', 'iter-000002']);
     } finally {
       await jobs.close();
       cleanup();

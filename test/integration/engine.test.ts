@@ -19,9 +19,20 @@ describe.skipIf(!rt)('LOOP on the GPU engine', () => {
     const { dir, cleanup } = tempDir('engine-learn');
     try {
       const sets = ['backend=engine', ...luckyDigitSets()];
-      const r = await runCli(['train', path.join(REPO, 'test/fixtures/configs/tiny.yaml'), '--run-dir', dir, '--no-progress', '--no-dashboard', ...sets.flatMap((s) => ['--set', s])], {
-        timeoutMs: 150_000,
-      });
+      const r = await runCli(
+        [
+          'train',
+          path.join(REPO, 'test/fixtures/configs/tiny.yaml'),
+          '--run-dir',
+          dir,
+          '--no-progress',
+          '--no-dashboard',
+          ...sets.flatMap((s) => ['--set', s]),
+        ],
+        {
+          timeoutMs: 150_000,
+        },
+      );
       expect(r.code, r.output).toBe(0);
       expect(r.output).toMatch(/backend: engine \(/);
       const metrics = iterationMetrics(dir);
@@ -40,9 +51,13 @@ describe.skipIf(!rt)('LOOP on the GPU engine', () => {
       const scores: Record<string, unknown>[] = [];
       for (const backend of ['wasm', 'engine']) {
         const out = path.join(dir, `eval-${backend}.json`);
-        const e = await runCli(['eval', dir, '--checkpoint', 'last', '--backend', backend, '--tasks', '50', '--json', out], { timeoutMs: 60_000 });
+        const e = await runCli(['eval', dir, '--checkpoint', 'last', '--backend', backend, '--tasks', '50', '--json', out], {
+          timeoutMs: 60_000,
+        });
         expect(e.code, e.output).toBe(0);
-        const evaluated = JSON.parse(readFileSync(out, 'utf8')) as { evals: { result: { policy: { successRate: number } & Record<string, unknown> } }[] };
+        const evaluated = JSON.parse(readFileSync(out, 'utf8')) as {
+          evals: { result: { policy: { successRate: number } & Record<string, unknown> } }[];
+        };
         expect(evaluated.evals[0].result.policy.successRate).toBeGreaterThan(0.6);
         scores.push(evaluated.evals[0].result.policy);
       }

@@ -21,13 +21,22 @@ function sample(step: number, reward: number): TrajectorySample {
     retries: 0,
     wallMs: 1,
   };
-  return { step, groups: [{ groupIndex: 0, task: { split: 'train', index: step, seed: 1 }, rollouts: [{ trajectory, advantage: 0, trained: false }] }] };
+  return {
+    step,
+    groups: [{ groupIndex: 0, task: { split: 'train', index: step, seed: 1 }, rollouts: [{ trajectory, advantage: 0, trained: false }] }],
+  };
 }
 
 describe('recorded samples', () => {
   it('are listed from the index and looked up by step, newest record first', async () => {
     const jobs = new JobControl(testRedis.client(), testRedis.url(), { prefix: uniquePrefix('samples') });
-    for (const [step, reward] of [[1, 0.1], [2, 0.2], [3, 0.3], [2, 0.9]] as const) await jobs.pushSample('j', sample(step, reward));
+    for (const [step, reward] of [
+      [1, 0.1],
+      [2, 0.2],
+      [3, 0.3],
+      [2, 0.9],
+    ] as const)
+      await jobs.pushSample('j', sample(step, reward));
     expect((await jobs.sampleIndex('j')).map((s) => s.step)).toEqual([1, 2, 3, 2]);
     expect((await jobs.sampleIndex('j'))[0].groups).toEqual([{ groupIndex: 0, task: { split: 'train', index: 1, seed: 1 }, rollouts: 1 }]);
     expect((await jobs.sampleAt('j', 2))!.groups[0].rollouts[0].trajectory.reward.total).toBe(0.9);

@@ -14,7 +14,17 @@ describe('LOOP on the lucky-digit bandit', () => {
     const { dir, cleanup } = tempDir('learn');
     try {
       const sets = luckyDigitSets();
-      const r = await runCli(['train', path.join(REPO, 'test/fixtures/configs/tiny.yaml'), '--run-dir', dir, '--no-progress', ...sets.flatMap((s) => ['--set', s])], { timeoutMs: 150_000 });
+      const r = await runCli(
+        [
+          'train',
+          path.join(REPO, 'test/fixtures/configs/tiny.yaml'),
+          '--run-dir',
+          dir,
+          '--no-progress',
+          ...sets.flatMap((s) => ['--set', s]),
+        ],
+        { timeoutMs: 150_000 },
+      );
       expect(r.code, r.output).toBe(0);
       const rewards = iterationMetrics(dir).map((m) => m['charts/reward_mean']);
       expect(rewards).toHaveLength(15);

@@ -27,7 +27,10 @@ const SMALL = [
 const testRedis = useTestRedis();
 
 function records(runDir: string): Record<string, number>[] {
-  return readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 const iterationsOf = (runDir: string) => records(runDir).filter((m) => m['charts/reward_mean'] !== undefined);
@@ -36,8 +39,12 @@ describe('horizon train / eval on a muzero config', () => {
   it('trains through the queue with the learner owning the replay, then evaluates checkpoints per program', async () => {
     const { dir, cleanup } = tempDir('muzero');
     try {
-      const sets = ['train.iterations=3', 'train.evalEvery=3', 'train.checkpointEvery=2', 'muzero.learner.updatesPerIteration=4'].flatMap((s) => ['--set', s]);
-      const r = await runCli(['train', CONFIG, '--run-dir', dir, '--no-progress', '--no-dashboard', ...SMALL, ...sets], { timeoutMs: 120_000 });
+      const sets = ['train.iterations=3', 'train.evalEvery=3', 'train.checkpointEvery=2', 'muzero.learner.updatesPerIteration=4'].flatMap(
+        (s) => ['--set', s],
+      );
+      const r = await runCli(['train', CONFIG, '--run-dir', dir, '--no-progress', '--no-dashboard', ...SMALL, ...sets], {
+        timeoutMs: 120_000,
+      });
       expect(r.code, r.output).toBe(0);
       expect(r.output).toMatch(/muzero on the malloc game, 3 iterations, 1 workers/);
       expect(r.output).toMatch(/reward \d\.\d{3} → \d\.\d{3}, success \d+% → \d+%/);
@@ -69,13 +76,20 @@ describe('horizon train / eval on a muzero config', () => {
 
       const json = path.join(dir, 'eval.json');
       const programs = ['data/malloc/heldout/random-00.json', 'data/malloc/heldout/convnet-00.json', 'examples/data/malloc-sample.csv'];
-      const ev = await runCli(['eval', dir, '--checkpoint', '0', '--checkpoint', 'last', '--programs', ...programs, '--json', json], { timeoutMs: 60_000 });
+      const ev = await runCli(['eval', dir, '--checkpoint', '0', '--checkpoint', 'last', '--programs', ...programs, '--json', json], {
+        timeoutMs: 60_000,
+      });
       expect(ev.code, ev.output).toBe(0);
-      expect(ev.output).toMatch(/checkpoint 0: 3 programs, gumbel search, 8 simulations, learned dynamics, no search noise; 3\/3 mappings pass the checker/);
+      expect(ev.output).toMatch(
+        /checkpoint 0: 3 programs, gumbel search, 8 simulations, learned dynamics, no search noise; 3\/3 mappings pass the checker/,
+      );
       expect(ev.output).toMatch(/checkpoint 3: 3 programs, .*3\/3 mappings pass the checker/);
       expect(ev.output).toContain('| program | buffers | baseline time | agent time | speed-up |');
-      for (const name of ['random-00', 'convnet-00', 'malloc-sample']) expect(ev.output).toMatch(new RegExp(`\\| ${name} \\| \\d+ \\| \\d+\\.\\d \\| \\d+\\.\\d \\| [+-]\\d+\\.\\d\\d % \\|`));
-      expect(ev.output).toMatch(/speed-up over 3 programs: mean [+-]\d+\.\d\d %, median [+-]\d+\.\d\d %, best [+-]\d+\.\d\d %; agent at least as good on \d+ %/);
+      for (const name of ['random-00', 'convnet-00', 'malloc-sample'])
+        expect(ev.output).toMatch(new RegExp(`\\| ${name} \\| \\d+ \\| \\d+\\.\\d \\| \\d+\\.\\d \\| [+-]\\d+\\.\\d\\d % \\|`));
+      expect(ev.output).toMatch(
+        /speed-up over 3 programs: mean [+-]\d+\.\d\d %, median [+-]\d+\.\d\d %, best [+-]\d+\.\d\d %; agent at least as good on \d+ %/,
+      );
       // Every mapping the agent produced passes the checker, and the speed-ups follow from the times.
       const saved = JSON.parse(readFileSync(json, 'utf8'));
       expect(saved.evals.map((e: { checkpoint: number }) => e.checkpoint)).toEqual([0, 3]);
@@ -97,13 +111,19 @@ describe('horizon train / eval on a muzero config', () => {
     try {
       const sets = ['train.iterations=4', 'train.checkpointEvery=2', 'muzero.learner.updatesPerIteration=25'].flatMap((s) => ['--set', s]);
       const run = startCli(['train', CONFIG, '--run-dir', dir, '--no-progress', '--no-dashboard', ...SMALL, ...sets]);
-      await waitFor(() => (existsSync(path.join(dir, 'checkpoints', 'iter-000002')) ? true : undefined), 90_000, 'the checkpoint of iteration 2');
+      await waitFor(
+        () => (existsSync(path.join(dir, 'checkpoints', 'iter-000002')) ? true : undefined),
+        90_000,
+        'the checkpoint of iteration 2',
+      );
       run.child.kill('SIGINT');
       expect(await run.exited, run.output()).toBe(130);
       const jobId = readFileSync(path.join(dir, 'job-id'), 'utf8').trim();
       const resumed = await runCli(['resume', jobId, '--run-dir', dir, '--no-progress', '--no-dashboard'], { timeoutMs: 120_000 });
       expect(resumed.code, resumed.output).toBe(0);
-      expect(resumed.output).toMatch(/resumed from .*iter-0000\d\d at iteration \d; the replay buffer starts empty and refills from self-play/);
+      expect(resumed.output).toMatch(
+        /resumed from .*iter-0000\d\d at iteration \d; the replay buffer starts empty and refills from self-play/,
+      );
       const its = iterationsOf(dir);
       expect(its.map((m) => m.step)).toEqual([1, 2, 3, 4]);
       const from = Number(/at iteration (\d)/.exec(resumed.output)![1]);
@@ -123,8 +143,25 @@ describe('horizon cancel on a muzero job', () => {
     const prefix = uniquePrefix('cancel');
     try {
       const sets = ['train.iterations=200', 'muzero.learner.updatesPerIteration=2'].flatMap((s) => ['--set', s]);
-      const run = startCli(['train', CONFIG, '--run-dir', dir, '--no-progress', '--no-dashboard', '--redis', testRedis.url(), '--prefix', prefix, ...SMALL, ...sets]);
-      await waitFor(() => (existsSync(path.join(dir, 'metrics.jsonl')) && iterationsOf(dir).length >= 1 ? true : undefined), 60_000, 'the first iteration');
+      const run = startCli([
+        'train',
+        CONFIG,
+        '--run-dir',
+        dir,
+        '--no-progress',
+        '--no-dashboard',
+        '--redis',
+        testRedis.url(),
+        '--prefix',
+        prefix,
+        ...SMALL,
+        ...sets,
+      ]);
+      await waitFor(
+        () => (existsSync(path.join(dir, 'metrics.jsonl')) && iterationsOf(dir).length >= 1 ? true : undefined),
+        60_000,
+        'the first iteration',
+      );
       const jobId = readFileSync(path.join(dir, 'job-id'), 'utf8').trim();
       const cancel = await runCli(['cancel', jobId, '--redis', testRedis.url(), '--prefix', prefix]);
       expect(cancel.output).toContain(`${jobId}: cancelling`);
@@ -145,23 +182,55 @@ describe('a malformed self-play payload on the rollouts queue', () => {
     const worker = new RolloutWorker({ redisUrl: testRedis.url(), prefix, log: () => undefined });
     await worker.start();
     try {
-      const bad = await queue.add('selfplay', { v: PROTOCOL_VERSION, kind: 'selfplay', jobId: 'x', attempt: 1, jobIndex: 0, policyVersion: 0, programs: [], config: {}, configDir: '/' }, { attempts: 3 });
-      const stale = await queue.add(
+      const bad = await queue.add(
         'selfplay',
-        { v: PROTOCOL_VERSION, kind: 'selfplay', jobId: 'gone', attempt: 1, jobIndex: 0, policyVersion: 0, programs: [{ id: 'p', workload: { generator: 'random' } }], config: {}, configDir: '/' },
+        {
+          v: PROTOCOL_VERSION,
+          kind: 'selfplay',
+          jobId: 'x',
+          attempt: 1,
+          jobIndex: 0,
+          policyVersion: 0,
+          programs: [],
+          config: {},
+          configDir: '/',
+        },
         { attempts: 3 },
       );
-      const failedReason = await waitFor(async () => {
-        const job = await queue.getJob(bad.id!);
-        return (await job?.isFailed()) ? job!.failedReason : undefined;
-      }, 20_000, 'the malformed job to fail');
+      const stale = await queue.add(
+        'selfplay',
+        {
+          v: PROTOCOL_VERSION,
+          kind: 'selfplay',
+          jobId: 'gone',
+          attempt: 1,
+          jobIndex: 0,
+          policyVersion: 0,
+          programs: [{ id: 'p', workload: { generator: 'random' } }],
+          config: {},
+          configDir: '/',
+        },
+        { attempts: 3 },
+      );
+      const failedReason = await waitFor(
+        async () => {
+          const job = await queue.getJob(bad.id!);
+          return (await job?.isFailed()) ? job!.failedReason : undefined;
+        },
+        20_000,
+        'the malformed job to fail',
+      );
       expect(failedReason).toContain('malformed self-play job');
       expect(failedReason).toContain('programs');
       expect((await queue.getJob(bad.id!))!.attemptsMade).toBe(1); // unrecoverable: not retried
-      const skipped = await waitFor(async () => {
-        const job = await queue.getJob(stale.id!);
-        return (await job?.isCompleted()) ? job!.returnvalue : undefined;
-      }, 20_000, 'the stale job to be skipped');
+      const skipped = await waitFor(
+        async () => {
+          const job = await queue.getJob(stale.id!);
+          return (await job?.isCompleted()) ? job!.returnvalue : undefined;
+        },
+        20_000,
+        'the stale job to be skipped',
+      );
       expect(skipped).toMatchObject({ selfPlayJob: 'gone.a1.s0', discarded: true });
     } finally {
       await worker.close();

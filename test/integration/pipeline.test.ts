@@ -46,7 +46,15 @@ function startCluster(label: string, runsDir: string): Cluster {
 }
 
 async function submit(cluster: Cluster, sets: string[]): Promise<string> {
-  const result = await runCli(['submit', TINY, '--redis', testRedis.url(), '--prefix', cluster.prefix, ...sets.flatMap((s) => ['--set', s])]);
+  const result = await runCli([
+    'submit',
+    TINY,
+    '--redis',
+    testRedis.url(),
+    '--prefix',
+    cluster.prefix,
+    ...sets.flatMap((s) => ['--set', s]),
+  ]);
   expect(result.code, result.output).toBe(0);
   return result.output.trim().split('\n')[0];
 }
@@ -62,7 +70,9 @@ async function waitForState(cluster: Cluster, jobId: string, states: string[], t
     500,
   ).catch(async (err) => {
     const logs = await cluster.jobs.logs(jobId).catch(() => []);
-    throw new Error(`${(err as Error).message}\nlearner:\n${cluster.learner.output()}\njob log:\n${logs.join('\n')}\nworker 0:\n${cluster.workers[0].output().slice(-3000)}`);
+    throw new Error(
+      `${(err as Error).message}\nlearner:\n${cluster.learner.output()}\njob log:\n${logs.join('\n')}\nworker 0:\n${cluster.workers[0].output().slice(-3000)}`,
+    );
   });
 }
 
@@ -121,7 +131,13 @@ describe('learner and two worker processes on a real Redis', () => {
     const queue = new Queue(QUEUES.rollouts, { connection: queueConnection(testRedis.url()), prefix: cluster.prefix });
     try {
       const slow = path.join(REPO, 'test/fixtures/plugins/slow-guess.ts');
-      const jobId = await submit(cluster, [`env.module=${slow}`, 'env.name=null', 'env.options.delayMs=400', 'train.iterations=2', 'rollout.stragglerStop.enabled=false']);
+      const jobId = await submit(cluster, [
+        `env.module=${slow}`,
+        'env.name=null',
+        'env.options.delayMs=400',
+        'train.iterations=2',
+        'rollout.stragglerStop.enabled=false',
+      ]);
       // Find a group in progress and the worker process holding it.
       const victim = await waitFor(
         async () => {
@@ -191,4 +207,3 @@ describe('learner and two worker processes on a real Redis', () => {
     }
   });
 });
-

@@ -106,7 +106,8 @@ export function traceWeights(rows: readonly ChunkRowSize[], traceCount?: number)
     }
     lengths.set(row.trace, (lengths.get(row.trace) ?? 0) + row.outputTokens);
   }
-  if (traceCount !== undefined && !(traceCount > 0)) throw new TrainingError(`traceWeights: the trace count N must be > 0, got ${traceCount}`);
+  if (traceCount !== undefined && !(traceCount > 0))
+    throw new TrainingError(`traceWeights: the trace count N must be > 0, got ${traceCount}`);
   const N = traceCount ?? lengths.size;
   return Float32Array.from(rows, (row) => (row.outputTokens > 0 ? 1 / (lengths.get(row.trace)! * N) : 0));
 }
@@ -261,13 +262,17 @@ export function delethinkLoss(inputs: DelethinkLossInputs): { loss: tf.Scalar; s
 function checkObjectiveInputs(inputs: DelethinkLossInputs): void {
   const size = inputs.newLogProbs.size;
   if (inputs.samplerLogProbs.length !== size) {
-    throw new TrainingError(`delethinkLoss: samplerLogProbs has ${inputs.samplerLogProbs.length} entries, expected ${size} for newLogProbs [${inputs.newLogProbs.shape.join(', ')}]`);
+    throw new TrainingError(
+      `delethinkLoss: samplerLogProbs has ${inputs.samplerLogProbs.length} entries, expected ${size} for newLogProbs [${inputs.newLogProbs.shape.join(', ')}]`,
+    );
   }
-  if (!(inputs.clipLow >= 0 && inputs.clipLow < 1)) throw new TrainingError(`delethinkLoss: clipLow ε_low must be in [0, 1), got ${inputs.clipLow}`);
+  if (!(inputs.clipLow >= 0 && inputs.clipLow < 1))
+    throw new TrainingError(`delethinkLoss: clipLow ε_low must be in [0, 1), got ${inputs.clipLow}`);
   if (!(inputs.clipHigh >= 0)) throw new TrainingError(`delethinkLoss: clipHigh ε_high must be ≥ 0, got ${inputs.clipHigh}`);
   if (!(inputs.dualClip > 1)) throw new TrainingError(`delethinkLoss: dualClip c must be > 1, got ${inputs.dualClip}`);
   if (!(inputs.tisCap >= 1)) throw new TrainingError(`delethinkLoss: tisCap must be ≥ 1, got ${inputs.tisCap}`);
-  for (const w of inputs.rowWeights) if (!(w >= 0 && Number.isFinite(w))) throw new TrainingError(`delethinkLoss: row weights must be finite and ≥ 0, got ${w}`);
+  for (const w of inputs.rowWeights)
+    if (!(w >= 0 && Number.isFinite(w))) throw new TrainingError(`delethinkLoss: row weights must be finite and ≥ 0, got ${w}`);
 }
 
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -349,7 +354,14 @@ export async function accuracyByBudget(
     let trimmed = 0;
     for (let i = 0; i < traces.length; i++) {
       const trace = trimTraceToBudget(traces[i], budget);
-      total += await score(finalWindowTokens(trace.responses.map((response) => ({ response })), tracing), i, budget);
+      total += await score(
+        finalWindowTokens(
+          trace.responses.map((response) => ({ response })),
+          tracing,
+        ),
+        i,
+        budget,
+      );
       thinking += trace.thinkingTokens;
       if (trace.trimmed) trimmed++;
     }

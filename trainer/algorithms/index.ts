@@ -9,15 +9,7 @@ export {
   loopLoss,
   shouldAbort,
 } from './loop.js';
-export type {
-  AdvantageOptions,
-  RolloutOutcome,
-  ScoredRollout,
-  ClipBounds,
-  RatioMode,
-  LoopLossInputs,
-  LoopLossStats,
-} from './loop.js';
+export type { AdvantageOptions, RolloutOutcome, ScoredRollout, ClipBounds, RatioMode, LoopLossInputs, LoopLossStats } from './loop.js';
 export { sftLoss } from './sft.js';
 export {
   DELETHINK_OBJECTIVE_DEFAULTS,

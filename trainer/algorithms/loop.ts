@@ -236,7 +236,12 @@ export interface LoopLossInputs {
  * the correction for tokens sampled by an older policy version than the one the update starts from.
  * Example: old −1.0, sampler −1.5, cap 2 → min(e^0.5, 2) = 1.6487…; old −1, sampler −3 → min(e², 2) = 2.
  */
-export function truncatedImportanceWeights(oldLogProbs: Float32Array, samplerLogProbs: Float32Array, mask: Float32Array, cap: number): Float32Array {
+export function truncatedImportanceWeights(
+  oldLogProbs: Float32Array,
+  samplerLogProbs: Float32Array,
+  mask: Float32Array,
+  cap: number,
+): Float32Array {
   if (!(cap >= 1)) throw new TrainingError(`importance weight cap must be ≥ 1, got ${cap}`);
   const out = new Float32Array(mask.length);
   for (let i = 0; i < mask.length; i++) out[i] = mask[i] > 0 ? Math.min(Math.exp(oldLogProbs[i] - samplerLogProbs[i]), cap) : 1;
@@ -359,10 +364,7 @@ export function loopLoss(inputs: LoopLossInputs): { loss: tf.Scalar; stats: Loop
     const negative = tf.less(advantages, 0);
     const clippedSide = tf.logicalAnd(
       isOutput,
-      tf.logicalOr(
-        tf.logicalAnd(positive, tf.greater(ratio, inputs.clipHigh)),
-        tf.logicalAnd(negative, tf.less(ratio, inputs.clipLow)),
-      ),
+      tf.logicalOr(tf.logicalAnd(positive, tf.greater(ratio, inputs.clipHigh)), tf.logicalAnd(negative, tf.less(ratio, inputs.clipLow))),
     );
     const outputCount = Math.max(prepared.outputTokenCount, 1);
     const stats: LoopLossStats = {
@@ -372,7 +374,10 @@ export function loopLoss(inputs: LoopLossInputs): { loss: tf.Scalar; stats: Loop
       dual_clip_fraction:
         dualBound === undefined
           ? tf.scalar(0)
-          : (tf.div(tf.sum(tf.cast(tf.logicalAnd(tf.logicalAnd(isOutput, negative), tf.greater(dualBound, pessimistic)), 'float32')), outputCount) as tf.Scalar),
+          : (tf.div(
+              tf.sum(tf.cast(tf.logicalAnd(tf.logicalAnd(isOutput, negative), tf.greater(dualBound, pessimistic)), 'float32')),
+              outputCount,
+            ) as tf.Scalar),
       approx_kl: tf.div(tf.neg(tf.sum(tokenLogRatio)), Math.max(prepared.activeRowCount, 1)) as tf.Scalar,
       ratio_mean: tf.div(tf.sum(tf.mul(ratio, outputMask)), outputCount) as tf.Scalar,
       ratio_max: tf.max(tf.where(isOutput, ratio, zeros)) as tf.Scalar,
@@ -419,9 +424,12 @@ function prepareLossInputs(inputs: LoopLossInputs): PreparedLossInputs {
       });
     }
   }
-  if (inputs.rowWeights === undefined && !(inputs.divisor > 0)) throw new TrainingError(`loopLoss: divisor M must be > 0, got ${inputs.divisor}`);
-  if (inputs.rowWeights?.some((w) => !(w >= 0 && Number.isFinite(w)))) throw new TrainingError('loopLoss: rowWeights must be finite and ≥ 0');
-  if (inputs.dualClip !== undefined && !(inputs.dualClip > 1)) throw new TrainingError(`loopLoss: dualClip must be > 1, got ${inputs.dualClip}`);
+  if (inputs.rowWeights === undefined && !(inputs.divisor > 0))
+    throw new TrainingError(`loopLoss: divisor M must be > 0, got ${inputs.divisor}`);
+  if (inputs.rowWeights?.some((w) => !(w >= 0 && Number.isFinite(w))))
+    throw new TrainingError('loopLoss: rowWeights must be finite and ≥ 0');
+  if (inputs.dualClip !== undefined && !(inputs.dualClip > 1))
+    throw new TrainingError(`loopLoss: dualClip must be > 1, got ${inputs.dualClip}`);
   if (!(inputs.clipLow > 0 && inputs.clipLow <= 1 && inputs.clipHigh >= 1)) {
     throw new TrainingError(`loopLoss: clip bounds must satisfy 0 < lo ≤ 1 ≤ hi, got [${inputs.clipLow}, ${inputs.clipHigh}]`);
   }
@@ -456,7 +464,9 @@ function prepareLossInputs(inputs: LoopLossInputs): PreparedLossInputs {
       if (!(inputs.mask[i] > 0)) continue;
       const turn = inputs.turnIds[i];
       if (turn < 0) {
-        throw new TrainingError(`loopLoss: output token at row ${b}, position ${t} has turn id ${turn}; per-turn ratios need a turn ≥ 0 on every output token`);
+        throw new TrainingError(
+          `loopLoss: output token at row ${b}, position ${t} has turn id ${turn}; per-turn ratios need a turn ≥ 0 on every output token`,
+        );
       }
       let slot = slots.get(turn);
       if (slot === undefined) {

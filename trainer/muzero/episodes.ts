@@ -12,12 +12,18 @@ import type { ReplayEpisodeInput } from './replay.js';
  * Rebuild an episode's observations. The replayed rewards must equal the recorded ones; if they do not,
  * the worker played another program or other game options, and this throws TrainingError.
  */
-export function episodeToReplayInput(episode: MallocEpisode, program: CompiledProgram, gameOptions: Partial<MallocGameOptions>): ReplayEpisodeInput {
+export function episodeToReplayInput(
+  episode: MallocEpisode,
+  program: CompiledProgram,
+  gameOptions: Partial<MallocGameOptions>,
+): ReplayEpisodeInput {
   let rebuilt: ReturnType<typeof episodeObservations>;
   try {
     rebuilt = episodeObservations(program, gameOptions, episode.actions);
   } catch (err) {
-    throw new TrainingError(`episode of "${episode.programId}" does not replay on program "${program.name}": ${(err as Error).message}`, { cause: err });
+    throw new TrainingError(`episode of "${episode.programId}" does not replay on program "${program.name}": ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   for (let t = 0; t < episode.actions.length; t++) {
     if (rebuilt.rewards[t] !== episode.rewards[t]) {

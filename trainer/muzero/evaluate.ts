@@ -55,7 +55,8 @@ export async function evaluateMuZero(
     const { program } = programs[i];
     const mapping = replayActions(program, options.game, episode.actions).game.mapping();
     const check = checkMapping(program, mapping);
-    if (!check.ok) throw new TrainingError(`the agent's mapping of ${programs[i].id} fails the checker: ${check.violations.slice(0, 3).join('; ')}`);
+    if (!check.ok)
+      throw new TrainingError(`the agent's mapping of ${programs[i].id} fails the checker: ${check.violations.slice(0, 3).join('; ')}`);
     rows.push(speedupRow(program, mapping));
     mappings.push(Array.from(mapping));
   });
@@ -73,7 +74,11 @@ export async function evaluateMuZero(
 /** Fresh networks of a muzero run's architecture (observation and action sizes from its game options). */
 export function createRunNetworks(config: ResolvedConfig, options: { scope?: string } = {}): MuZeroNetworks {
   const game = resolveGameOptions(config.muzero.game);
-  const networkConfig = resolveNetworkConfig({ ...config.muzero.network, observationSize: observationLayout(game).size, numActions: game.candidates + 1 });
+  const networkConfig = resolveNetworkConfig({
+    ...config.muzero.network,
+    observationSize: observationLayout(game).size,
+    numActions: game.candidates + 1,
+  });
   return new MuZeroNetworks(networkConfig, config.seed, options);
 }
 
@@ -81,12 +86,17 @@ export function createRunNetworks(config: ResolvedConfig, options: { scope?: str
  * The networks of checkpoint `which` of a muzero run: an iteration number, `last`, or a checkpoint
  * directory. The checkpoint is verified (sha256 manifest) before its weights are used.
  */
-export async function loadRunNetworks(runDir: string, config: ResolvedConfig, which: string): Promise<{ networks: MuZeroNetworks; iteration: number }> {
+export async function loadRunNetworks(
+  runDir: string,
+  config: ResolvedConfig,
+  which: string,
+): Promise<{ networks: MuZeroNetworks; iteration: number }> {
   const dir = path.join(runDir, 'checkpoints');
   const entries = await listCheckpoints(dir);
   if (entries.length === 0) throw new ConfigError(`${runDir} has no checkpoints in ${dir}`);
   const entry = which === 'last' ? entries.at(-1) : entries.find((e) => String(e.iteration) === which || e.path === path.resolve(which));
-  if (entry === undefined) throw new ConfigError(`no checkpoint "${which}" in ${dir}; available: ${entries.map((e) => e.iteration).join(', ')} (or "last")`);
+  if (entry === undefined)
+    throw new ConfigError(`no checkpoint "${which}" in ${dir}; available: ${entries.map((e) => e.iteration).join(', ')} (or "last")`);
   const loaded = await loadCheckpoint(entry.path);
   const networks = createRunNetworks(config, { scope: `eval${loaded.iteration}` });
   try {

@@ -30,7 +30,16 @@ import type { SelfPlayProgram } from '../../rollout/selfplay.js';
 import { WeightStore } from '../../rollout/weight-store.js';
 import { listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from '../checkpoint.js';
 import type { LearnerContext } from '../learner.js';
-import { appendMetrics, cancelRequested, localOptimizerState, portableOptimizerState, readMetricsFile, recordIteration, truncateMetrics, type IterationMetrics } from '../records.js';
+import {
+  appendMetrics,
+  cancelRequested,
+  localOptimizerState,
+  portableOptimizerState,
+  readMetricsFile,
+  recordIteration,
+  truncateMetrics,
+  type IterationMetrics,
+} from '../records.js';
 import type { AdamW } from '../optim/adamw.js';
 import { writeReport } from '../report.js';
 import { TaskSampler, type TaskSamplerState } from '../tasks.js';
@@ -57,7 +66,10 @@ export interface GameOutcome {
 }
 
 /** The outcome of a game of `finalTime` on a program whose baseline mapping runs in `baselineTime`. */
-export function gameOutcome(episode: { readonly return: number; readonly finalTime: number; readonly actions: readonly number[] }, baselineTime: number): GameOutcome {
+export function gameOutcome(
+  episode: { readonly return: number; readonly finalTime: number; readonly actions: readonly number[] },
+  baselineTime: number,
+): GameOutcome {
   return {
     return: episode.return,
     speedup: baselineTime / episode.finalTime - 1,
@@ -75,7 +87,8 @@ export class RecentGames {
   private readonly games: GameOutcome[] = [];
 
   constructor(readonly capacity: number) {
-    if (!(Number.isInteger(capacity) && capacity >= 1)) throw new RangeError(`RecentGames capacity must be an integer ≥ 1, got ${capacity}`);
+    if (!(Number.isInteger(capacity) && capacity >= 1))
+      throw new RangeError(`RecentGames capacity must be an integer ≥ 1, got ${capacity}`);
   }
 
   get size(): number {
@@ -165,7 +178,15 @@ interface SavedMuZeroState {
 export async function runMuZeroTrainingJob(ctx: LearnerContext): Promise<'completed' | 'cancelled'> {
   const { config } = ctx;
   const state = await initialise(ctx);
-  const selfPlay = new SelfPlayCollector({ queue: ctx.rolloutQueue, redis: ctx.redis, prefix: ctx.jobs.prefix, jobId: ctx.jobId, attempt: ctx.attempt, config, log: ctx.log });
+  const selfPlay = new SelfPlayCollector({
+    queue: ctx.rolloutQueue,
+    redis: ctx.redis,
+    prefix: ctx.jobs.prefix,
+    jobId: ctx.jobId,
+    attempt: ctx.attempt,
+    config,
+    log: ctx.log,
+  });
   try {
     await publishWeights(ctx, state, selfPlay);
     const started = Date.now();
@@ -215,12 +236,20 @@ async function initialise(ctx: LearnerContext): Promise<MuZeroLearnerState> {
   const buffers = programs.map((p) => p.program.bufferCount);
   ctx.log(`training programs: ${programs.length} (${Math.min(...buffers)}–${Math.max(...buffers)} buffers)`);
   const networks = createRunNetworks(config);
-  ctx.log(`networks: ${networks.paramCount.toLocaleString('en-US')} parameters (observation ${networks.config.observationSize}, ${networks.numActions} actions)`);
+  ctx.log(
+    `networks: ${networks.paramCount.toLocaleString('en-US')} parameters (observation ${networks.config.observationSize}, ${networks.numActions} actions)`,
+  );
   const optimizer = createMuZeroOptimizer(networks, m.train);
   const replay = new PrioritizedReplay(networks.config.observationSize, networks.numActions, m.replay);
   const evalPrograms =
     config.train.evalEvery > 0
-      ? loadEvalPrograms({ heldout: m.eval.heldout, files: m.eval.files, baseDir: config.derived.configDir, csvCapacityFraction: m.programs.csvCapacityFraction, maxPrograms: m.eval.maxPrograms })
+      ? loadEvalPrograms({
+          heldout: m.eval.heldout,
+          files: m.eval.files,
+          baseDir: config.derived.configDir,
+          csvCapacityFraction: m.programs.csvCapacityFraction,
+          maxPrograms: m.eval.maxPrograms,
+        })
       : undefined;
   const base = {
     networks,
@@ -277,7 +306,10 @@ async function initFromCheckpoint(ctx: LearnerContext, state: MuZeroLearnerState
   const where = path.resolve(ctx.config.derived.configDir, from);
   const dir = existsSync(path.join(where, 'manifest.json')) ? where : path.join(where, 'checkpoints');
   const checkpoint = existsSync(path.join(dir, 'manifest.json')) ? dir : (await listCheckpoints(dir)).at(-1)?.path;
-  if (checkpoint === undefined) throw new TrainingError(`train.initFrom: no checkpoint at ${where} (give a checkpoint directory such as runs/<job>/checkpoints/iter-000000, or a run directory)`);
+  if (checkpoint === undefined)
+    throw new TrainingError(
+      `train.initFrom: no checkpoint at ${where} (give a checkpoint directory such as runs/<job>/checkpoints/iter-000000, or a run directory)`,
+    );
   const loaded = await loadCheckpoint(checkpoint);
   state.networks.setWeights(loaded.model);
   ctx.log(`initialised from ${checkpoint} (iteration ${loaded.iteration} of that run)`);
@@ -301,7 +333,11 @@ interface IngestStats {
  * while the replay is below `learner.minReplayPositions`. Returns 'cancelled' when a cancel arrives
  * while waiting.
  */
-async function ingestSelfPlay(ctx: LearnerContext, state: MuZeroLearnerState, selfPlay: SelfPlayCollector): Promise<IngestStats | 'cancelled'> {
+async function ingestSelfPlay(
+  ctx: LearnerContext,
+  state: MuZeroLearnerState,
+  selfPlay: SelfPlayCollector,
+): Promise<IngestStats | 'cancelled'> {
   const { selfPlay: options, learner } = ctx.config.muzero;
   const pick = (n: number) => state.sampler.next(n).map((task) => state.programs[task.index].ref);
   const versions: number[] = [];
@@ -326,14 +362,25 @@ async function ingestSelfPlay(ctx: LearnerContext, state: MuZeroLearnerState, se
     state.consecutiveFailures = polled.arrived.length > 0 ? polled.failed.length : state.consecutiveFailures + polled.failed.length;
     if (state.consecutiveFailures >= options.jobsInFlight) {
       throw new TrainingError(
-        `${state.consecutiveFailures} self-play jobs in a row failed (${polled.failed.map((f) => f.reason).slice(0, 3).join('; ')}); see the worker logs and \`horizon logs ${ctx.jobId}\``,
+        `${state.consecutiveFailures} self-play jobs in a row failed (${polled.failed
+          .map((f) => f.reason)
+          .slice(0, 3)
+          .join('; ')}); see the worker logs and \`horizon logs ${ctx.jobId}\``,
       );
     }
     if (state.replay.size >= learner.minReplayPositions) break;
     await ctx.heartbeat?.();
     if (await cancelRequested(ctx)) return 'cancelled';
   }
-  return { jobs, episodes: versions.length, positions, failedJobs, duplicates, staleness: stalenessStats(state.iteration, versions), waitSec };
+  return {
+    jobs,
+    episodes: versions.length,
+    positions,
+    failedJobs,
+    duplicates,
+    staleness: stalenessStats(state.iteration, versions),
+    waitSec,
+  };
 }
 
 /** Rebuild a finished job's games (replaying their actions) into the replay; returns the positions added. */
@@ -341,7 +388,10 @@ function addToReplay(state: MuZeroLearnerState, job: ArrivedSelfPlay): number {
   let positions = 0;
   for (const episode of job.episodes) {
     const program = state.programById.get(episode.programId);
-    if (program === undefined) throw new TrainingError(`self-play job ${job.jobIndex} (worker ${job.workerId}) played "${episode.programId}", which is not a training program of this run`);
+    if (program === undefined)
+      throw new TrainingError(
+        `self-play job ${job.jobIndex} (worker ${job.workerId}) played "${episode.programId}", which is not a training program of this run`,
+      );
     state.replay.add(episodeToReplayInput(episode, program.program, state.game));
     state.recent.push(gameOutcome(episode, program.baselineTime));
     positions += episode.actions.length;
@@ -451,14 +501,17 @@ function iterationMetrics(
   return metrics;
 }
 
-
 /**
  * `train.evalEvery`: play the evaluation programs (`muzero.eval`) with the current networks and compare
  * with the XLA-like baseline; recorded as `eval/*` metrics.
  */
 async function periodicEval(ctx: LearnerContext, state: MuZeroLearnerState): Promise<void> {
   const programs = state.evalPrograms as readonly SelfPlayProgram[];
-  const result = await evaluateMuZero(state.networks, programs, { search: evalSearchConfig(ctx.config), game: state.game, seed: mixSeed(ctx.config.seed, 0xe7a1) });
+  const result = await evaluateMuZero(state.networks, programs, {
+    search: evalSearchConfig(ctx.config),
+    game: state.game,
+    seed: mixSeed(ctx.config.seed, 0xe7a1),
+  });
   const { summary } = result;
   const record: IterationMetrics = {
     step: state.iteration,
@@ -502,7 +555,3 @@ async function saveState(ctx: LearnerContext, state: MuZeroLearnerState, elapsed
 }
 
 /** Optimizer moments are keyed by tfjs variable names (`muzero_1/…`); checkpoints store them by parameter name. */
-
-
-
-

@@ -52,7 +52,8 @@ export function muzeroLoss(networks: MuZeroNetworks, batch: UnrollBatch, options
   const bins = networks.support.size;
   const valueTargets = twoHotTargets(networks, batch.valueTargets);
   const rewardTargets = twoHotTargets(networks, batch.rewardTargets);
-  const step2d = (data: Float32Array, k: number, width: number) => tf.tensor2d(data.subarray(k * B * width, (k + 1) * B * width), [B, width]);
+  const step2d = (data: Float32Array, k: number, width: number) =>
+    tf.tensor2d(data.subarray(k * B * width, (k + 1) * B * width), [B, width]);
   const step1d = (data: Float32Array, k: number) => tf.tensor1d(data.subarray(k * B, (k + 1) * B));
   const weights = tf.tensor1d(batch.weights);
 

@@ -59,7 +59,9 @@ export function trainingProgramRefs(config: ResolvedConfig): ProgramRef[] {
   const add = (ref: ProgramRef, where: string) => {
     const previous = madeBy.get(ref.id);
     if (previous !== undefined) {
-      throw new ConfigError(`${where} makes program ${ref.id}, which ${previous} makes too; give generate entries different seed ranges (workload.seed) and list each file once`);
+      throw new ConfigError(
+        `${where} makes program ${ref.id}, which ${previous} makes too; give generate entries different seed ranges (workload.seed) and list each file once`,
+      );
     }
     madeBy.set(ref.id, where);
     refs.push(ref);

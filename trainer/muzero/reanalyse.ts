@@ -41,7 +41,8 @@ export async function reanalyse(
     let games: MallocGame[] | undefined;
     if (config.dynamics === 'simulator') {
       const program = options.simulator?.programs.get(episode.programId);
-      if (program === undefined) throw new RangeError(`reanalyse: the simulator arm needs program "${episode.programId}" (pass options.simulator.programs)`);
+      if (program === undefined)
+        throw new RangeError(`reanalyse: the simulator arm needs program "${episode.programId}" (pass options.simulator.programs)`);
       games = [];
       const game = new MallocGame(program, options.simulator?.gameOptions ?? {});
       for (let t = 0; t < L; t++) {

@@ -179,7 +179,10 @@ export class PrioritizedReplay {
     const L = input.actions.length;
     const { observationSize: O, numActions: A } = this;
     if (L === 0) throw new RangeError('replay: an episode needs at least one position');
-    if (L > this.options.capacity) throw new ConfigError(`replay: an episode of ${L} positions exceeds muzero.replay.capacity (${this.options.capacity}); raise the capacity`);
+    if (L > this.options.capacity)
+      throw new ConfigError(
+        `replay: an episode of ${L} positions exceeds muzero.replay.capacity (${this.options.capacity}); raise the capacity`,
+      );
     const lengths: Array<[string, number, number]> = [
       ['observations', input.observations.length, L * O],
       ['legalMasks', input.legalMasks.length, L * A],
@@ -187,7 +190,8 @@ export class PrioritizedReplay {
       ['rootValues', input.rootValues.length, L],
       ['policies', input.policies.length, L * A],
     ];
-    for (const [name, actual, expected] of lengths) if (actual !== expected) throw new RangeError(`replay: ${name} has ${actual} values, expected ${expected}`);
+    for (const [name, actual, expected] of lengths)
+      if (actual !== expected) throw new RangeError(`replay: ${name} has ${actual} values, expected ${expected}`);
     while (this.freeSlots.length < L) this.evictOldest();
 
     const policies = Float32Array.from(input.policies);
@@ -294,7 +298,8 @@ export class PrioritizedReplay {
     if (episode === undefined) return; // evicted meanwhile
     const { length: L } = episode;
     const A = this.numActions;
-    if (policies.length !== L * A || rootValues.length !== L) throw new RangeError(`replay.refresh: expected ${L * A} policy values and ${L} root values`);
+    if (policies.length !== L * A || rootValues.length !== L)
+      throw new RangeError(`replay.refresh: expected ${L * A} policy values and ${L} root values`);
     episode.policies.set(policies);
     episode.rootValues.set(rootValues);
     episode.valueTargets.set(nStepValueTargets(episode.rewards, episode.rootValues, this.options.tdSteps, this.options.discount));

@@ -9,17 +9,29 @@
  */
 
 /** z_t for t = 0..L−1 (L = rewards.length). */
-export function nStepValueTargets(rewards: ArrayLike<number>, rootValues: ArrayLike<number>, tdSteps: number, discount: number): Float32Array {
+export function nStepValueTargets(
+  rewards: ArrayLike<number>,
+  rootValues: ArrayLike<number>,
+  tdSteps: number,
+  discount: number,
+): Float32Array {
   const L = rewards.length;
   if (rootValues.length !== L) throw new RangeError(`nStepValueTargets: ${L} rewards but ${rootValues.length} root values`);
-  if (!(Number.isInteger(tdSteps) && tdSteps >= 1)) throw new RangeError(`nStepValueTargets: tdSteps must be an integer ≥ 1, got ${tdSteps}`);
+  if (!(Number.isInteger(tdSteps) && tdSteps >= 1))
+    throw new RangeError(`nStepValueTargets: tdSteps must be an integer ≥ 1, got ${tdSteps}`);
   const out = new Float32Array(L);
   for (let t = 0; t < L; t++) out[t] = valueTargetAt(rewards, rootValues, t, tdSteps, discount);
   return out;
 }
 
 /** z_t for any t ≥ 0 (0 at and past the end). */
-export function valueTargetAt(rewards: ArrayLike<number>, rootValues: ArrayLike<number>, t: number, tdSteps: number, discount: number): number {
+export function valueTargetAt(
+  rewards: ArrayLike<number>,
+  rootValues: ArrayLike<number>,
+  t: number,
+  tdSteps: number,
+  discount: number,
+): number {
   const L = rewards.length;
   if (t >= L) return 0;
   let z = 0;

@@ -16,8 +16,17 @@ import { trimGpuBufferPool } from '../../models/backend.js';
 export { MuZeroTrainOptionsSchema, type MuZeroTrainOptions };
 
 /** Adam over every network variable (decoupled weight decay 0; the loss carries the L2 penalty). */
-export function createMuZeroOptimizer(networks: MuZeroNetworks, options: Pick<MuZeroTrainOptions, 'learningRate' | 'beta1' | 'beta2' | 'eps'>): AdamW {
-  return new AdamW(networks.variables, { lr: options.learningRate, beta1: options.beta1, beta2: options.beta2, eps: options.eps, weightDecay: 0 });
+export function createMuZeroOptimizer(
+  networks: MuZeroNetworks,
+  options: Pick<MuZeroTrainOptions, 'learningRate' | 'beta1' | 'beta2' | 'eps'>,
+): AdamW {
+  return new AdamW(networks.variables, {
+    lr: options.learningRate,
+    beta1: options.beta1,
+    beta2: options.beta2,
+    eps: options.eps,
+    weightDecay: 0,
+  });
 }
 
 /** What one update reports. */
@@ -68,9 +77,12 @@ export async function muzeroTrainStep(
   };
   if (!Number.isFinite(loss) || !Number.isFinite(clipped.norm)) {
     release();
-    throw new TrainingError(`MuZero update diverged: loss ${loss}, gradient norm ${clipped.norm}; lower muzero.train.learningRate or set gradClip`, {
-      context: { loss, gradNorm: clipped.norm },
-    });
+    throw new TrainingError(
+      `MuZero update diverged: loss ${loss}, gradient norm ${clipped.norm}; lower muzero.train.learningRate or set gradClip`,
+      {
+        context: { loss, gradNorm: clipped.norm },
+      },
+    );
   }
   optimizer.step(clipped.grads);
   release();

@@ -158,9 +158,12 @@ export class AdamW {
         expectedKeys.add(key);
         const stored = state.tensors[key];
         if (stored === undefined) {
-          throw new CheckpointError(`optimizer state lacks "${key}" for variable "${name}"; the checkpoint was written for a different model`, {
-            context: { key },
-          });
+          throw new CheckpointError(
+            `optimizer state lacks "${key}" for variable "${name}"; the checkpoint was written for a different model`,
+            {
+              context: { key },
+            },
+          );
         }
         if (!(stored.data instanceof Float32Array) || stored.dtype === 'I32') {
           throw new CheckpointError(`optimizer state "${key}" has dtype ${stored.dtype}; expected float32`, { context: { key } });
@@ -175,9 +178,12 @@ export class AdamW {
     }
     for (const key of Object.keys(state.tensors)) {
       if (!expectedKeys.has(key)) {
-        throw new CheckpointError(`optimizer state has "${key}", which matches no variable of this optimizer; the checkpoint was written for a different model`, {
-          context: { key },
-        });
+        throw new CheckpointError(
+          `optimizer state has "${key}", which matches no variable of this optimizer; the checkpoint was written for a different model`,
+          {
+            context: { key },
+          },
+        );
       }
     }
     for (const [name, { m, v }] of this.moments) {
@@ -206,7 +212,10 @@ export class AdamW {
  * Returns new tensors (the caller disposes both the inputs and the outputs) and the pre-clip norm as a
  * number. A non-finite norm leaves the gradients unscaled; the caller should treat it as divergence.
  */
-export async function clipGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): Promise<{ grads: Record<string, tf.Tensor>; norm: number }> {
+export async function clipGlobalNorm(
+  grads: Record<string, tf.Tensor>,
+  maxNorm: number,
+): Promise<{ grads: Record<string, tf.Tensor>; norm: number }> {
   if (!(maxNorm > 0)) throw new ConfigError(`gradient clip norm must be > 0, got ${maxNorm}`);
   const entries = Object.entries(grads);
   if (entries.length === 0) return { grads: {}, norm: 0 };

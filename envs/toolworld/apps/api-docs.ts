@@ -99,44 +99,41 @@ function appNamed(ctx: ApiContext, name: string): AppDefinition {
 }
 
 /** The api_docs app (no login). */
-export const apiDocsApp = defineApp(
-  { name: 'api_docs', description: 'Documentation of every app and API.', login: false },
-  [
-    api({
-      name: 'show_app_descriptions',
-      description: 'List the apps with a one-line description each.',
-      returns: '[{name, description}]',
-      args: {},
-      run(ctx) {
-        return [...ctx.apps.values()].map((app) => ({ name: app.name, description: app.description }));
-      },
-    }),
-    api({
-      name: 'show_api_descriptions',
-      description: 'List the APIs of an app with a one-line description each.',
-      returns: '[{name, description}]',
-      args: { app_name: z.string().min(1).describe('Name of the app.') },
-      run(ctx, args) {
-        return [...appNamed(ctx, args.app_name).apis.values()].map((api) => ({ name: api.name, description: api.description }));
-      },
-    }),
-    api({
-      name: 'show_api_doc',
-      description: 'Show the full documentation of one API: parameters and what it returns.',
-      returns: '{app, api, description, parameters: [{name, type, required, description, default?, constraints?}], returns}',
-      args: {
-        app_name: z.string().min(1).describe('Name of the app.'),
-        api_name: z.string().min(1).describe('Name of the API.'),
-      },
-      run(ctx, args) {
-        const app = appNamed(ctx, args.app_name);
-        const api = app.apis.get(args.api_name);
-        if (api === undefined) {
-          throw new ApiError(404, `App ${app.name} has no API named ${args.api_name}; APIs: ${[...app.apis.keys()].join(', ')}.`);
-        }
-        ctx.session.docsShown.add(`${app.name}.${api.name}`);
-        return apiDoc(api);
-      },
-    }),
-  ],
-);
+export const apiDocsApp = defineApp({ name: 'api_docs', description: 'Documentation of every app and API.', login: false }, [
+  api({
+    name: 'show_app_descriptions',
+    description: 'List the apps with a one-line description each.',
+    returns: '[{name, description}]',
+    args: {},
+    run(ctx) {
+      return [...ctx.apps.values()].map((app) => ({ name: app.name, description: app.description }));
+    },
+  }),
+  api({
+    name: 'show_api_descriptions',
+    description: 'List the APIs of an app with a one-line description each.',
+    returns: '[{name, description}]',
+    args: { app_name: z.string().min(1).describe('Name of the app.') },
+    run(ctx, args) {
+      return [...appNamed(ctx, args.app_name).apis.values()].map((api) => ({ name: api.name, description: api.description }));
+    },
+  }),
+  api({
+    name: 'show_api_doc',
+    description: 'Show the full documentation of one API: parameters and what it returns.',
+    returns: '{app, api, description, parameters: [{name, type, required, description, default?, constraints?}], returns}',
+    args: {
+      app_name: z.string().min(1).describe('Name of the app.'),
+      api_name: z.string().min(1).describe('Name of the API.'),
+    },
+    run(ctx, args) {
+      const app = appNamed(ctx, args.app_name);
+      const api = app.apis.get(args.api_name);
+      if (api === undefined) {
+        throw new ApiError(404, `App ${app.name} has no API named ${args.api_name}; APIs: ${[...app.apis.keys()].join(', ')}.`);
+      }
+      ctx.session.docsShown.add(`${app.name}.${api.name}`);
+      return apiDoc(api);
+    },
+  }),
+]);

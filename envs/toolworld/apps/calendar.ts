@@ -45,7 +45,14 @@ export const calendarApp = defineApp({ name: 'calendar', description: 'Your cale
     run(ctx, args) {
       if (args.end <= args.start) throw new ApiError(422, `The end ${args.end} must be after the start ${args.start}.`);
       const id = allocateId(ctx.world, 'events');
-      ctx.world.tables.events.push({ id, title: args.title, start: args.start, end: args.end, location: args.location, attendees: [...new Set(args.attendees)] });
+      ctx.world.tables.events.push({
+        id,
+        title: args.title,
+        start: args.start,
+        end: args.end,
+        location: args.location,
+        attendees: [...new Set(args.attendees)],
+      });
       return { event_id: id };
     },
   }),

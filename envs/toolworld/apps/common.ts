@@ -26,7 +26,10 @@ export function loginApi(app: string): ApiSpec<{ username: z.ZodString; password
       }
       const expected = supervisor.passwords[app];
       if (args.password !== expected) {
-        throw new ApiError(401, `Wrong password for ${args.username} on ${app}; passwords are listed by supervisor.show_account_passwords.`);
+        throw new ApiError(
+          401,
+          `Wrong password for ${args.username} on ${app}; passwords are listed by supervisor.show_account_passwords.`,
+        );
       }
       const token = `${app.slice(0, 2)}${ctx.session.tokens.size + 1}${expected.slice(0, 3)}`;
       ctx.session.tokens.set(token, app);
@@ -37,7 +40,8 @@ export function loginApi(app: string): ApiSpec<{ username: z.ZodString; password
 
 /** At least one of `keys` must be present in `args`, else a 422 naming them. */
 export function requireSomeField(args: object, keys: readonly string[]): void {
-  if (!keys.some((k) => (args as Record<string, unknown>)[k] !== undefined)) throw new ApiError(422, `Nothing to change: give at least one of ${keys.join(', ')}.`);
+  if (!keys.some((k) => (args as Record<string, unknown>)[k] !== undefined))
+    throw new ApiError(422, `Nothing to change: give at least one of ${keys.join(', ')}.`);
 }
 
 /** Optional date-range filter arguments, shared by list APIs. */

@@ -39,7 +39,8 @@ function requireFile(world: World, p: string) {
 }
 
 function requireFreeTarget(world: World, p: string): void {
-  if (!isDirectory(world, parentOf(p))) throw new ApiError(404, `Directory ${parentOf(p)} does not exist; create it with files.create_directory.`);
+  if (!isDirectory(world, parentOf(p)))
+    throw new ApiError(404, `Directory ${parentOf(p)} does not exist; create it with files.create_directory.`);
   if (fileAt(world, p)) throw new ApiError(409, `A file already exists at ${p}.`);
   if (isDirectory(world, p)) throw new ApiError(409, `${p} is a directory.`);
 }
@@ -65,8 +66,12 @@ export const filesApp = defineApp({ name: 'files', description: 'Your files and 
         throw new ApiError(404, `Directory ${args.path} does not exist.`);
       }
       const entries = [
-        ...world.tables.directories.filter((d) => parentOf(d.path) === args.path).map((d) => ({ name: baseName(d.path), type: 'directory', path: d.path })),
-        ...world.tables.files.filter((f) => parentOf(f.path) === args.path).map((f) => ({ name: baseName(f.path), type: 'file', path: f.path })),
+        ...world.tables.directories
+          .filter((d) => parentOf(d.path) === args.path)
+          .map((d) => ({ name: baseName(d.path), type: 'directory', path: d.path })),
+        ...world.tables.files
+          .filter((f) => parentOf(f.path) === args.path)
+          .map((f) => ({ name: baseName(f.path), type: 'file', path: f.path })),
       ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       return paginate(entries, args);
     },
@@ -150,7 +155,10 @@ export const filesApp = defineApp({ name: 'files', description: 'Your files and 
     name: 'copy_file',
     description: 'Copy a file; a folder as destination keeps the name.',
     returns: '{file_id, path}',
-    args: { source_path: path.describe('The file to copy.'), destination_path: path.describe('Path of the copy, or a folder to copy it into.') },
+    args: {
+      source_path: path.describe('The file to copy.'),
+      destination_path: path.describe('Path of the copy, or a folder to copy it into.'),
+    },
     mutates: true,
     run(ctx, args) {
       const file = requireFile(ctx.world, args.source_path);

@@ -45,7 +45,9 @@ export const mailApp = defineApp({ name: 'mail', description: 'Your email: inbox
     paginated: true,
     run(ctx, args) {
       const rows = ctx.world.tables.emails.filter(
-        (e) => (args.folder === undefined || e.folder === args.folder) && [e.subject, e.body, e.from, e.to].some((s) => containsText(s, args.query)),
+        (e) =>
+          (args.folder === undefined || e.folder === args.folder) &&
+          [e.subject, e.body, e.from, e.to].some((s) => containsText(s, args.query)),
       );
       return paginate(newestFirst(rows, (e) => e.sent_at).map(summary), args);
     },
@@ -113,7 +115,8 @@ export const mailApp = defineApp({ name: 'mail', description: 'Your email: inbox
     mutates: true,
     run(ctx, args) {
       const email = findById(ctx.world.tables.emails, args.email_id, 'Email', 'email_id');
-      if (email.folder !== 'inbox') throw new ApiError(422, `Email ${email.id} is in the sent folder; only received emails have a read state.`);
+      if (email.folder !== 'inbox')
+        throw new ApiError(422, `Email ${email.id} is in the sent folder; only received emails have a read state.`);
       email.read = args.read;
       return { message: `Email ${email.id} marked ${args.read ? 'read' : 'unread'}.` };
     },

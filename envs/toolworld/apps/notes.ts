@@ -57,7 +57,14 @@ export const notesApp = defineApp({ name: 'notes', description: 'Your notes, wit
     run(ctx, args) {
       const id = allocateId(ctx.world, 'notes');
       const now = ctx.world.now;
-      ctx.world.tables.notes.push({ id, title: args.title, content: args.content, tags: [...new Set(args.tags)], created_at: now, updated_at: now });
+      ctx.world.tables.notes.push({
+        id,
+        title: args.title,
+        content: args.content,
+        tags: [...new Set(args.tags)],
+        created_at: now,
+        updated_at: now,
+      });
       return { note_id: id };
     },
   }),

@@ -137,9 +137,14 @@ export const phoneApp = defineApp({ name: 'phone', description: 'Your contacts a
     paginated: true,
     run(ctx, args) {
       const rows = ctx.world.tables.texts.filter(
-        (t) => (args.phone_number === undefined || t.phone_number === args.phone_number) && (args.direction === undefined || t.direction === args.direction),
+        (t) =>
+          (args.phone_number === undefined || t.phone_number === args.phone_number) &&
+          (args.direction === undefined || t.direction === args.direction),
       );
-      return paginate(newestFirst(rows, (t) => t.sent_at), args);
+      return paginate(
+        newestFirst(rows, (t) => t.sent_at),
+        args,
+      );
     },
   }),
   api({

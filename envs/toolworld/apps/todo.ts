@@ -66,7 +66,14 @@ export const todoApp = defineApp({ name: 'todo', description: 'Your to-do lists.
     run(ctx, args) {
       requireList(ctx.world, args.list);
       const id = allocateId(ctx.world, 'todos');
-      ctx.world.tables.todos.push({ id, title: args.title, list: args.list, due_date: args.due_date, done: false, created_at: ctx.world.now });
+      ctx.world.tables.todos.push({
+        id,
+        title: args.title,
+        list: args.list,
+        due_date: args.due_date,
+        done: false,
+        created_at: ctx.world.now,
+      });
       return { todo_id: id };
     },
   }),

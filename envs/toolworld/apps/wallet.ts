@@ -25,7 +25,8 @@ function pay(world: World, email: string, amount: number, note: string, category
 
 function incomingPending(world: World, id: number) {
   const request = findById(world.tables.money_requests, id, 'Money request', 'request_id');
-  if (request.direction !== 'incoming') throw new ApiError(422, `Request ${id} is one you sent; only requests you received can be answered.`);
+  if (request.direction !== 'incoming')
+    throw new ApiError(422, `Request ${id} is one you sent; only requests you received can be answered.`);
   if (request.status !== 'pending') throw new ApiError(409, `Request ${id} is already ${request.status}.`);
   return request;
 }
@@ -127,7 +128,10 @@ export const walletApp = defineApp({ name: 'wallet', description: 'Your money: b
       const rows = ctx.world.tables.money_requests.filter(
         (r) => (args.direction === undefined || r.direction === args.direction) && (args.status === undefined || r.status === args.status),
       );
-      return paginate(newestFirst(rows, (r) => r.created_at), args);
+      return paginate(
+        newestFirst(rows, (r) => r.created_at),
+        args,
+      );
     },
   }),
   api({

@@ -18,8 +18,17 @@ export interface EventItem {
 const PLANTED_TITLES = ['Vet', 'Tax prep', 'Recital', 'Workshop', 'Interview', 'Picnic', 'Checkup', 'Dance class'];
 
 /** Plant an event with a title no other event has; returns its id, title and times. */
-export function plantUniqueEvent(world: World, rng: Rng, day?: string, attendees: string[] = []): { id: number; title: string; start: string; end: string } | undefined {
-  const title = freshFrom(rng, [...EVENT_TITLES, ...PLANTED_TITLES], world.tables.events.map((e) => e.title));
+export function plantUniqueEvent(
+  world: World,
+  rng: Rng,
+  day?: string,
+  attendees: string[] = [],
+): { id: number; title: string; start: string; end: string } | undefined {
+  const title = freshFrom(
+    rng,
+    [...EVENT_TITLES, ...PLANTED_TITLES],
+    world.tables.events.map((e) => e.title),
+  );
   if (title === undefined) return undefined;
   const date = day ?? addDays(world.now, 1 + rng.int(10));
   const hour = 8 + rng.int(10);
@@ -98,7 +107,13 @@ export const calendarTemplates: TaskTemplate[] = [
         *solve(s) {
           const found = yield* findEvent(s, event.title);
           const newDay = s.copy(day);
-          yield* s.finish([s.api('calendar', 'update_event', { event_id: found.id, start: `${newDay}${found.start.slice(10)}`, end: `${newDay}${found.end.slice(10)}` })]);
+          yield* s.finish([
+            s.api('calendar', 'update_event', {
+              event_id: found.id,
+              start: `${newDay}${found.start.slice(10)}`,
+              end: `${newDay}${found.end.slice(10)}`,
+            }),
+          ]);
         },
       };
     },
@@ -159,7 +174,11 @@ export const calendarTemplates: TaskTemplate[] = [
       const soonest = upcoming.reduce<string | undefined>((min, e) => (min === undefined || e.start < min ? e.start : min), undefined);
       const startTime = `${now.slice(0, 10)}T${String(Number(now.slice(11, 13)) + 1).padStart(2, '0')}:15:00`;
       if (soonest !== undefined && soonest <= startTime) return undefined;
-      const title = freshFrom(rng, [...EVENT_TITLES, ...PLANTED_TITLES], world.tables.events.map((e) => e.title));
+      const title = freshFrom(
+        rng,
+        [...EVENT_TITLES, ...PLANTED_TITLES],
+        world.tables.events.map((e) => e.title),
+      );
       if (title === undefined) return undefined;
       world.tables.events.push({
         id: allocateId(world, 'events'),
@@ -175,7 +194,12 @@ export const calendarTemplates: TaskTemplate[] = [
         apis: ['supervisor.show_current_time', 'calendar.list_events'],
         *solve(s) {
           const time = yield* s.get<{ now: string }>('supervisor', 'show_current_time');
-          const all = yield* s.listAll<EventItem>('calendar', 'list_events', { start_date: time.now.slice(0, 10) }, (e) => e.start > time.now);
+          const all = yield* s.listAll<EventItem>(
+            'calendar',
+            'list_events',
+            { start_date: time.now.slice(0, 10) },
+            (e) => e.start > time.now,
+          );
           const next = s.choose(all, (e) => e.start > time.now);
           yield* s.finish([], next.title);
         },

@@ -27,7 +27,11 @@ function someList(world: World, rng: import('../../../core/rng.js').Rng): string
 
 /** A to-do title nobody uses yet. */
 function freshTodoTitle(world: World, rng: import('../../../core/rng.js').Rng): string | undefined {
-  return freshFrom(rng, TODO_TITLES, world.tables.todos.map((t) => t.title));
+  return freshFrom(
+    rng,
+    TODO_TITLES,
+    world.tables.todos.map((t) => t.title),
+  );
 }
 
 /** The to-do with this exact title. */
@@ -89,7 +93,14 @@ export const challengeTemplates: TaskTemplate[] = [
       const list = someList(world, rng);
       const title = freshTodoTitle(world, rng);
       if (title === undefined) return undefined;
-      world.tables.todos.push({ id: allocateId(world, 'todos'), title, list, due_date: null, done: false, created_at: recent(rng, world, 5) });
+      world.tables.todos.push({
+        id: allocateId(world, 'todos'),
+        title,
+        list,
+        due_date: null,
+        done: false,
+        created_at: recent(rng, world, 5),
+      });
       const count = world.tables.todos.filter((t) => t.list === list && !t.done).length;
       return {
         instruction: `How many open to-dos are in my ${q(list)} list?`,
@@ -111,7 +122,14 @@ export const challengeTemplates: TaskTemplate[] = [
     make(world, rng) {
       const title = freshTodoTitle(world, rng);
       if (title === undefined) return undefined;
-      world.tables.todos.push({ id: allocateId(world, 'todos'), title, list: someList(world, rng), due_date: null, done: true, created_at: recent(rng, world, 5) });
+      world.tables.todos.push({
+        id: allocateId(world, 'todos'),
+        title,
+        list: someList(world, rng),
+        due_date: null,
+        done: true,
+        created_at: recent(rng, world, 5),
+      });
       const doomed = world.tables.todos.filter((t) => t.done).map((t) => t.id);
       return {
         instruction: 'Delete all my finished to-dos.',
@@ -155,9 +173,17 @@ export const challengeTemplates: TaskTemplate[] = [
     group: 'challenge',
     example: 'Add each line of my note "chores" as a to-do in my "home" list.',
     make(world, rng) {
-      const title = freshFrom(rng, NOTE_TITLES, world.tables.notes.map((n) => n.title));
+      const title = freshFrom(
+        rng,
+        NOTE_TITLES,
+        world.tables.notes.map((n) => n.title),
+      );
       if (title === undefined) return undefined;
-      const lines = sample(rng, TODO_TITLES.filter((t) => !world.tables.todos.some((todo) => todo.title === t)), 2 + rng.int(2));
+      const lines = sample(
+        rng,
+        TODO_TITLES.filter((t) => !world.tables.todos.some((todo) => todo.title === t)),
+        2 + rng.int(2),
+      );
       plantNote(world, title, lines.join('\n'), [], recent(rng, world, 10));
       const list = someList(world, rng);
       return {
@@ -165,10 +191,18 @@ export const challengeTemplates: TaskTemplate[] = [
         apply: (w) => lines.forEach((line) => invoke(w, 'todo.create_todo', { title: line, list })),
         apis: ['notes.search_notes', 'notes.show_note', 'todo.create_todo'],
         *solve(s) {
-          const found = yield* s.listAll<{ id: number; title: string }>('notes', 'search_notes', { query: title }, (n) => n.title === title);
+          const found = yield* s.listAll<{ id: number; title: string }>(
+            'notes',
+            'search_notes',
+            { query: title },
+            (n) => n.title === title,
+          );
           const note = s.choose(found, (n) => n.title === title);
           const full = yield* s.get<{ content: string }>('notes', 'show_note', { note_id: note.id });
-          const items = s.chooseAll(full.content.split('\n').filter((l) => l.trim() !== ''), () => true);
+          const items = s.chooseAll(
+            full.content.split('\n').filter((l) => l.trim() !== ''),
+            () => true,
+          );
           yield* s.finish(items.map((line) => s.api('todo', 'create_todo', { title: line, list })));
         },
       };
@@ -243,7 +277,10 @@ export const challengeTemplates: TaskTemplate[] = [
         apis: ['phone.search_contacts', 'phone.list_texts', 'files.create_file'],
         *solve(s) {
           const person = yield* findContact(s, contact);
-          const texts = yield* s.listAll<{ id: number; message: string; sent_at: string }>('phone', 'list_texts', { phone_number: person.phone, direction: 'in' });
+          const texts = yield* s.listAll<{ id: number; message: string; sent_at: string }>('phone', 'list_texts', {
+            phone_number: person.phone,
+            direction: 'in',
+          });
           const oldestFirst = [...texts].reverse();
           yield* s.finish([s.api('files', 'create_file', { path, content: oldestFirst.map((t) => t.message).join('\n') })]);
         },
@@ -282,23 +319,46 @@ export const challengeTemplates: TaskTemplate[] = [
     example: 'Text everyone invited to my "Recital" event the text of my note "reminder".',
     make(world, rng) {
       const people = sample(rng, world.tables.contacts, 1 + rng.int(2));
-      const event = plantUniqueEvent(world, rng, undefined, people.map((c) => c.email));
-      const title = freshFrom(rng, NOTE_TITLES, world.tables.notes.map((n) => n.title));
+      const event = plantUniqueEvent(
+        world,
+        rng,
+        undefined,
+        people.map((c) => c.email),
+      );
+      const title = freshFrom(
+        rng,
+        NOTE_TITLES,
+        world.tables.notes.map((n) => n.title),
+      );
       if (event === undefined || title === undefined) return undefined;
       const message = pick(rng, TEXT_MESSAGES);
       plantNote(world, title, message, [], recent(rng, world, 10));
       return {
         instruction: `Text everyone invited to my ${q(event.title)} event the text of my note ${q(title)}.`,
         apply: (w) => people.forEach((c) => invoke(w, 'phone.send_text', { phone_number: c.phone, message })),
-        apis: ['calendar.list_events', 'calendar.show_event', 'notes.search_notes', 'notes.show_note', 'phone.search_contacts', 'phone.send_text'],
+        apis: [
+          'calendar.list_events',
+          'calendar.show_event',
+          'notes.search_notes',
+          'notes.show_note',
+          'phone.search_contacts',
+          'phone.send_text',
+        ],
         *solve(s) {
           const found = yield* findEvent(s, event.title);
           const full = yield* s.get<{ attendees: string[] }>('calendar', 'show_event', { event_id: found.id });
-          const notes = yield* s.listAll<{ id: number; title: string }>('notes', 'search_notes', { query: title }, (n) => n.title === title);
+          const notes = yield* s.listAll<{ id: number; title: string }>(
+            'notes',
+            'search_notes',
+            { query: title },
+            (n) => n.title === title,
+          );
           const note = yield* s.get<{ content: string }>('notes', 'show_note', { note_id: s.choose(notes, (n) => n.title === title).id });
           const phones: string[] = [];
           for (const email of full.attendees) phones.push((yield* findByEmail(s, email)).phone);
-          yield* s.finish(s.chooseAll(phones, () => true).map((phone_number) => s.api('phone', 'send_text', { phone_number, message: note.content })));
+          yield* s.finish(
+            s.chooseAll(phones, () => true).map((phone_number) => s.api('phone', 'send_text', { phone_number, message: note.content })),
+          );
         },
       };
     },

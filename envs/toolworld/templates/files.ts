@@ -14,7 +14,11 @@ interface Entry {
 /** A file path in an existing folder that no file has. */
 export function freshFilePath(world: World, rng: Rng, extension = 'txt'): string | undefined {
   const dir = pick(rng, world.tables.directories).path;
-  const stem = freshFrom(rng, FILE_STEMS, world.tables.files.map((f) => baseName(f.path).replace(/\.[^.]+$/, '')));
+  const stem = freshFrom(
+    rng,
+    FILE_STEMS,
+    world.tables.files.map((f) => baseName(f.path).replace(/\.[^.]+$/, '')),
+  );
   return stem === undefined ? undefined : `${dir}/${stem}.${extension}`;
 }
 
@@ -146,7 +150,11 @@ export const filesTemplates: TaskTemplate[] = [
     make(world, rng) {
       const dir = pick(rng, world.tables.directories).path;
       const extension = pick(rng, ['csv', 'md', 'log']);
-      const stem = freshFrom(rng, FILE_STEMS, world.tables.files.map((f) => baseName(f.path).replace(/\.[^.]+$/, '')));
+      const stem = freshFrom(
+        rng,
+        FILE_STEMS,
+        world.tables.files.map((f) => baseName(f.path).replace(/\.[^.]+$/, '')),
+      );
       if (stem === undefined) return undefined;
       plantFile(world, `${dir}/${stem}.${extension}`, pick(rng, NOTE_WORDS), recent(rng, world, 30));
       const doomed = world.tables.files.filter((f) => parentOf(f.path) === dir && f.path.endsWith(`.${extension}`)).map((f) => f.path);
@@ -171,7 +179,13 @@ export const filesTemplates: TaskTemplate[] = [
     make(world, rng) {
       if (world.tables.files.length === 0) return undefined;
       const file = pick(rng, world.tables.files);
-      const dir = `/${freshFrom(rng, [...DIRECTORIES, 'backup', 'old', 'archive'], world.tables.directories.map((d) => d.path.slice(1))) ?? 'backup'}`;
+      const dir = `/${
+        freshFrom(
+          rng,
+          [...DIRECTORIES, 'backup', 'old', 'archive'],
+          world.tables.directories.map((d) => d.path.slice(1)),
+        ) ?? 'backup'
+      }`;
       return {
         instruction: `Make a folder ${dir} and copy ${file.path} into it.`,
         apply: (w) => {
@@ -203,7 +217,12 @@ export const filesTemplates: TaskTemplate[] = [
         apply: (w) => invoke(w, 'files.create_file', { path, content: note.content }),
         apis: ['notes.search_notes', 'notes.show_note', 'files.create_file'],
         *solve(s) {
-          const found = yield* s.listAll<{ id: number; title: string }>('notes', 'search_notes', { query: note.title }, (n) => n.title === note.title);
+          const found = yield* s.listAll<{ id: number; title: string }>(
+            'notes',
+            'search_notes',
+            { query: note.title },
+            (n) => n.title === note.title,
+          );
           const chosen = s.choose(found, (n) => n.title === note.title);
           const full = yield* s.get<{ content: string }>('notes', 'show_note', { note_id: chosen.id });
           yield* s.finish([s.api('files', 'create_file', { path, content: full.content })]);

@@ -68,7 +68,14 @@ export const mailTemplates: TaskTemplate[] = [
     group: 'normal',
     example: 'How many unread emails do I have?',
     make(world, rng) {
-      plantEmail(world, pick(rng, world.tables.contacts).email, pick(rng, EMAIL_SUBJECTS), pick(rng, TEXT_MESSAGES), recent(rng, world, 5), false);
+      plantEmail(
+        world,
+        pick(rng, world.tables.contacts).email,
+        pick(rng, EMAIL_SUBJECTS),
+        pick(rng, TEXT_MESSAGES),
+        recent(rng, world, 5),
+        false,
+      );
       const count = world.tables.emails.filter((e) => e.folder === 'inbox' && !e.read).length;
       return {
         instruction: 'How many unread emails do I have?',
@@ -110,7 +117,8 @@ export const mailTemplates: TaskTemplate[] = [
     example: 'Delete all emails I received from ben.kim@mail.com.',
     make(world, rng) {
       const contact = pick(rng, world.tables.contacts);
-      for (let i = 0; i < 2; i++) plantEmail(world, contact.email, pick(rng, EMAIL_SUBJECTS), pick(rng, TEXT_MESSAGES), recent(rng, world, 20), true);
+      for (let i = 0; i < 2; i++)
+        plantEmail(world, contact.email, pick(rng, EMAIL_SUBJECTS), pick(rng, TEXT_MESSAGES), recent(rng, world, 20), true);
       const doomed = world.tables.emails.filter((e) => e.folder === 'inbox' && e.from === contact.email).map((e) => e.id);
       return {
         instruction: `Delete all emails I received from ${contact.email}.`,
@@ -131,7 +139,14 @@ export const mailTemplates: TaskTemplate[] = [
     group: 'normal',
     example: 'Mark all my unread emails as read.',
     make(world, rng) {
-      plantEmail(world, pick(rng, world.tables.contacts).email, pick(rng, EMAIL_SUBJECTS), pick(rng, TEXT_MESSAGES), recent(rng, world, 5), false);
+      plantEmail(
+        world,
+        pick(rng, world.tables.contacts).email,
+        pick(rng, EMAIL_SUBJECTS),
+        pick(rng, TEXT_MESSAGES),
+        recent(rng, world, 5),
+        false,
+      );
       const unread = world.tables.emails.filter((e) => e.folder === 'inbox' && !e.read).map((e) => e.id);
       return {
         instruction: 'Mark all my unread emails as read.',

@@ -43,7 +43,11 @@ export const notesTemplates: TaskTemplate[] = [
     group: 'normal',
     example: 'Create a note "packing" that says "socks maps tape".',
     make(world, rng) {
-      const title = freshFrom(rng, NOTE_TITLES, world.tables.notes.map((n) => n.title));
+      const title = freshFrom(
+        rng,
+        NOTE_TITLES,
+        world.tables.notes.map((n) => n.title),
+      );
       if (title === undefined) return undefined;
       const content = sample(rng, NOTE_WORDS, 3).join(' ');
       return {
@@ -63,7 +67,11 @@ export const notesTemplates: TaskTemplate[] = [
     group: 'normal',
     example: 'Create a note "books" tagged "ideas" that says "maps pens".',
     make(world, rng) {
-      const title = freshFrom(rng, NOTE_TITLES, world.tables.notes.map((n) => n.title));
+      const title = freshFrom(
+        rng,
+        NOTE_TITLES,
+        world.tables.notes.map((n) => n.title),
+      );
       if (title === undefined) return undefined;
       const content = sample(rng, NOTE_WORDS, 2).join(' ');
       const tag = pick(rng, TAGS);
@@ -106,7 +114,11 @@ export const notesTemplates: TaskTemplate[] = [
     example: 'Rename my note "ideas" to "plans".',
     make(world, rng) {
       const note = pick(rng, world.tables.notes);
-      const title = freshFrom(rng, NOTE_TITLES, world.tables.notes.map((n) => n.title));
+      const title = freshFrom(
+        rng,
+        NOTE_TITLES,
+        world.tables.notes.map((n) => n.title),
+      );
       if (title === undefined) return undefined;
       return {
         instruction: `Rename my note ${q(note.title)} to ${q(title)}.`,
@@ -168,7 +180,11 @@ export const notesTemplates: TaskTemplate[] = [
     example: 'What is the title of my newest note?',
     make(world, rng) {
       // Generated notes are at least a day old; this one is from this morning, before "now" (≥ 09:00).
-      const title = freshFrom(rng, NOTE_TITLES, world.tables.notes.map((n) => n.title));
+      const title = freshFrom(
+        rng,
+        NOTE_TITLES,
+        world.tables.notes.map((n) => n.title),
+      );
       if (title === undefined) return undefined;
       plantNote(world, title, pick(rng, NOTE_WORDS), [], `${world.now.slice(0, 10)}T08:00:00`);
       return {
@@ -243,7 +259,12 @@ export const notesTemplates: TaskTemplate[] = [
     example: 'Remove the tag "home" from all my notes.',
     make(world, rng) {
       const tag = pick(rng, TAGS);
-      for (const note of sample(rng, world.tables.notes.filter((n) => !n.tags.includes(tag)), 1)) note.tags.push(tag);
+      for (const note of sample(
+        rng,
+        world.tables.notes.filter((n) => !n.tags.includes(tag)),
+        1,
+      ))
+        note.tags.push(tag);
       const tagged = world.tables.notes.filter((n) => n.tags.includes(tag)).map((n) => n.id);
       return {
         instruction: `Remove the tag ${q(tag)} from all my notes.`,

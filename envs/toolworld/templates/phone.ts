@@ -9,7 +9,12 @@ export type ContactItem = Contact;
 
 /** Search contacts by first name and take the one with the full name. */
 export function* findContact(s: SolverContext, contact: Pick<Contact, 'first_name' | 'last_name'>) {
-  const found = yield* s.listAll<ContactItem>('phone', 'search_contacts', { query: contact.first_name }, (c) => nameOf(c) === nameOf(contact));
+  const found = yield* s.listAll<ContactItem>(
+    'phone',
+    'search_contacts',
+    { query: contact.first_name },
+    (c) => nameOf(c) === nameOf(contact),
+  );
   return s.choose(found, (c) => nameOf(c) === nameOf(contact));
 }
 
@@ -191,7 +196,11 @@ export const phoneTemplates: TaskTemplate[] = [
         apis: ['phone.search_contacts', 'phone.list_texts'],
         *solve(s) {
           const found = yield* findContact(s, contact);
-          const page = yield* s.get<{ items: Array<{ message: string }> }>('phone', 'list_texts', { phone_number: found.phone, direction: 'in', page_size: 1 });
+          const page = yield* s.get<{ items: Array<{ message: string }> }>('phone', 'list_texts', {
+            phone_number: found.phone,
+            direction: 'in',
+            page_size: 1,
+          });
           yield* s.finish([], page.items[0]?.message ?? '');
         },
       };
@@ -245,4 +254,3 @@ export const phoneTemplates: TaskTemplate[] = [
     },
   },
 ];
-

@@ -8,16 +8,7 @@ import type { Rng } from '../../../core/rng.js';
 import { newSession, type ApiContext } from '../api.js';
 import { ALL_APIS, APPS } from '../apps/index.js';
 import type { Plan, SolverContext } from '../solver.js';
-import {
-  addDays,
-  allocateId,
-  monthName,
-  pick,
-  previousMonth,
-  timeBefore,
-  type Contact,
-  type World,
-} from '../world.js';
+import { addDays, allocateId, monthName, pick, previousMonth, timeBefore, type Contact, type World } from '../world.js';
 import { UNIQUE_RELATIONSHIPS } from '../vocab.js';
 
 /** How hard a template is: 1 = one app, one lookup and one write or answer; 2 = lists, filters, several rows or two apps; 3 = compositions across apps. */

@@ -34,20 +34,28 @@ export function spentLastMonth(world: World, category: string): number {
   const { start, end } = lastMonth(world);
   return cents(
     world.tables.transactions
-      .filter((t) => t.direction === 'sent' && t.category === category && t.created_at.slice(0, 10) >= start && t.created_at.slice(0, 10) <= end)
+      .filter(
+        (t) => t.direction === 'sent' && t.category === category && t.created_at.slice(0, 10) >= start && t.created_at.slice(0, 10) <= end,
+      )
       .reduce((sum, t) => sum + t.amount, 0),
   );
 }
 
 /** Plant one or two payments in `category` last month so the total is never zero. */
 export function plantCategorySpending(world: World, rng: import('../../../core/rng.js').Rng, category: string): void {
-  for (let i = 0, n = 1 + rng.int(2); i < n; i++) plantPayment(world, pick(rng, world.tables.contacts).email, randomAmount(rng, 5, 90), category, dayLastMonth(world, rng));
+  for (let i = 0, n = 1 + rng.int(2); i < n; i++)
+    plantPayment(world, pick(rng, world.tables.contacts).email, randomAmount(rng, 5, 90), category, dayLastMonth(world, rng));
 }
 
 /** The solver's sum over last month's payments in a category. */
 export function* sumLastMonth(s: SolverContext, world: World, category: string) {
   const { start, end } = lastMonth(world);
-  const all = yield* s.listAll<TransactionItem>('wallet', 'list_transactions', { direction: 'sent', category, start_date: start, end_date: end });
+  const all = yield* s.listAll<TransactionItem>('wallet', 'list_transactions', {
+    direction: 'sent',
+    category,
+    start_date: start,
+    end_date: end,
+  });
   return cents(all.reduce((sum, t) => sum + t.amount, 0));
 }
 
@@ -119,7 +127,9 @@ export const walletTemplates: TaskTemplate[] = [
     group: 'normal',
     example: 'Approve the money request from ana.diaz@mail.com.',
     make(world, rng) {
-      const pending = new Set(world.tables.money_requests.filter((r) => r.direction === 'incoming' && r.status === 'pending').map((r) => r.email));
+      const pending = new Set(
+        world.tables.money_requests.filter((r) => r.direction === 'incoming' && r.status === 'pending').map((r) => r.email),
+      );
       const candidates = world.tables.contacts.filter((c) => !pending.has(c.email));
       if (candidates.length === 0) return undefined;
       const contact = pick(rng, candidates);
@@ -138,7 +148,12 @@ export const walletTemplates: TaskTemplate[] = [
         apply: (w) => invoke(w, 'wallet.approve_money_request', { request_id: id }),
         apis: ['wallet.list_money_requests', 'wallet.approve_money_request'],
         *solve(s) {
-          const all = yield* s.listAll<RequestItem>('wallet', 'list_money_requests', { direction: 'incoming', status: 'pending' }, (r) => r.email === contact.email);
+          const all = yield* s.listAll<RequestItem>(
+            'wallet',
+            'list_money_requests',
+            { direction: 'incoming', status: 'pending' },
+            (r) => r.email === contact.email,
+          );
           const request = s.choose(all, (r) => r.email === contact.email);
           yield* s.finish([s.api('wallet', 'approve_money_request', { request_id: request.id })]);
         },
@@ -163,7 +178,9 @@ export const walletTemplates: TaskTemplate[] = [
         status: 'pending',
         created_at: recent(rng, world, 5),
       });
-      const doomed = world.tables.money_requests.filter((r) => r.direction === 'incoming' && r.status === 'pending' && r.amount > limit).map((r) => r.id);
+      const doomed = world.tables.money_requests
+        .filter((r) => r.direction === 'incoming' && r.status === 'pending' && r.amount > limit)
+        .map((r) => r.id);
       return {
         instruction: `Decline every pending money request I received for more than $${limit}.`,
         apply: (w) => doomed.forEach((request_id) => invoke(w, 'wallet.decline_money_request', { request_id })),
@@ -212,7 +229,11 @@ export const walletTemplates: TaskTemplate[] = [
         answer: contact.email,
         apis: ['wallet.list_transactions'],
         *solve(s) {
-          const all = yield* s.listAll<TransactionItem>('wallet', 'list_transactions', { direction: 'sent', start_date: start, end_date: end });
+          const all = yield* s.listAll<TransactionItem>('wallet', 'list_transactions', {
+            direction: 'sent',
+            start_date: start,
+            end_date: end,
+          });
           const largest = all.reduce((best, t) => (t.amount > best.amount ? t : best), all[0]);
           yield* s.finish([], largest.email);
         },

@@ -113,7 +113,19 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k);
  * WGSL that copies `rows` rows of a head (d channels from `src[base(r) + c]`) into the vec4 tile `dst`
  * (row stride dps4 vec4s), zero where `valid(r)` fails or c ≥ d, times `mul` if given.
  */
-function tileLoad(o: { dst: string; dstOffset?: string; rows: number; nt: number; dp: number; dps4: number; d: number; src: string; valid: string; base: string; mul?: string }): string {
+function tileLoad(o: {
+  dst: string;
+  dstOffset?: string;
+  rows: number;
+  nt: number;
+  dp: number;
+  dps4: number;
+  d: number;
+  src: string;
+  valid: string;
+  base: string;
+  mul?: string;
+}): string {
   const inRow = o.d < o.dp ? `c < ${o.d}u && ` : '';
   return `
   for (var e = t; e < ${o.rows * o.dp}u; e += ${o.nt}u) {
@@ -129,14 +141,22 @@ function tileLoad(o: { dst: string; dstOffset?: string; rows: number; nt: number
 function storeVec4(dst: string, base: string, c4: string, val: string, d: number, dp: number): string {
   if (d % 4 === 0) {
     const guard = d < dp ? `if (${c4} < ${d / 4}u) ` : '';
-    return `${guard}{ let sb = ${base} + ${c4} * 4u; ${range(4).map((k) => `${dst}[sb + ${k}u] = ${val}[${k}];`).join(' ')} }`;
+    return `${guard}{ let sb = ${base} + ${c4} * 4u; ${range(4)
+      .map((k) => `${dst}[sb + ${k}u] = ${val}[${k}];`)
+      .join(' ')} }`;
   }
-  return `{ let sb = ${base} + ${c4} * 4u; ${range(4).map((k) => `if (${c4} * 4u + ${k}u < ${d}u) { ${dst}[sb + ${k}u] = ${val}[${k}]; }`).join(' ')} }`;
+  return `{ let sb = ${base} + ${c4} * 4u; ${range(4)
+    .map((k) => `if (${c4} * 4u + ${k}u < ${d}u) { ${dst}[sb + ${k}u] = ${val}[${k}]; }`)
+    .join(' ')} }`;
 }
 
 /** WGSL expression loading channels 4·c4 … of a row at `base` of `src` as a vec4 (zero for channels ≥ d). */
 function loadVec4(src: string, base: string, c4: string, d: number): string {
-  const comps = range(4).map((k) => (d % 4 === 0 ? `${src}[${base} + ${c4} * 4u + ${k}u]` : `select(0.0, ${src}[min(${base} + ${c4} * 4u + ${k}u, ${base} + ${d - 1}u)], ${c4} * 4u + ${k}u < ${d}u)`));
+  const comps = range(4).map((k) =>
+    d % 4 === 0
+      ? `${src}[${base} + ${c4} * 4u + ${k}u]`
+      : `select(0.0, ${src}[min(${base} + ${c4} * 4u + ${k}u, ${base} + ${d - 1}u)], ${c4} * 4u + ${k}u < ${d}u)`,
+  );
   return `vec4f(${comps.join(', ')})`;
 }
 
@@ -160,7 +180,8 @@ function fwdConfig(d: number): FwdConfig {
   const dp = paddedDim(d);
   let c: FwdConfig;
   if (dp <= 32) c = { dp, bq: 64, bk: 32, nt: 128, sr: 4, sc: 4, ov: 1, or: dp / 8 };
-  else if (dp === 64) c = { dp, bq: 32, bk: 32, nt: 128, sr: 4, sc: 2, ov: 1, or: 4 }; // 21.8 KiB; beat 64×16 by 15–30% on an H200
+  else if (dp === 64)
+    c = { dp, bq: 32, bk: 32, nt: 128, sr: 4, sc: 2, ov: 1, or: 4 }; // 21.8 KiB; beat 64×16 by 15–30% on an H200
   else if (dp === 128) c = { dp, bq: 32, bk: 16, nt: 128, sr: 4, sc: 1, ov: 2, or: 4 };
   else c = { dp, bq: 16, bk: 8, nt: 64, sr: 2, sc: 1, ov: 4, or: 4 };
   // The two register tilings must each cover their tile with exactly nt invocations.
@@ -169,7 +190,8 @@ function fwdConfig(d: number): FwdConfig {
 }
 
 function checkFwdConfig(c: FwdConfig): void {
-  if ((c.bk / c.sc) * (c.bq / c.sr) !== c.nt || (c.dp / 4 / c.ov) * (c.bq / c.or) !== c.nt) throw new Error(`bad attention tiling ${JSON.stringify(c)}`);
+  if ((c.bk / c.sc) * (c.bq / c.sr) !== c.nt || (c.dp / 4 / c.ov) * (c.bq / c.or) !== c.nt)
+    throw new Error(`bad attention tiling ${JSON.stringify(c)}`);
 }
 
 function forwardSpecSource(d: number, mode: 'train' | 'cached', c: FwdConfig = fwdConfig(d)): KernelSpec {
@@ -183,8 +205,12 @@ function forwardSpecSource(d: number, mode: 'train' | 'cached', c: FwdConfig = f
   const org = bq / or; // row groups of the output tile
   const pst = bk + 1; // score-tile row stride
   const train = mode === 'train';
-  const sDecl = range(sr).flatMap((a) => range(sc).map((b) => `var s${a}_${b} = 0.0;`)).join(' ');
-  const oDecl = range(or).flatMap((a) => range(ov).map((b) => `var o${a}_${b} = vec4f(0.0);`)).join(' ');
+  const sDecl = range(sr)
+    .flatMap((a) => range(sc).map((b) => `var s${a}_${b} = 0.0;`))
+    .join(' ');
+  const oDecl = range(or)
+    .flatMap((a) => range(ov).map((b) => `var o${a}_${b} = vec4f(0.0);`))
+    .join(' ');
   const code = /* wgsl */ `
 struct Params { T: u32, S: u32, H: u32, HKV: u32, group: u32, nQB: u32, scale2: f32 }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -235,9 +261,15 @@ ${tileLoad({ dst: 'kv', rows: bk, nt, dp, dps4, d, src: 'k', valid: 'i32(k0 + r)
     // Scores of rows rg + a·${srg}, keys kg + b·${nkg} (log2 domain).
     ${sDecl}
     for (var d4 = 0u; d4 < ${d4}u; d4++) {
-      ${range(sr).map((a) => `let qa${a} = qs[(rg + ${a * srg}u) * DPS4 + d4];`).join(' ')}
-      ${range(sc).map((b) => `let kb${b} = kv[(kg + ${b * nkg}u) * DPS4 + d4];`).join(' ')}
-      ${range(sr).flatMap((a) => range(sc).map((b) => `s${a}_${b} += dot(qa${a}, kb${b});`)).join(' ')}
+      ${range(sr)
+        .map((a) => `let qa${a} = qs[(rg + ${a * srg}u) * DPS4 + d4];`)
+        .join(' ')}
+      ${range(sc)
+        .map((b) => `let kb${b} = kv[(kg + ${b * nkg}u) * DPS4 + d4];`)
+        .join(' ')}
+      ${range(sr)
+        .flatMap((a) => range(sc).map((b) => `s${a}_${b} += dot(qa${a}, kb${b});`))
+        .join(' ')}
     }
     ${range(sr)
       .flatMap((a) =>
@@ -265,11 +297,24 @@ ${tileLoad({ dst: 'kv', rows: bk, nt, dp, dps4, d, src: 'k', valid: 'i32(k0 + r)
     }
 ${tileLoad({ dst: 'kv', rows: bk, nt, dp, dps4, d, src: 'v', valid: 'i32(k0 + r) >= lo && i32(k0 + r) <= hi', base: '(kRow0 + k0 + r) * kStride + hk * D' })}
     workgroupBarrier();
-    ${range(or).map((a) => `{ let al = rs[og + ${a * org}u]; ${range(ov).map((b) => `o${a}_${b} *= al;`).join(' ')} }`).join(' ')}
+    ${range(or)
+      .map(
+        (a) =>
+          `{ let al = rs[og + ${a * org}u]; ${range(ov)
+            .map((b) => `o${a}_${b} *= al;`)
+            .join(' ')} }`,
+      )
+      .join(' ')}
     for (var j = 0u; j < ${bk}u; j++) {
-      ${range(or).map((a) => `let p${a} = ps[(og + ${a * org}u) * ${pst}u + j];`).join(' ')}
-      ${range(ov).map((b) => `let vb${b} = kv[j * DPS4 + dg + ${b * ndg}u];`).join(' ')}
-      ${range(or).flatMap((a) => range(ov).map((b) => `o${a}_${b} += p${a} * vb${b};`)).join(' ')}
+      ${range(or)
+        .map((a) => `let p${a} = ps[(og + ${a * org}u) * ${pst}u + j];`)
+        .join(' ')}
+      ${range(ov)
+        .map((b) => `let vb${b} = kv[j * DPS4 + dg + ${b * ndg}u];`)
+        .join(' ')}
+      ${range(or)
+        .flatMap((a) => range(ov).map((b) => `o${a}_${b} += p${a} * vb${b};`))
+        .join(' ')}
     }
     workgroupBarrier();
   }
@@ -288,7 +333,11 @@ ${tileLoad({ dst: 'kv', rows: bk, nt, dp, dps4, d, src: 'v', valid: 'i32(k0 + r)
     })
     .join('\n  ')}
 }`;
-  return { name: `attn_fwd_${mode}_d${d}_bq${bq}_bk${bk}_nt${nt}_s${sr}x${sc}_o${or}x${ov}`, code, bindings: train ? ['read', 'read', 'read', 'rw', 'rw'] : ['read', 'read', 'read', 'rw', 'read', 'read'] };
+  return {
+    name: `attn_fwd_${mode}_d${d}_bq${bq}_bk${bk}_nt${nt}_s${sr}x${sc}_o${or}x${ov}`,
+    code,
+    bindings: train ? ['read', 'read', 'read', 'rw', 'rw'] : ['read', 'read', 'read', 'rw', 'read', 'read'],
+  };
 }
 
 /**
@@ -312,7 +361,12 @@ export async function attentionForward(
   const nQB = Math.ceil(T / cfg.bq);
   if (nQB > 65535) throw new RangeError(`${op}: seqLen ${T} needs more than 65535 query blocks`);
   const kernel = await rt.kernel(forwardSpec(D, 'train'));
-  rec.dispatch(kernel, [args.q, args.k, args.v, args.out, args.lse], [u(T), u(T), u(H), u(HKV), u(H / HKV), u(nQB), f(args.scale * LOG2E)], [nQB, H, B]);
+  rec.dispatch(
+    kernel,
+    [args.q, args.k, args.v, args.out, args.lse],
+    [u(T), u(T), u(H), u(HKV), u(H / HKV), u(nQB), f(args.scale * LOG2E)],
+    [nQB, H, B],
+  );
 }
 
 // ───────────────────────────── backward ─────────────────────────────
@@ -351,7 +405,8 @@ function dkdvConfig(d: number): BwdConfig {
   else if (dp === 64) c = { dp, bk: 32, bq: 16, nt: 128, sr: 2, sc: 2, ov: 2, or: 4 };
   else if (dp === 128) c = { dp, bk: 16, bq: 8, nt: 128, sr: 1, sc: 1, ov: 2, or: 4 };
   else c = { dp, bk: 8, bq: 4, nt: 64, sr: 1, sc: 1, ov: 4, or: 4 };
-  if ((c.bk / c.sr) * (c.bq / c.sc) > c.nt || (c.dp / 4 / c.ov) * (c.bk / c.or) !== c.nt / 2) throw new Error(`bad dk/dv tiling for d=${d}`);
+  if ((c.bk / c.sr) * (c.bq / c.sc) > c.nt || (c.dp / 4 / c.ov) * (c.bk / c.or) !== c.nt / 2)
+    throw new Error(`bad dk/dv tiling for d=${d}`);
   return c;
 }
 
@@ -363,7 +418,8 @@ function dqConfig(d: number): BwdConfig {
   else if (dp === 64) c = { dp, bq: 32, bk: 16, nt: 128, sr: 2, sc: 2, ov: 1, or: 4 };
   else if (dp === 128) c = { dp, bq: 16, bk: 8, nt: 128, sr: 1, sc: 1, ov: 1, or: 4 };
   else c = { dp, bq: 8, bk: 4, nt: 64, sr: 1, sc: 1, ov: 2, or: 4 };
-  if ((c.bq / c.sr) * (c.bk / c.sc) > c.nt || (c.dp / 4 / c.ov) * (c.bq / c.or) > c.nt || c.bq % c.or !== 0) throw new Error(`bad dq tiling for d=${d}`);
+  if ((c.bq / c.sr) * (c.bk / c.sc) > c.nt || (c.dp / 4 / c.ov) * (c.bq / c.or) > c.nt || c.bq % c.or !== 0)
+    throw new Error(`bad dq tiling for d=${d}`);
   return c;
 }
 
@@ -423,7 +479,9 @@ ${tileLoad({ dst: 'vs', rows: bk, nt, dp, dps4, d, src: 'v', valid: 'k0 + r < P.
   let og = tu / ${ndg}u;
   let xOff = which * QT;
   let pOff = which * PT;
-  ${range(or).flatMap((a) => range(ov).map((c) => `var a${a}_${c} = vec4f(0.0);`)).join(' ')}
+  ${range(or)
+    .flatMap((a) => range(ov).map((c) => `var a${a}_${c} = vec4f(0.0);`))
+    .join(' ')}
   for (var hh = 0u; hh < P.group; hh++) {
     let h = hk * P.group + hh;
     for (var qb = k0 / ${bq}u; qb < P.nQB; qb++) {
@@ -439,11 +497,19 @@ ${tileLoad({ dst: 'xs', dstOffset: 'QT', rows: bq, nt, dp, dps4, d, src: 'q', va
       }
       workgroupBarrier();
       ${na < nt ? `if (t < ${na}u) {` : '{'}
-        ${range(sr).flatMap((a) => range(sc).map((c) => `var s${a}_${c} = 0.0; var e${a}_${c} = 0.0;`)).join(' ')}
+        ${range(sr)
+          .flatMap((a) => range(sc).map((c) => `var s${a}_${c} = 0.0; var e${a}_${c} = 0.0;`))
+          .join(' ')}
         for (var d4 = 0u; d4 < ${d4}u; d4++) {
-          ${range(sr).map((a) => `let kk${a} = ks[(kr + ${a * krg}u) * DPS4 + d4]; let vv${a} = vs[(kr + ${a * krg}u) * DPS4 + d4];`).join(' ')}
-          ${range(sc).map((c) => `let qq${c} = xs[QT + (qg + ${c * nqg}u) * DPS4 + d4]; let oo${c} = xs[(qg + ${c * nqg}u) * DPS4 + d4];`).join(' ')}
-          ${range(sr).flatMap((a) => range(sc).map((c) => `s${a}_${c} += dot(kk${a}, qq${c}); e${a}_${c} += dot(vv${a}, oo${c});`)).join(' ')}
+          ${range(sr)
+            .map((a) => `let kk${a} = ks[(kr + ${a * krg}u) * DPS4 + d4]; let vv${a} = vs[(kr + ${a * krg}u) * DPS4 + d4];`)
+            .join(' ')}
+          ${range(sc)
+            .map((c) => `let qq${c} = xs[QT + (qg + ${c * nqg}u) * DPS4 + d4]; let oo${c} = xs[(qg + ${c * nqg}u) * DPS4 + d4];`)
+            .join(' ')}
+          ${range(sr)
+            .flatMap((a) => range(sc).map((c) => `s${a}_${c} += dot(kk${a}, qq${c}); e${a}_${c} += dot(vv${a}, oo${c});`))
+            .join(' ')}
         }
         ${range(sr)
           .flatMap((a) =>
@@ -457,9 +523,15 @@ ${tileLoad({ dst: 'xs', dstOffset: 'QT', rows: bq, nt, dp, dps4, d, src: 'q', va
       }
       workgroupBarrier();
       for (var j = 0u; j < ${bq}u; j++) {
-        ${range(or).map((a) => `let p${a} = pp[pOff + (og + ${a * org}u) * ${pst}u + j];`).join(' ')}
-        ${range(ov).map((c) => `let x${c} = xs[xOff + j * DPS4 + dg + ${c * ndg}u];`).join(' ')}
-        ${range(or).flatMap((a) => range(ov).map((c) => `a${a}_${c} += p${a} * x${c};`)).join(' ')}
+        ${range(or)
+          .map((a) => `let p${a} = pp[pOff + (og + ${a * org}u) * ${pst}u + j];`)
+          .join(' ')}
+        ${range(ov)
+          .map((c) => `let x${c} = xs[xOff + j * DPS4 + dg + ${c * ndg}u];`)
+          .join(' ')}
+        ${range(or)
+          .flatMap((a) => range(ov).map((c) => `a${a}_${c} += p${a} * x${c};`))
+          .join(' ')}
       }
       workgroupBarrier();
     }
@@ -468,17 +540,25 @@ ${tileLoad({ dst: 'xs', dstOffset: 'QT', rows: bq, nt, dp, dps4, d, src: 'q', va
   let mul = select(1.0, ${LN2}, which == 1u);
   ${range(or)
     .map((a) => {
-      const stores = (dst: string) => range(ov).map((c) => storeVec4(dst, 'ob', `(dg + ${c * ndg}u)`, `(a${a}_${c} * mul)`, d, dp)).join(' ');
+      const stores = (dst: string) =>
+        range(ov)
+          .map((c) => storeVec4(dst, 'ob', `(dg + ${c * ndg}u)`, `(a${a}_${c} * mul)`, d, dp))
+          .join(' ');
       return `{ let kj = k0 + og + ${a * org}u; if (kj < P.T) { let ob = (row0 + kj) * kStride + hk * D; if (which == 0u) { ${stores('dv')} } else { ${stores('dk')} } } }`;
     })
     .join('\n  ')}
 }`;
-  return { name: `attn_bwd_dkdv_d${d}_bk${bk}_bq${bq}_nt${nt}_s${sr}x${sc}_o${or}x${ov}`, code, bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'] };
+  return {
+    name: `attn_bwd_dkdv_d${d}_bk${bk}_bq${bq}_nt${nt}_s${sr}x${sc}_o${or}x${ov}`,
+    code,
+    bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'rw', 'rw'],
+  };
 }
 
 function dqSpecSource(d: number, cfg: BwdConfig = dqConfig(d)): KernelSpec {
   const { dp, bq, bk, nt, sr, sc, or, ov } = cfg;
-  if ((bq / sr) * (bk / sc) > nt || (dp / 4 / ov) * (bq / or) > nt || bq % or !== 0) throw new Error(`bad dq tiling ${JSON.stringify(cfg)}`);
+  if ((bq / sr) * (bk / sc) > nt || (dp / 4 / ov) * (bq / or) > nt || bq % or !== 0)
+    throw new Error(`bad dq tiling ${JSON.stringify(cfg)}`);
   const dps4 = dp / 4 + 1;
   const d4 = Math.ceil(d / 4);
   const nkg = bk / sc;
@@ -533,7 +613,9 @@ ${tileLoad({ dst: 'os', rows: bq, nt, dp, dps4, d, src: 'dO', valid: 'q0 + r < P
   let rg = t / ${nkg}u;
   let dg = t % ${ndg}u;
   let og = t / ${ndg}u;
-  ${range(or).flatMap((a) => range(ov).map((c) => `var a${a}_${c} = vec4f(0.0);`)).join(' ')}
+  ${range(or)
+    .flatMap((a) => range(ov).map((c) => `var a${a}_${c} = vec4f(0.0);`))
+    .join(' ')}
   let kbHi = (min(q0 + ${bq}u, P.T) - 1u) / ${bk}u;
   for (var kb = 0u; kb <= kbHi; kb++) {
     let k0 = kb * ${bk}u;
@@ -541,11 +623,19 @@ ${tileLoad({ dst: 'ks', rows: bk, nt, dp, dps4, d, src: 'k', valid: 'k0 + r < P.
 ${tileLoad({ dst: 'vs', rows: bk, nt, dp, dps4, d, src: 'v', valid: 'k0 + r < P.T', base: '(row0 + k0 + r) * kStride + hk * D' })}
     workgroupBarrier();
     ${na < nt ? `if (t < ${na}u) {` : '{'}
-      ${range(sr).flatMap((a) => range(sc).map((c) => `var s${a}_${c} = 0.0; var e${a}_${c} = 0.0;`)).join(' ')}
+      ${range(sr)
+        .flatMap((a) => range(sc).map((c) => `var s${a}_${c} = 0.0; var e${a}_${c} = 0.0;`))
+        .join(' ')}
       for (var d4 = 0u; d4 < ${d4}u; d4++) {
-        ${range(sr).map((a) => `let qq${a} = qs[(rg + ${a * srg}u) * DPS4 + d4]; let oo${a} = os[(rg + ${a * srg}u) * DPS4 + d4];`).join(' ')}
-        ${range(sc).map((c) => `let kk${c} = ks[(kg + ${c * nkg}u) * DPS4 + d4]; let vv${c} = vs[(kg + ${c * nkg}u) * DPS4 + d4];`).join(' ')}
-        ${range(sr).flatMap((a) => range(sc).map((c) => `s${a}_${c} += dot(qq${a}, kk${c}); e${a}_${c} += dot(oo${a}, vv${c});`)).join(' ')}
+        ${range(sr)
+          .map((a) => `let qq${a} = qs[(rg + ${a * srg}u) * DPS4 + d4]; let oo${a} = os[(rg + ${a * srg}u) * DPS4 + d4];`)
+          .join(' ')}
+        ${range(sc)
+          .map((c) => `let kk${c} = ks[(kg + ${c * nkg}u) * DPS4 + d4]; let vv${c} = vs[(kg + ${c * nkg}u) * DPS4 + d4];`)
+          .join(' ')}
+        ${range(sr)
+          .flatMap((a) => range(sc).map((c) => `s${a}_${c} += dot(qq${a}, kk${c}); e${a}_${c} += dot(oo${a}, vv${c});`))
+          .join(' ')}
       }
       ${range(sr)
         .flatMap((a) =>
@@ -560,9 +650,15 @@ ${tileLoad({ dst: 'vs', rows: bk, nt, dp, dps4, d, src: 'v', valid: 'k0 + r < P.
     workgroupBarrier();
     ${nc < nt ? `if (t < ${nc}u) {` : '{'}
       for (var j = 0u; j < ${bk}u; j++) {
-        ${range(or).map((a) => `let p${a} = ds[(og + ${a * org}u) * ${pst}u + j];`).join(' ')}
-        ${range(ov).map((c) => `let x${c} = ks[j * DPS4 + dg + ${c * ndg}u];`).join(' ')}
-        ${range(or).flatMap((a) => range(ov).map((c) => `a${a}_${c} += p${a} * x${c};`)).join(' ')}
+        ${range(or)
+          .map((a) => `let p${a} = ds[(og + ${a * org}u) * ${pst}u + j];`)
+          .join(' ')}
+        ${range(ov)
+          .map((c) => `let x${c} = ks[j * DPS4 + dg + ${c * ndg}u];`)
+          .join(' ')}
+        ${range(or)
+          .flatMap((a) => range(ov).map((c) => `a${a}_${c} += p${a} * x${c};`))
+          .join(' ')}
       }
     }
     workgroupBarrier();
@@ -570,13 +666,19 @@ ${tileLoad({ dst: 'vs', rows: bk, nt, dp, dps4, d, src: 'v', valid: 'k0 + r < P.
   ${nc < nt ? `if (t < ${nc}u) {` : '{'}
   ${range(or)
     .map((a) => {
-      const stores = range(ov).map((c) => storeVec4('dq', 'ob', `(dg + ${c * ndg}u)`, `(a${a}_${c} * P.scale)`, d, dp)).join(' ');
+      const stores = range(ov)
+        .map((c) => storeVec4('dq', 'ob', `(dg + ${c * ndg}u)`, `(a${a}_${c} * P.scale)`, d, dp))
+        .join(' ');
       return `{ let qi = q0 + og + ${a * org}u; if (qi < P.T) { let ob = (row0 + qi) * qStride + h * D; ${stores} } }`;
     })
     .join('\n  ')}
   }
 }`;
-  return { name: `attn_bwd_dq_d${d}_bq${bq}_bk${bk}_nt${nt}_s${sr}x${sc}_o${or}x${ov}`, code, bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'rw'] };
+  return {
+    name: `attn_bwd_dq_d${d}_bq${bq}_bk${bk}_nt${nt}_s${sr}x${sc}_o${or}x${ov}`,
+    code,
+    bindings: ['read', 'read', 'read', 'read', 'read', 'read', 'rw'],
+  };
 }
 
 /**
@@ -625,8 +727,18 @@ export async function attentionBackward(
   const [nx, ny] = spread(Math.ceil(rows / 256));
   rec.dispatch(delta, [args.out, args.dOut, args.scratch], [u(T), u(H), u(rows), u(nx)], [nx, ny]);
   const s2 = args.scale * LOG2E;
-  rec.dispatch(dkdv, [args.q, args.k, args.v, args.dOut, args.lse, args.scratch, args.dk, args.dv], [u(T), u(H), u(HKV), u(H / HKV), u(Math.ceil(T / kv.bq)), f(s2)], [nKB, HKV, B]);
-  rec.dispatch(dq, [args.q, args.k, args.v, args.dOut, args.lse, args.scratch, args.dq], [u(T), u(H), u(HKV), u(H / HKV), u(nQBq), f(s2), f(args.scale)], [nQBq, H, B]);
+  rec.dispatch(
+    dkdv,
+    [args.q, args.k, args.v, args.dOut, args.lse, args.scratch, args.dk, args.dv],
+    [u(T), u(H), u(HKV), u(H / HKV), u(Math.ceil(T / kv.bq)), f(s2)],
+    [nKB, HKV, B],
+  );
+  rec.dispatch(
+    dq,
+    [args.q, args.k, args.v, args.dOut, args.lse, args.scratch, args.dq],
+    [u(T), u(H), u(HKV), u(H / HKV), u(nQBq), f(s2), f(args.scale)],
+    [nQBq, H, B],
+  );
 }
 
 // ───────────────────────────── attention over a KV cache ─────────────────────────────
@@ -678,7 +790,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let g = t / GS;   // key group
   let s = t % GS;   // lane in the group
   let qBase = ((b * P.T + tq) * P.H + h) * D;
-  ${range(vpl).map((v) => `let qv${v} = ${guardVec(v, loadVec4('q', 'qBase', safeVec(v), d))} * P.scale2;`).join('\n  ')}
+  ${range(vpl)
+    .map((v) => `let qv${v} = ${guardVec(v, loadVec4('q', 'qBase', safeVec(v), d))} * P.scale2;`)
+    .join('\n  ')}
   let lo = max(keyStart[b], 0);
   let hi = min(keyEnd[b] + i32(tq), i32(P.S) - 1);
   let n = u32(max(hi - lo + 1, 0));
@@ -687,7 +801,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let kOff = b * P.S * kStride + hk * D;
   var m = NEG;
   var l = 0.0;
-  ${range(vpl).map((v) => `var acc${v} = vec4f(0.0);`).join(' ')}
+  ${range(vpl)
+    .map((v) => `var acc${v} = vec4f(0.0);`)
+    .join(' ')}
   for (var r = 0u; r < rounds; r++) {
     let buf = (r & 1u) * ${nt * kpr}u;
     let base = lo + i32(r * ${perRound}u);
@@ -699,22 +815,40 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     part[buf + ${c * nt}u + t] = ${range(vpl)
       .map((v) => `dot(qv${v}, ${guardVec(v, loadVec4('kc', `kr${c}`, safeVec(v), d))})`)
       .join(' + ')};
-    ${range(vpl).map((v) => `let vv${c}_${v} = ${guardVec(v, loadVec4('vc', `kr${c}`, safeVec(v), d))};`).join(' ')}`,
+    ${range(vpl)
+      .map((v) => `let vv${c}_${v} = ${guardVec(v, loadVec4('vc', `kr${c}`, safeVec(v), d))};`)
+      .join(' ')}`,
       )
       .join('\n    ')}
     workgroupBarrier();
     ${range(kpr)
-      .map((c) => `var sc${c} = 0.0; for (var j = 0u; j < GS; j++) { sc${c} += part[buf + ${c * nt}u + g * GS + j]; } sc${c} = select(NEG, sc${c}, ok${c});`)
+      .map(
+        (c) =>
+          `var sc${c} = 0.0; for (var j = 0u; j < GS; j++) { sc${c} += part[buf + ${c * nt}u + g * GS + j]; } sc${c} = select(NEG, sc${c}, ok${c});`,
+      )
       .join('\n    ')}
     let mx = max(m, ${range(kpr).reduce((acc, c) => (acc ? `max(${acc}, sc${c})` : `sc${c}`), '')});
     let alpha = exp2(m - mx);
-    ${range(kpr).map((c) => `let p${c} = exp2(sc${c} - mx);`).join(' ')}
-    l = l * alpha + ${range(kpr).map((c) => `p${c}`).join(' + ')};
-    ${range(vpl).map((v) => `acc${v} = acc${v} * alpha + ${range(kpr).map((c) => `p${c} * vv${c}_${v}`).join(' + ')};`).join('\n    ')}
+    ${range(kpr)
+      .map((c) => `let p${c} = exp2(sc${c} - mx);`)
+      .join(' ')}
+    l = l * alpha + ${range(kpr)
+      .map((c) => `p${c}`)
+      .join(' + ')};
+    ${range(vpl)
+      .map(
+        (v) =>
+          `acc${v} = acc${v} * alpha + ${range(kpr)
+            .map((c) => `p${c} * vv${c}_${v}`)
+            .join(' + ')};`,
+      )
+      .join('\n    ')}
     m = mx;
   }
   if (s == 0u) { cm[g] = m; cl[g] = l; }
-  ${range(vpl).map((v) => `ca[g * ${d4p}u + ${vecIdx(v)}] = acc${v};`).join(' ')}
+  ${range(vpl)
+    .map((v) => `ca[g * ${d4p}u + ${vecIdx(v)}] = acc${v};`)
+    .join(' ')}
   workgroupBarrier();
   if (t < ${d4}u) {
     var mm = NEG;
@@ -855,7 +989,9 @@ export async function rope(
   checkTensor('rope', 'x', args.x, N * H * D, 'f32');
   checkTensor('rope', 'positions', args.positions, N, 'i32');
   if (args.table.dtype !== 'f32' || args.table.size % D !== 0 || args.table.size === 0) {
-    throw new RangeError(`rope: 'table' ('${args.table.label}') must be f32 [maxPos, ${D / 2}, 2], got ${args.table.dtype} of ${args.table.size} elements`);
+    throw new RangeError(
+      `rope: 'table' ('${args.table.label}') must be f32 [maxPos, ${D / 2}, 2], got ${args.table.dtype} of ${args.table.size} elements`,
+    );
   }
   const maxPos = args.table.size / D;
   const n = N * H * (D / 2);
@@ -908,7 +1044,6 @@ export async function writeCache(
   const kernel = await rt.kernel(WRITE_CACHE);
   rec.dispatch(kernel, [args.src, args.cache, args.slot], [u(n), u(T), u(S), u(W), u(nx)], [nx, ny]);
 }
-
 
 /** `forwardSpecSource`, cached by its arguments. */
 const forwardSpec = memoizeSpec(forwardSpecSource);

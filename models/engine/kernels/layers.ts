@@ -76,7 +76,8 @@ function checkIndexRange(fn: string, elements: number): void {
 }
 
 function checkTemperature(fn: string, temperature: number): void {
-  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new RangeError(`${fn}: temperature must be a finite number > 0, got ${temperature}`);
+  if (!(temperature > 0) || !Number.isFinite(temperature))
+    throw new RangeError(`${fn}: temperature must be a finite number > 0, got ${temperature}`);
 }
 
 /** Workgroups [x, y] for `count` elements, 256 per workgroup. */
@@ -106,7 +107,13 @@ fn sigmoid(a: f32) -> f32 {
   return select(e, 1.0, a >= 0.0) / (1.0 + e);
 }`;
 
-function flatKernel(name: string, params: string, bindings: readonly [string, 'read' | 'rw', string][], body: string, extra = ''): KernelSpec {
+function flatKernel(
+  name: string,
+  params: string,
+  bindings: readonly [string, 'read' | 'rw', string][],
+  body: string,
+  extra = '',
+): KernelSpec {
   return {
     name,
     bindings: bindings.map((b) => b[1]),
@@ -138,7 +145,11 @@ const EMBED_FWD = flatKernel(
 );
 
 /** out[r] = table[ids[r]] (zeros for an id outside [0, V)). */
-export async function embeddingForward(rt: Runtime, rec: Recorder, args: { table: Tensor; ids: Tensor; out: Tensor; n: number; d: number }): Promise<void> {
+export async function embeddingForward(
+  rt: Runtime,
+  rec: Recorder,
+  args: { table: Tensor; ids: Tensor; out: Tensor; n: number; d: number },
+): Promise<void> {
   const fn = 'embeddingForward';
   const { table, ids, out, n, d } = args;
   checkDim(fn, 'n', n);
@@ -562,11 +573,20 @@ const SWIGLU_BWD = flatKernel(
 );
 
 /** out = silu(gate) · up, element-wise over `count` elements. */
-export async function swigluForward(rt: Runtime, rec: Recorder, args: { gate: Tensor; up: Tensor; out: Tensor; count: number }): Promise<void> {
+export async function swigluForward(
+  rt: Runtime,
+  rec: Recorder,
+  args: { gate: Tensor; up: Tensor; out: Tensor; count: number },
+): Promise<void> {
   const fn = 'swigluForward';
   const { gate, up, out, count } = args;
   checkDim(fn, 'count', count);
-  for (const [name, t] of [['gate', gate], ['up', up], ['out', out]] as const) checkTensor(fn, name, t, count);
+  for (const [name, t] of [
+    ['gate', gate],
+    ['up', up],
+    ['out', out],
+  ] as const)
+    checkTensor(fn, name, t, count);
   checkIndexRange(fn, count);
   rec.dispatch(await rt.kernel(SWIGLU_FWD), [gate, up, out], [u(count)], flatGrid(count));
 }
@@ -580,7 +600,14 @@ export async function swigluBackward(
   const fn = 'swigluBackward';
   const { gate, up, dOut, dGate, dUp, count } = args;
   checkDim(fn, 'count', count);
-  for (const [name, t] of [['gate', gate], ['up', up], ['dOut', dOut], ['dGate', dGate], ['dUp', dUp]] as const) checkTensor(fn, name, t, count);
+  for (const [name, t] of [
+    ['gate', gate],
+    ['up', up],
+    ['dOut', dOut],
+    ['dGate', dGate],
+    ['dUp', dUp],
+  ] as const)
+    checkTensor(fn, name, t, count);
   checkIndexRange(fn, count);
   rec.dispatch(await rt.kernel(SWIGLU_BWD), [gate, up, dOut, dGate, dUp], [u(count)], flatGrid(count));
 }
@@ -737,7 +764,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 export async function tokenLogProbs(
   rt: Runtime,
   rec: Recorder,
-  args: { logits: Tensor; targets: Tensor; rows: number; vocab: number; temperature: number; logProbs: Tensor; lse: Tensor; entropy?: Tensor },
+  args: {
+    logits: Tensor;
+    targets: Tensor;
+    rows: number;
+    vocab: number;
+    temperature: number;
+    logProbs: Tensor;
+    lse: Tensor;
+    entropy?: Tensor;
+  },
 ): Promise<void> {
   const fn = 'tokenLogProbs';
   const { logits, targets, rows, vocab, temperature, logProbs, lse, entropy } = args;
@@ -793,7 +829,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 export async function tokenLogProbsBackward(
   rt: Runtime,
   rec: Recorder,
-  args: { logits: Tensor; targets: Tensor; lse: Tensor; dLogProbs: Tensor; dLogits: Tensor; rows: number; vocab: number; temperature: number },
+  args: {
+    logits: Tensor;
+    targets: Tensor;
+    lse: Tensor;
+    dLogProbs: Tensor;
+    dLogits: Tensor;
+    rows: number;
+    vocab: number;
+    temperature: number;
+  },
 ): Promise<void> {
   const fn = 'tokenLogProbsBackward';
   const { logits, targets, lse, dLogProbs, dLogits, rows, vocab, temperature } = args;
@@ -1166,7 +1211,17 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 export async function sampleTokens(
   rt: Runtime,
   rec: Recorder,
-  args: { logits: Tensor; rows: number; vocab: number; temperature: number; topP: number; uniforms: Tensor; tokens: Tensor; logProbs: Tensor; lse: Tensor },
+  args: {
+    logits: Tensor;
+    rows: number;
+    vocab: number;
+    temperature: number;
+    topP: number;
+    uniforms: Tensor;
+    tokens: Tensor;
+    logProbs: Tensor;
+    lse: Tensor;
+  },
 ): Promise<void> {
   const fn = 'sampleTokens';
   const { logits, rows, vocab, temperature, topP, uniforms, tokens, logProbs, lse } = args;

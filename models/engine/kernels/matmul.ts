@@ -48,10 +48,14 @@ export type MatmulTile = 'auto' | 'large' | 'small';
  * device offers f16 subgroup matrices, else f32. A path the device cannot run falls back: 'f16-matrix'
  * to 'f16' (same operand rounding) when shader-f16 exists, else to 'f32'; 'f16' to 'f32'.
  */
-export function pickMatmulPath(caps: EngineCapabilities, requested: 'auto' | 'f32' | 'f16' | 'f16-matrix'): { path: MatmulPath; reason: string } {
+export function pickMatmulPath(
+  caps: EngineCapabilities,
+  requested: 'auto' | 'f32' | 'f16' | 'f16-matrix',
+): { path: MatmulPath; reason: string } {
   const matrixProblem = tensorCoreProblem(caps);
   if (requested === 'auto') {
-    if (matrixProblem === undefined) return { path: 'f16-matrix', reason: 'auto: f16 subgroup matrices 16×16×16 (tensor cores), f32 accumulation' };
+    if (matrixProblem === undefined)
+      return { path: 'f16-matrix', reason: 'auto: f16 subgroup matrices 16×16×16 (tensor cores), f32 accumulation' };
     return { path: 'f32', reason: `auto: ${matrixProblem}, so register-tiled f32` };
   }
   if (requested === 'f32') return { path: 'f32', reason: 'f32 requested: register-tiled f32' };
@@ -59,8 +63,13 @@ export function pickMatmulPath(caps: EngineCapabilities, requested: 'auto' | 'f3
     if (caps.shaderF16) return { path: 'f16', reason: 'f16 requested: operands rounded to f16 in workgroup memory, f32 accumulation' };
     return { path: 'f32', reason: 'f16 requested but the device lacks shader-f16: falling back to f32' };
   }
-  if (matrixProblem === undefined) return { path: 'f16-matrix', reason: 'f16-matrix requested: f16 subgroup matrices 16×16×16 (tensor cores), f32 accumulation' };
-  if (caps.shaderF16) return { path: 'f16', reason: `f16-matrix requested but ${matrixProblem}: falling back to f16 (same operand rounding, no tensor cores)` };
+  if (matrixProblem === undefined)
+    return { path: 'f16-matrix', reason: 'f16-matrix requested: f16 subgroup matrices 16×16×16 (tensor cores), f32 accumulation' };
+  if (caps.shaderF16)
+    return {
+      path: 'f16',
+      reason: `f16-matrix requested but ${matrixProblem}: falling back to f16 (same operand rounding, no tensor cores)`,
+    };
   return { path: 'f32', reason: `f16-matrix requested but ${matrixProblem} and no shader-f16: falling back to f32` };
 }
 
@@ -102,7 +111,11 @@ export async function matmul(rt: Runtime, rec: Recorder, args: MatmulArgs): Prom
   const transA = args.transA ?? false;
   const transB = args.transB ?? false;
   const alpha = args.alpha ?? 1;
-  for (const [name, value] of [['m', m], ['n', n], ['k', k]] as const) {
+  for (const [name, value] of [
+    ['m', m],
+    ['n', n],
+    ['k', k],
+  ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new RangeError(`matmul: ${name} must be a positive integer, got ${value}`);
   }
   if (!Number.isFinite(alpha)) throw new RangeError(`matmul: alpha must be finite, got ${alpha}`);
@@ -113,7 +126,8 @@ export async function matmul(rt: Runtime, rec: Recorder, args: MatmulArgs): Prom
   ];
   for (const [t, what, elements] of need) {
     if (t.dtype !== 'f32') throw new RangeError(`matmul: ${what} must be f32, '${t.label}' is ${t.dtype}`);
-    if (t.size < elements) throw new RangeError(`matmul: ${what} needs ${elements} elements, '${t.label}' [${t.shape.join(', ')}] has ${t.size}`);
+    if (t.size < elements)
+      throw new RangeError(`matmul: ${what} needs ${elements} elements, '${t.label}' [${t.shape.join(', ')}] has ${t.size}`);
   }
   for (const t of [a, b]) {
     if (t.bufferId === c.bufferId && t.offset < c.offset + c.bytes && c.offset < t.offset + t.bytes) {
@@ -121,7 +135,8 @@ export async function matmul(rt: Runtime, rec: Recorder, args: MatmulArgs): Prom
     }
   }
   const caps = rt.engine.caps;
-  if (path === 'f16' && !caps.shaderF16) throw new GpuError("matmul path 'f16' needs shader-f16, which this device lacks (choose the path with pickMatmulPath)");
+  if (path === 'f16' && !caps.shaderF16)
+    throw new GpuError("matmul path 'f16' needs shader-f16, which this device lacks (choose the path with pickMatmulPath)");
   if (path === 'f16-matrix' && tensorCoreProblem(caps) !== undefined) {
     throw new GpuError(`matmul path 'f16-matrix' cannot run here: ${tensorCoreProblem(caps)} (choose the path with pickMatmulPath)`);
   }
@@ -159,7 +174,18 @@ function dispatchBlocks(rec: Recorder, kernel: Kernel, args: MatmulArgs, tilesM:
   rec.dispatch(
     kernel,
     [args.a, args.b, args.c],
-    [u(args.m), u(args.n), u(args.k), u(tilesM), u(tilesN), u(gx), f(alpha), u(args.accumulate ? 1 : 0), u(args.transA ? 1 : 0), u(args.transB ? 1 : 0)],
+    [
+      u(args.m),
+      u(args.n),
+      u(args.k),
+      u(tilesM),
+      u(tilesN),
+      u(gx),
+      f(alpha),
+      u(args.accumulate ? 1 : 0),
+      u(args.transA ? 1 : 0),
+      u(args.transB ? 1 : 0),
+    ],
     [gx, gy],
   );
 }
@@ -355,7 +381,9 @@ function tiledKernelSource(cfg: TiledBlock, half: boolean): KernelSpec {
   emit(`  }`);
   // Write-out: one loop over the patch (the accumulators copied into an array once; the loop keeps the
   // shader short, which is what a CPU Vulkan driver's compile time scales with).
-  emit(`  let out = array<vec4<f32>, ${tm * cv}>(${Array.from({ length: tm * cv }, (_, x) => `c${Math.floor(x / cv)}_${x % cv}`).join(', ')});`);
+  emit(
+    `  let out = array<vec4<f32>, ${tm * cv}>(${Array.from({ length: tm * cv }, (_, x) => `c${Math.floor(x / cv)}_${x % cv}`).join(', ')});`,
+  );
   emit(`  for (var x = 0u; x < ${tm * cv}u; x++) {`);
   emit(`    let i = x / ${cv}u;`);
   emit(`    let h = x % ${cv}u;`);
@@ -482,9 +510,12 @@ function matrixKernelSource(cfg: MatrixBlock, transA: boolean, transB: boolean):
   fetch('      ');
   emit(`    }`);
   for (let ks = 0; ks < bk; ks += 16) {
-    for (let i = 0; i < fr; i++) emit(`    let l${ks}_${i} = subgroupMatrixLoad<${L}>(&As, ${aOff(`(sr + ${16 * i}u)`, `${ks}u`)}, ${transA}, ${aLd}u);`);
-    for (let j = 0; j < fc; j++) emit(`    let r${ks}_${j} = subgroupMatrixLoad<${R}>(&Bs, ${bOff(`${ks}u`, `(sc + ${16 * j}u)`)}, ${transB}, ${bLd}u);`);
-    for (let i = 0; i < fr; i++) for (let j = 0; j < fc; j++) emit(`    acc${i}_${j} = subgroupMatrixMultiplyAccumulate(l${ks}_${i}, r${ks}_${j}, acc${i}_${j});`);
+    for (let i = 0; i < fr; i++)
+      emit(`    let l${ks}_${i} = subgroupMatrixLoad<${L}>(&As, ${aOff(`(sr + ${16 * i}u)`, `${ks}u`)}, ${transA}, ${aLd}u);`);
+    for (let j = 0; j < fc; j++)
+      emit(`    let r${ks}_${j} = subgroupMatrixLoad<${R}>(&Bs, ${bOff(`${ks}u`, `(sc + ${16 * j}u)`)}, ${transB}, ${bLd}u);`);
+    for (let i = 0; i < fr; i++)
+      for (let j = 0; j < fc; j++) emit(`    acc${i}_${j} = subgroupMatrixMultiplyAccumulate(l${ks}_${i}, r${ks}_${j}, acc${i}_${j});`);
   }
   emit(`    workgroupBarrier();`);
   emit(`  }`);
@@ -499,14 +530,20 @@ function matrixKernelSource(cfg: MatrixBlock, transA: boolean, transB: boolean):
     for (let j = 0; j < fc; j++) {
       emit(`    subgroupMatrixStore(&Cs, sg * 256u, acc${i}_${j}, false, 16u);`);
       emit(`    workgroupBarrier();`);
-      emit(`    for (var e = lane; e < 256u; e += 32u) { put(row0 + sr + ${16 * i}u + e / 16u, col0 + sc + ${16 * j}u + e % 16u, Cs[sg * 256u + e]); }`);
+      emit(
+        `    for (var e = lane; e < 256u; e += 32u) { put(row0 + sr + ${16 * i}u + e / 16u, col0 + sc + ${16 * j}u + e % 16u, Cs[sg * 256u + e]); }`,
+      );
       emit(`    workgroupBarrier();`);
     }
   }
   emit(`  }`);
   emit(`}`);
   const layout = `${transA ? 't' : 'n'}${transB ? 't' : 'n'}`;
-  return { name: `matmul_${layout}_f16mx_${bm}x${bn}x${bk}_${sgr}x${sgc}sg_${fr}x${fc}`, bindings: ['read', 'read', 'rw'], code: lines.join('\n') };
+  return {
+    name: `matmul_${layout}_f16mx_${bm}x${bn}x${bk}_${sgr}x${sgc}sg_${fr}x${fc}`,
+    bindings: ['read', 'read', 'rw'],
+    code: lines.join('\n'),
+  };
 }
 
 /** The WGSL of every kernel variant (for compile checks and reading). */

@@ -62,7 +62,16 @@ import { f, spread, u, type Recorder, type Runtime, type Tensor } from '../runti
 export type RatioModeCode = 0 | 1 | 2;
 
 /** The surrogate's statistics, in the order of the `stats` output. */
-export const SURROGATE_STATS: readonly string[] = ['loss', 'policy_loss', 'clipfrac', 'dual_clip_fraction', 'approx_kl', 'ratio_mean', 'ratio_max', 'kl_ref'];
+export const SURROGATE_STATS: readonly string[] = [
+  'loss',
+  'policy_loss',
+  'clipfrac',
+  'dual_clip_fraction',
+  'approx_kl',
+  'ratio_mean',
+  'ratio_max',
+  'kl_ref',
+];
 
 const MODE_CODE: Record<'token' | 'turn' | 'trajectory', RatioModeCode> = { token: 0, turn: 1, trajectory: 2 };
 
@@ -514,7 +523,10 @@ function check(cond: boolean, message: string): void {
 
 function checkTensor(fn: string, name: string, t: Tensor, size: number, dtype: 'f32' | 'i32' = 'f32', exact = true): void {
   check(t.dtype === dtype, `${fn}: ${name} '${t.label}' is ${t.dtype}, expected ${dtype}`);
-  check(exact ? t.size === size : t.size >= size, `${fn}: ${name} '${t.label}' has ${t.size} elements, expected ${exact ? '' : 'at least '}${size}`);
+  check(
+    exact ? t.size === size : t.size >= size,
+    `${fn}: ${name} '${t.label}' has ${t.size} elements, expected ${exact ? '' : 'at least '}${size}`,
+  );
 }
 
 function overlaps(a: Tensor, b: Tensor): boolean {
@@ -524,7 +536,8 @@ function overlaps(a: Tensor, b: Tensor): boolean {
 function checkDistinct(fn: string, outputs: Tensor[], inputs: Tensor[]): void {
   outputs.forEach((o, k) => {
     for (const t of [...inputs, ...outputs.slice(k + 1)]) {
-      if (overlaps(o, t)) throw new RangeError(`${fn}: '${o.label}' overlaps '${t.label}'; outputs and scratch must not alias each other or an input`);
+      if (overlaps(o, t))
+        throw new RangeError(`${fn}: '${o.label}' overlaps '${t.label}'; outputs and scratch must not alias each other or an input`);
     }
   });
 }
@@ -563,20 +576,43 @@ export async function surrogateLoss(rt: Runtime, rec: Recorder, args: SurrogateA
     check(Number.isInteger(U) && U >= 1, `${fn}: ratio 'turn' needs maxTurnSlots ≥ 1, got ${args.maxTurnSlots}`);
   }
   checkTensor(fn, 'scratch', args.scratch, surrogateScratchSize(B, T, U), 'f32', false);
-  check(args.clipLow > 0 && args.clipLow <= 1 && args.clipHigh >= 1, `${fn}: clip bounds must satisfy 0 < lo ≤ 1 ≤ hi, got [${args.clipLow}, ${args.clipHigh}]`);
+  check(
+    args.clipLow > 0 && args.clipLow <= 1 && args.clipHigh >= 1,
+    `${fn}: clip bounds must satisfy 0 < lo ≤ 1 ≤ hi, got [${args.clipLow}, ${args.clipHigh}]`,
+  );
   check(args.dualClip === undefined || args.dualClip > 1, `${fn}: dualClip must be > 1, got ${args.dualClip}`);
   const klCoef = args.klCoef ?? 0;
   check(klCoef >= 0 && Number.isFinite(klCoef), `${fn}: klCoef must be finite and ≥ 0, got ${klCoef}`);
   check(!(klCoef > 0 && args.refLogProbs === undefined), `${fn}: klCoef > 0 needs refLogProbs`);
-  check(Number.isInteger(args.outputTokenCount) && args.outputTokenCount >= 0, `${fn}: outputTokenCount must be an integer ≥ 0, got ${args.outputTokenCount}`);
-  check(Number.isInteger(args.activeRowCount) && args.activeRowCount >= 0 && args.activeRowCount <= B, `${fn}: activeRowCount must be an integer in [0, ${B}], got ${args.activeRowCount}`);
-  const inputs = [args.newLogProbs, args.oldLogProbs, args.mask, args.tokenWeights, args.advantages, args.lossScale, args.importanceWeights, args.refLogProbs, args.turnSlots].filter(
-    (t): t is Tensor => t !== undefined,
+  check(
+    Number.isInteger(args.outputTokenCount) && args.outputTokenCount >= 0,
+    `${fn}: outputTokenCount must be an integer ≥ 0, got ${args.outputTokenCount}`,
   );
+  check(
+    Number.isInteger(args.activeRowCount) && args.activeRowCount >= 0 && args.activeRowCount <= B,
+    `${fn}: activeRowCount must be an integer in [0, ${B}], got ${args.activeRowCount}`,
+  );
+  const inputs = [
+    args.newLogProbs,
+    args.oldLogProbs,
+    args.mask,
+    args.tokenWeights,
+    args.advantages,
+    args.lossScale,
+    args.importanceWeights,
+    args.refLogProbs,
+    args.turnSlots,
+  ].filter((t): t is Tensor => t !== undefined);
   checkDistinct(fn, [args.dNewLogProbs, args.scratch, args.stats], inputs);
 
   const ref = args.refLogProbs !== undefined;
-  const variant: Variant = { mode, iw: args.importanceWeights !== undefined, ref, dual: args.dualClip !== undefined, klGrad: ref && klCoef > 0 };
+  const variant: Variant = {
+    mode,
+    iw: args.importanceWeights !== undefined,
+    ref,
+    dual: args.dualClip !== undefined,
+    klGrad: ref && klCoef > 0,
+  };
   const eOff = ROW_STATS * B;
   const sOff = eOff + N;
   const gOff = sOff + B * U;
@@ -619,7 +655,17 @@ export async function surrogateLoss(rt: Runtime, rec: Recorder, args: SurrogateA
 export async function nllLoss(
   rt: Runtime,
   rec: Recorder,
-  args: { rows: number; cols: number; newLogProbs: Tensor; mask: Tensor; outputTokenCount: number; lossScale: Tensor; dNewLogProbs: Tensor; stats: Tensor; scratch: Tensor },
+  args: {
+    rows: number;
+    cols: number;
+    newLogProbs: Tensor;
+    mask: Tensor;
+    outputTokenCount: number;
+    lossScale: Tensor;
+    dNewLogProbs: Tensor;
+    stats: Tensor;
+    scratch: Tensor;
+  },
 ): Promise<void> {
   const fn = 'nllLoss';
   const { rows: B, cols: T } = args;
@@ -631,11 +677,19 @@ export async function nllLoss(
   checkTensor(fn, 'dNewLogProbs', args.dNewLogProbs, N);
   checkTensor(fn, 'stats', args.stats, 1, 'f32', false);
   checkTensor(fn, 'scratch', args.scratch, nllScratchSize(B), 'f32', false);
-  check(Number.isInteger(args.outputTokenCount) && args.outputTokenCount >= 1, `${fn}: outputTokenCount must be an integer ≥ 1 (the batch needs a demonstrated token), got ${args.outputTokenCount}`);
+  check(
+    Number.isInteger(args.outputTokenCount) && args.outputTokenCount >= 1,
+    `${fn}: outputTokenCount must be an integer ≥ 1 (the batch needs a demonstrated token), got ${args.outputTokenCount}`,
+  );
   checkDistinct(fn, [args.dNewLogProbs, args.scratch, args.stats], [args.newLogProbs, args.mask, args.lossScale]);
   const rows = await rt.kernel(NLL_ROWS_KERNEL);
   const [rx, ry] = spread(B);
-  rec.dispatch(rows, [args.newLogProbs, args.mask, args.lossScale, args.dNewLogProbs, args.scratch], [u(B), u(T), u(rx), f(Math.fround(1 / args.outputTokenCount))], [rx, ry]);
+  rec.dispatch(
+    rows,
+    [args.newLogProbs, args.mask, args.lossScale, args.dNewLogProbs, args.scratch],
+    [u(B), u(T), u(rx), f(Math.fround(1 / args.outputTokenCount))],
+    [rx, ry],
+  );
   const final = await rt.kernel(NLL_FINAL_KERNEL);
   rec.dispatch(final, [args.scratch, args.stats], [u(B), f(args.outputTokenCount)], 1);
 }

@@ -40,7 +40,10 @@ const MAX_LOSS_SCALE = 2 ** 24;
 
 /** f32 elements of `partial` that `sumSquares` needs for chunks of these sizes. */
 export function sumSquaresScratchSize(counts: readonly number[]): number {
-  return Math.max(1, counts.reduce((a, n) => a + Math.ceil(n / BLOCK), 0));
+  return Math.max(
+    1,
+    counts.reduce((a, n) => a + Math.ceil(n / BLOCK), 0),
+  );
 }
 
 const SUMSQ_BLOCKS = {
@@ -142,8 +145,14 @@ const STEP_DECISION_GATED = {
   name: 'optim_step_decision_gated',
   bindings: ['read', 'rw', 'rw', 'read'] as const,
   code: STEP_DECISION.code
-    .replace('@group(0) @binding(3) var<storage, read_write> info: array<f32>;', '@group(0) @binding(3) var<storage, read_write> info: array<f32>;\n@group(0) @binding(4) var<storage, read> gate: array<f32>;')
-    .replace('fn main() {', 'fn main() {\n  if (gate[0] != 0.0) {\n    info[0] = sqrt(sumSq[0]) / state[0];\n    info[1] = 1.0;\n    info[2] = 0.0;\n    info[3] = state[0];\n    return;\n  }'),
+    .replace(
+      '@group(0) @binding(3) var<storage, read_write> info: array<f32>;',
+      '@group(0) @binding(3) var<storage, read_write> info: array<f32>;\n@group(0) @binding(4) var<storage, read> gate: array<f32>;',
+    )
+    .replace(
+      'fn main() {',
+      'fn main() {\n  if (gate[0] != 0.0) {\n    info[0] = sqrt(sumSq[0]) / state[0];\n    info[1] = 1.0;\n    info[2] = 0.0;\n    info[3] = state[0];\n    return;\n  }',
+    ),
 };
 
 /**
@@ -224,14 +233,21 @@ function check(cond: boolean, message: string): void {
 
 function checkF32(fn: string, name: string, t: Tensor, size: number, exact = true): void {
   check(t.dtype === 'f32', `${fn}: ${name} '${t.label}' is ${t.dtype}, expected f32`);
-  check(exact ? t.size === size : t.size >= size, `${fn}: ${name} '${t.label}' has ${t.size} elements, expected ${exact ? '' : 'at least '}${size}`);
+  check(
+    exact ? t.size === size : t.size >= size,
+    `${fn}: ${name} '${t.label}' has ${t.size} elements, expected ${exact ? '' : 'at least '}${size}`,
+  );
 }
 
 /**
  * Records Σ x² over all chunks into out[0] (2 dispatches per call plus one per chunk; deterministic).
  * `counts[k]` elements of chunk k are summed (the tensor may be longer).
  */
-export async function sumSquares(rt: Runtime, rec: Recorder, args: { x: Tensor[]; counts: number[]; partial: Tensor; out: Tensor }): Promise<void> {
+export async function sumSquares(
+  rt: Runtime,
+  rec: Recorder,
+  args: { x: Tensor[]; counts: number[]; partial: Tensor; out: Tensor },
+): Promise<void> {
   const fn = 'sumSquares';
   check(args.x.length === args.counts.length, `${fn}: ${args.x.length} chunks but ${args.counts.length} counts`);
   args.x.forEach((t, k) => {
@@ -272,9 +288,17 @@ export async function stepDecision(
   checkF32(fn, 'state', args.state, 4, false);
   checkF32(fn, 'info', args.info, 4, false);
   check(Number.isFinite(args.maxNorm), `${fn}: maxNorm must be finite, got ${args.maxNorm}`);
-  check(!args.dynamic || (Number.isInteger(args.growthInterval) && args.growthInterval >= 1), `${fn}: growthInterval must be an integer ≥ 1, got ${args.growthInterval}`);
+  check(
+    !args.dynamic || (Number.isInteger(args.growthInterval) && args.growthInterval >= 1),
+    `${fn}: growthInterval must be an integer ≥ 1, got ${args.growthInterval}`,
+  );
   const kernel = await rt.kernel(STEP_DECISION);
-  rec.dispatch(kernel, [args.sumSq, args.state, args.info], [f(args.maxNorm), u(args.dynamic ? 1 : 0), u(args.dynamic ? args.growthInterval : 0), f(MAX_LOSS_SCALE)], 1);
+  rec.dispatch(
+    kernel,
+    [args.sumSq, args.state, args.info],
+    [f(args.maxNorm), u(args.dynamic ? 1 : 0), u(args.dynamic ? args.growthInterval : 0), f(MAX_LOSS_SCALE)],
+    1,
+  );
 }
 
 /**
@@ -292,9 +316,17 @@ export async function gatedStepDecision(
   checkF32(fn, 'info', args.info, 4, false);
   checkF32(fn, 'gate', args.gate, 1, false);
   check(Number.isFinite(args.maxNorm), `${fn}: maxNorm must be finite, got ${args.maxNorm}`);
-  check(!args.dynamic || (Number.isInteger(args.growthInterval) && args.growthInterval >= 1), `${fn}: growthInterval must be an integer ≥ 1, got ${args.growthInterval}`);
+  check(
+    !args.dynamic || (Number.isInteger(args.growthInterval) && args.growthInterval >= 1),
+    `${fn}: growthInterval must be an integer ≥ 1, got ${args.growthInterval}`,
+  );
   const kernel = await rt.kernel(STEP_DECISION_GATED);
-  rec.dispatch(kernel, [args.sumSq, args.state, args.info, args.gate], [f(args.maxNorm), u(args.dynamic ? 1 : 0), u(args.dynamic ? args.growthInterval : 0), f(MAX_LOSS_SCALE)], 1);
+  rec.dispatch(
+    kernel,
+    [args.sumSq, args.state, args.info, args.gate],
+    [f(args.maxNorm), u(args.dynamic ? 1 : 0), u(args.dynamic ? args.growthInterval : 0), f(MAX_LOSS_SCALE)],
+    1,
+  );
 }
 
 /** Records LOOP's abort decision into the sticky `gate` (see ABORT_GATE); `stats` holds SURROGATE_STATS. */
@@ -310,12 +342,31 @@ export async function abortGate(rt: Runtime, rec: Recorder, args: { stats: Tenso
 export async function adamw(
   rt: Runtime,
   rec: Recorder,
-  args: { params: Tensor; grads: Tensor; m: Tensor; v: Tensor; count: number; info: Tensor; state: Tensor; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number },
+  args: {
+    params: Tensor;
+    grads: Tensor;
+    m: Tensor;
+    v: Tensor;
+    count: number;
+    info: Tensor;
+    state: Tensor;
+    lr: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weightDecay: number;
+  },
 ): Promise<void> {
   const fn = 'adamw';
   const n = args.count;
   check(Number.isInteger(n) && n >= 0, `${fn}: count must be an integer ≥ 0, got ${n}`);
-  for (const [name, t] of [['params', args.params], ['grads', args.grads], ['m', args.m], ['v', args.v]] as const) checkF32(fn, name, t, n, false);
+  for (const [name, t] of [
+    ['params', args.params],
+    ['grads', args.grads],
+    ['m', args.m],
+    ['v', args.v],
+  ] as const)
+    checkF32(fn, name, t, n, false);
   checkF32(fn, 'info', args.info, 4, false);
   checkF32(fn, 'state', args.state, 4, false);
   const { lr, beta1, beta2, eps, weightDecay } = args;

@@ -121,7 +121,9 @@ describe('startRedisServer', () => {
     it('refuses a client without the password with a clear ServiceError', async () => {
       const err = await caught(connectRedis(`redis://127.0.0.1:${server.port}`));
       expect(err).toBeInstanceOf(ServiceError);
-      expect((err as Error).message).toMatch(new RegExp(`cannot connect to Redis at redis://127\\.0\\.0\\.1:${server.port}: authentication failed \\(NOAUTH`));
+      expect((err as Error).message).toMatch(
+        new RegExp(`cannot connect to Redis at redis://127\\.0\\.0\\.1:${server.port}: authentication failed \\(NOAUTH`),
+      );
       expect((err as Error).message).toContain('redis://:PASSWORD@host:port');
     });
 
@@ -135,20 +137,26 @@ describe('startRedisServer', () => {
 
   it('connectRedis fails fast on a port where nothing listens', async () => {
     const probe = createServer();
-    const port = await new Promise<number>((resolve) => probe.listen(0, '127.0.0.1', () => resolve((probe.address() as { port: number }).port)));
+    const port = await new Promise<number>((resolve) =>
+      probe.listen(0, '127.0.0.1', () => resolve((probe.address() as { port: number }).port)),
+    );
     await new Promise((resolve) => probe.close(resolve));
     const started = Date.now();
     const err = await caught(connectRedis(`redis://:secret@127.0.0.1:${port}/2`));
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(err).toBeInstanceOf(ServiceError);
     expect((err as ServiceError).retryable).toBe(true);
-    expect((err as Error).message).toMatch(new RegExp(`cannot connect to Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}/2: .*ECONNREFUSED`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`cannot connect to Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}/2: .*ECONNREFUSED`),
+    );
   });
 
   it('reports a fixed port that is already taken, with the server log', async () => {
     // Drop connections at once: an accepted socket nobody reads would keep close() waiting.
     const blocker: Server = createServer((socket) => socket.destroy());
-    const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as { port: number }).port)));
+    const port = await new Promise<number>((resolve) =>
+      blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as { port: number }).port)),
+    );
     try {
       const err = await caught(startRedisServer({ dir: join(root, 'taken'), port, appendOnly: false }));
       expect(err).toBeInstanceOf(ServiceError);
@@ -225,10 +233,19 @@ describe('stopOnExit', () => {
   }
 
   /** Start the fixture and resolve with its redis pid once it printed it. */
-  function startChild(mode: string): Promise<{ child: ChildProcess; redisPid: number; output: () => string; exited: Promise<{ code: number | null; signal: string | null }> }> {
-    const child = spawn(process.execPath, ['--import', 'tsx', childScript, mode, join(root, `child-${mode}`)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  function startChild(mode: string): Promise<{
+    child: ChildProcess;
+    redisPid: number;
+    output: () => string;
+    exited: Promise<{ code: number | null; signal: string | null }>;
+  }> {
+    const child = spawn(process.execPath, ['--import', 'tsx', childScript, mode, join(root, `child-${mode}`)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
-    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
     return new Promise((resolve, reject) => {
       const onData = (chunk: Buffer) => {
         output += chunk.toString();

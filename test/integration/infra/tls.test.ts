@@ -21,16 +21,56 @@ beforeAll(async () => {
   ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=horizon-test-ca');
   ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
   writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf');
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  );
   const port = await pickFreePort();
   server = spawn(
     findRedisServerBinary(),
-    ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', 'server.pem', '--tls-key-file', 'server.key', '--tls-ca-cert-file', 'ca.pem', '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no'],
+    [
+      '--port',
+      '0',
+      '--tls-port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--tls-cert-file',
+      'server.pem',
+      '--tls-key-file',
+      'server.key',
+      '--tls-ca-cert-file',
+      'ca.pem',
+      '--tls-auth-clients',
+      'no',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ],
     { cwd: dir, stdio: 'ignore' },
   );
   url = `rediss://localhost:${port}`;
   const env = { NODE_EXTRA_CA_CERTS: path.join(dir, 'ca.pem') };
-  await waitFor(async () => ((await runCli(['status', '--redis', url], { env })).code === 0 ? true : undefined), 15_000, 'the TLS redis-server', 300);
+  await waitFor(
+    async () => ((await runCli(['status', '--redis', url], { env })).code === 0 ? true : undefined),
+    15_000,
+    'the TLS redis-server',
+    300,
+  );
 });
 
 afterAll(() => {
@@ -41,7 +81,9 @@ afterAll(() => {
 describe('rediss:// URLs', () => {
   it('submit and status work over TLS when the CA is trusted', async () => {
     const env = { NODE_EXTRA_CA_CERTS: path.join(dir, 'ca.pem') };
-    const submitted = await runCli(['submit', path.join(REPO, 'test/fixtures/configs/tiny.yaml'), '--redis', url, '--prefix', 'tls'], { env });
+    const submitted = await runCli(['submit', path.join(REPO, 'test/fixtures/configs/tiny.yaml'), '--redis', url, '--prefix', 'tls'], {
+      env,
+    });
     expect(submitted.code, submitted.output).toBe(0);
     const jobId = submitted.output.trim().split('\n')[0];
     const status = await runCli(['status', jobId, '--redis', url, '--prefix', 'tls', '--json'], { env });

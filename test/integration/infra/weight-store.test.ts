@@ -93,7 +93,9 @@ describe('WeightStore', () => {
     tampered[500] ^= 0xff;
     await redis.set(`${prefix}:weights:job-c:4`, tampered);
     const err = await rejection(store.get('job-c', 4));
-    expect(err.message).toMatch(/weights for job job-c version 4 are corrupt: expected 1000 bytes with sha256 [0-9a-f]{64}, got 1000 bytes with sha256 [0-9a-f]{64}/);
+    expect(err.message).toMatch(
+      /weights for job job-c version 4 are corrupt: expected 1000 bytes with sha256 [0-9a-f]{64}, got 1000 bytes with sha256 [0-9a-f]{64}/,
+    );
 
     await redis.set(`${prefix}:weights:job-c:4`, Buffer.from(good.subarray(0, 999)));
     expect((await rejection(store.get('job-c', 4))).message).toMatch(/got 999 bytes/);

@@ -47,7 +47,7 @@ describe('AdamW.step', () => {
     expect(values(theta)[0]).toBeCloseTo(0.9033642, 5);
     expect(values(theta)[1]).toBeCloseTo(-1.9455207, 5);
     expect(opt.steps).toBe(2);
-    const state = (await opt.getState());
+    const state = await opt.getState();
     expect(Array.from(state.tensors[`m:${theta.name}`].data)[0]).toBeCloseTo(-0.005, 7);
     expect(Array.from(state.tensors[`v:${theta.name}`].data)[1]).toBeCloseTo(0.00009999, 9);
     opt.dispose();
@@ -122,7 +122,12 @@ describe('AdamW.step', () => {
   });
 
   it('allocates nothing per step beyond its moments, and frees them on dispose', async () => {
-    const theta = tf.variable(tf.tensor2d([[1, 2], [3, 4]]));
+    const theta = tf.variable(
+      tf.tensor2d([
+        [1, 2],
+        [3, 4],
+      ]),
+    );
     const before = tf.memory().numTensors;
     const opt = new AdamW([theta], OPTIONS);
     expect(tf.memory().numTensors).toBe(before + 2);
@@ -136,11 +141,16 @@ describe('AdamW.step', () => {
 
 describe('AdamW state', () => {
   it('round-trips: a restored optimizer continues exactly like the original', async () => {
-    const original = tf.variable(tf.tensor2d([[0.5, -1], [2, 0]]));
+    const original = tf.variable(
+      tf.tensor2d([
+        [0.5, -1],
+        [2, 0],
+      ]),
+    );
     const opt = new AdamW([original], OPTIONS);
     stepWith(opt, original, [0.1, 0.2, -0.3, 0.4]);
     stepWith(opt, original, [-0.2, 0.1, 0.3, 0.05]);
-    const state = (await opt.getState());
+    const state = await opt.getState();
     expect(state.step).toBe(2);
     expect(Object.keys(state.tensors).sort()).toEqual([`m:${original.name}`, `v:${original.name}`]);
     expect(state.tensors[`m:${original.name}`]).toMatchObject({ dtype: 'F32', shape: [2, 2] });
@@ -157,7 +167,12 @@ describe('AdamW state', () => {
     stepWith(resumed, restored, [0.3, -0.1, 0.2, 0.2]);
 
     // Reference: the same three steps without interruption.
-    const reference = tf.variable(tf.tensor2d([[0.5, -1], [2, 0]]));
+    const reference = tf.variable(
+      tf.tensor2d([
+        [0.5, -1],
+        [2, 0],
+      ]),
+    );
     const refOpt = new AdamW([reference], OPTIONS);
     stepWith(refOpt, reference, [0.1, 0.2, -0.3, 0.4]);
     stepWith(refOpt, reference, [-0.2, 0.1, 0.3, 0.05]);
@@ -173,7 +188,7 @@ describe('AdamW state', () => {
     const theta = tf.variable(tf.tensor1d([1]));
     const opt = new AdamW([theta], OPTIONS);
     stepWith(opt, theta, [1]);
-    const state = (await opt.getState());
+    const state = await opt.getState();
     const m = Array.from(state.tensors[`m:${theta.name}`].data);
     stepWith(opt, theta, [1]);
     expect(Array.from(state.tensors[`m:${theta.name}`].data)).toEqual(m);
@@ -186,7 +201,7 @@ describe('AdamW state', () => {
     const b = tf.variable(tf.tensor2d([[1]]));
     const opt = new AdamW([a, b], OPTIONS);
     stepWith(opt, a, [1, 1]);
-    const good = (await opt.getState());
+    const good = await opt.getState();
     const expectCheckpointError = (state: typeof good, pattern: RegExp) => {
       let caught: unknown;
       try {
@@ -203,7 +218,10 @@ describe('AdamW state', () => {
       { step: 1, tensors: { ...good.tensors, [`m:${a.name}`]: { dtype: 'F32', shape: [3], data: new Float32Array(3) } } },
       new RegExp(`"m:${a.name}" has shape \\[3\\]`),
     );
-    expectCheckpointError({ step: 1, tensors: { ...good.tensors, 'm:stranger': { dtype: 'F32', shape: [1], data: new Float32Array(1) } } }, /m:stranger/);
+    expectCheckpointError(
+      { step: 1, tensors: { ...good.tensors, 'm:stranger': { dtype: 'F32', shape: [1], data: new Float32Array(1) } } },
+      /m:stranger/,
+    );
     expectCheckpointError({ step: -1, tensors: good.tensors }, /step -1/);
     expect(opt.steps).toBe(1);
     expect(Array.from((await opt.getState()).tensors[`m:${a.name}`].data)).toEqual(Array.from(good.tensors[`m:${a.name}`].data));
@@ -226,7 +244,12 @@ describe('clipGlobalNorm', () => {
 
   it('leaves gradients below the limit unchanged', async () => {
     // ‖g‖ = √(1 + 4 + 4) = 3 ≤ 10.
-    const grads = { w: tf.tensor2d([[1, -2], [2, 0]]) };
+    const grads = {
+      w: tf.tensor2d([
+        [1, -2],
+        [2, 0],
+      ]),
+    };
     const { grads: clipped, norm } = await clipGlobalNorm(grads, 10);
     expect(norm).toBeCloseTo(3, 6);
     expect(values(clipped.w)).toEqual([1, -2, 2, 0]);

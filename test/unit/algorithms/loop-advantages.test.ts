@@ -79,7 +79,12 @@ describe('groupAdvantages', () => {
       fc.property(rewardArb, fc.integer({ min: 2, max: 12 }), fc.constantFrom('none', 'std'), (value, k, normalize) => {
         const a = groupAdvantages(Array(k).fill(value), { baseline: 'leave-one-out', normalize });
         expect(a.every((x) => x === 0)).toBe(true);
-        expect(filterByAdvantage(a.map((advantage) => ({ advantage })), 0.01)).toEqual([]);
+        expect(
+          filterByAdvantage(
+            a.map((advantage) => ({ advantage })),
+            0.01,
+          ),
+        ).toEqual([]);
       }),
     );
     // A value whose repeated sum does not round-trip: 0.1 + 0.1 + 0.1 = 0.30000000000000004.
@@ -88,18 +93,14 @@ describe('groupAdvantages', () => {
 
   it('invariant 3: scaling the rewards by c > 0 scales the advantages by c', () => {
     fc.assert(
-      fc.property(
-        fc.array(rewardArb, { minLength: 2, maxLength: 10 }),
-        fc.double({ min: 0.01, max: 100, noNaN: true }),
-        (returns, c) => {
-          const base = groupAdvantages(returns, LOO);
-          const scaled = groupAdvantages(
-            returns.map((r) => c * r),
-            LOO,
-          );
-          scaled.forEach((s, i) => expect(Math.abs(s - c * base[i])).toBeLessThan(1e-9 * Math.max(1, c)));
-        },
-      ),
+      fc.property(fc.array(rewardArb, { minLength: 2, maxLength: 10 }), fc.double({ min: 0.01, max: 100, noNaN: true }), (returns, c) => {
+        const base = groupAdvantages(returns, LOO);
+        const scaled = groupAdvantages(
+          returns.map((r) => c * r),
+          LOO,
+        );
+        scaled.forEach((s, i) => expect(Math.abs(s - c * base[i])).toBeLessThan(1e-9 * Math.max(1, c)));
+      }),
     );
     // By hand: R = [1, 0] → A = [1, −1]; 3R = [3, 0] → A = [3, −3].
     expect(groupAdvantages([3, 0], LOO)).toEqual([3, -3]);

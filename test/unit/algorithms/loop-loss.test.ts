@@ -261,7 +261,13 @@ describe('loopLoss: KL penalty to a reference (k3)', () => {
     const v = tf.variable(tf.tensor2d([[-1]]));
     expect(() =>
       loopLoss(
-        handInputs(v, { oldLogProbs: Float32Array.from([-1]), mask: Float32Array.from([1]), advantages: Float32Array.from([1]), divisor: 1, klCoef: 0.1 }),
+        handInputs(v, {
+          oldLogProbs: Float32Array.from([-1]),
+          mask: Float32Array.from([1]),
+          advantages: Float32Array.from([1]),
+          divisor: 1,
+          klCoef: 0.1,
+        }),
       ),
     ).toThrow(TrainingError);
     v.dispose();
@@ -327,7 +333,7 @@ describe('loopLoss with a stand-in policy', () => {
         const i = b * cols + t;
         const p = softmax(z.slice(i * vocab, (i + 1) * vocab));
         for (let c = 0; c < vocab; c++) {
-          const expected = mask[i] ? (-(advantages[b] / (divisor * outputs[b])) * ((c === tokens[i] ? 1 : 0) - p[c])) : 0;
+          const expected = mask[i] ? -(advantages[b] / (divisor * outputs[b])) * ((c === tokens[i] ? 1 : 0) - p[c]) : 0;
           expect(out.grad[i * vocab + c]).toBeCloseTo(expected, 6);
           // Invariant 4: exactly zero, not merely small, off the policy's tokens.
           if (!mask[i]) expect(out.grad[i * vocab + c]).toBe(0);
@@ -472,10 +478,12 @@ describe('loopLoss with a stand-in policy', () => {
 
   it('rejects inputs whose lengths do not match [B, T]', () => {
     const logits = randomLogits(new Rng(16), rows * cols, vocab);
-    expect(() => tf.tidy(() => loopLoss({ ...inputsWith(logits, new Float32Array(5), 4) }).loss)).toThrow(/oldLogProbs has 5 entries, expected 12/);
-    expect(() =>
-      tf.tidy(() => loopLoss({ ...inputsWith(logits, recompute(logits), 4), advantages: new Float32Array(2) }).loss),
-    ).toThrow(TrainingError);
+    expect(() => tf.tidy(() => loopLoss({ ...inputsWith(logits, new Float32Array(5), 4) }).loss)).toThrow(
+      /oldLogProbs has 5 entries, expected 12/,
+    );
+    expect(() => tf.tidy(() => loopLoss({ ...inputsWith(logits, recompute(logits), 4), advantages: new Float32Array(2) }).loss)).toThrow(
+      TrainingError,
+    );
     logits.dispose();
   });
 });

@@ -16,7 +16,12 @@ describe('sftLoss', () => {
     // L = −(ln ½ + ln ¼ + ln ⅛)/3 = (1 + 2 + 3)·ln 2 / 3 = 2·ln 2 = 1.3862944.
     // (A per-row mean first would give ((ln 2 + ln 4)/2 + ln 8)/2 = 2.25·ln 2 instead.)
     // dL/dlogp = −1/3 on each output token, 0 elsewhere (also at −∞).
-    const logProbs = tf.variable(tf.tensor2d([[Math.log(0.5), Math.log(0.25), Number.NEGATIVE_INFINITY], [0, Math.log(0.125), 9]]));
+    const logProbs = tf.variable(
+      tf.tensor2d([
+        [Math.log(0.5), Math.log(0.25), Number.NEGATIVE_INFINITY],
+        [0, Math.log(0.125), 9],
+      ]),
+    );
     const mask = Float32Array.from([1, 1, 0, 0, 1, 0]);
     const { value, grads } = tf.variableGrads(() => sftLoss(logProbs as tf.Tensor2D, mask), [logProbs]);
     expect(value.dataSync()[0]).toBeCloseTo(2 * Math.LN2, 6);

@@ -92,7 +92,10 @@ export async function startFakeAppWorld(): Promise<FakeAppWorld> {
             success: right,
             difficulty: 1,
             num_tests: 2,
-            passes: [{ requirement: 'assert no model changes', label: 'no_op_pass' }, ...(right ? [{ requirement: 'assert answer matches', label: null }] : [])],
+            passes: [
+              { requirement: 'assert no model changes', label: 'no_op_pass' },
+              ...(right ? [{ requirement: 'assert answer matches', label: null }] : []),
+            ],
             failures: right ? [] : [{ requirement: 'assert answer matches', trace: 'AssertionError' }],
           },
         });

@@ -44,20 +44,31 @@ describe('algorithm muzero', () => {
   });
 
   it('refuses an env section, sft steps, a replay that can never fill and an empty program set', () => {
-    expect(errorOf(() => resolveConfig({ algorithm: 'muzero', env: { name: 'toy/guess' } })).message).toMatch(/algorithm muzero .* reads no env section; remove env \(it sets toy\/guess\)/);
+    expect(errorOf(() => resolveConfig({ algorithm: 'muzero', env: { name: 'toy/guess' } })).message).toMatch(
+      /algorithm muzero .* reads no env section; remove env \(it sets toy\/guess\)/,
+    );
     expect(errorOf(() => resolveConfig({ algorithm: 'muzero', sft: { steps: 10 } })).message).toContain('sft.steps = 10');
-    expect(errorOf(() => resolveConfig({ algorithm: 'muzero', muzero: { replay: { capacity: 100 }, learner: { minReplayPositions: 200 } } })).message).toContain(
-      'muzero.learner.minReplayPositions (200) exceeds muzero.replay.capacity (100)',
+    expect(
+      errorOf(() => resolveConfig({ algorithm: 'muzero', muzero: { replay: { capacity: 100 }, learner: { minReplayPositions: 200 } } }))
+        .message,
+    ).toContain('muzero.learner.minReplayPositions (200) exceeds muzero.replay.capacity (100)');
+    expect(errorOf(() => resolveConfig({ algorithm: 'muzero', muzero: { programs: { generate: [] } } })).message).toContain(
+      'muzero.programs: no training programs',
     );
-    expect(errorOf(() => resolveConfig({ algorithm: 'muzero', muzero: { programs: { generate: [] } } })).message).toContain('muzero.programs: no training programs');
-    expect(errorOf(() => resolveConfig({ algorithm: 'muzero', muzero: { selfPlay: { gamesPerJob: 0 } } })).message).toContain('muzero.selfPlay.gamesPerJob');
-    expect(errorOf(() => resolveConfig({ algorithm: 'muzero', muzero: { programs: { generate: [{ count: 2, workload: { generator: 'lstm' } }] } } })).message).toContain(
-      'muzero.programs.generate.0.workload',
+    expect(errorOf(() => resolveConfig({ algorithm: 'muzero', muzero: { selfPlay: { gamesPerJob: 0 } } })).message).toContain(
+      'muzero.selfPlay.gamesPerJob',
     );
+    expect(
+      errorOf(() =>
+        resolveConfig({ algorithm: 'muzero', muzero: { programs: { generate: [{ count: 2, workload: { generator: 'lstm' } }] } } }),
+      ).message,
+    ).toContain('muzero.programs.generate.0.workload');
   });
 
   it('token-policy algorithms still need exactly one of env.name / env.module', () => {
-    expect(errorOf(() => resolveConfig({ algorithm: 'loop' })).message).toMatch(/env: algorithm loop trains a token policy on an environment: set env\.name .*toy\/guess.* or env\.module/);
+    expect(errorOf(() => resolveConfig({ algorithm: 'loop' })).message).toMatch(
+      /env: algorithm loop trains a token policy on an environment: set env\.name .*toy\/guess.* or env\.module/,
+    );
     expect(errorOf(() => resolveConfig({})).message).toContain('algorithm loop trains a token policy');
     expect(errorOf(() => resolveConfig({ algorithm: 'grpo', env: {} })).message).toContain('exactly one of env.name');
   });

@@ -76,7 +76,9 @@ describe('resolveConfig', () => {
 
 describe('--set overrides', () => {
   it('parse values as YAML and create missing sections', () => {
-    const c = resolveConfig(base, { overrides: ['rollout.groupSize=4', 'loop.clipLow=code', 'model.qkvBias=true', 'env.options.maxNumber=8'] });
+    const c = resolveConfig(base, {
+      overrides: ['rollout.groupSize=4', 'loop.clipLow=code', 'model.qkvBias=true', 'env.options.maxNumber=8'],
+    });
     expect(c.rollout.groupSize).toBe(4);
     expect(c.model.qkvBias).toBe(true);
     expect(c.env.options).toEqual({ maxNumber: 8 });
@@ -134,7 +136,13 @@ describe('docs/config-reference.md', () => {
 });
 
 describe('recipe presets and context policies', () => {
-  const delethink = { ...base, algorithm: 'delethink', rollout: { context: 'delethink' }, model: { maxSeqLen: 256 }, delethink: { chunkTokens: 64, carryoverTokens: 32, headTokens: 8, maxChunks: 4 } };
+  const delethink = {
+    ...base,
+    algorithm: 'delethink',
+    rollout: { context: 'delethink' },
+    model: { maxSeqLen: 256 },
+    delethink: { chunkTokens: 64, carryoverTokens: 32, headTokens: 8, maxChunks: 4 },
+  };
 
   it('delethink: clip [0.8, 1.26], dual clip 3, trace-length aggregation, TIS on every token; budget C + (I−1)(C−m)', () => {
     const c = resolveConfig(delethink);
@@ -151,7 +159,13 @@ describe('recipe presets and context policies', () => {
 
   it('memalpha: per-turn GRPO, token mean, KL 0.001, and it needs the fresh context', () => {
     const c = resolveConfig({ ...base, algorithm: 'memalpha', rollout: { context: 'fresh' } });
-    expect([c.loop.advantageUnit, c.loop.aggregation, c.loop.klCoef, c.loop.advantage, c.loop.normalize]).toEqual(['turn', 'token-mean', 0.001, 'group-mean', 'std']);
+    expect([c.loop.advantageUnit, c.loop.aggregation, c.loop.klCoef, c.loop.advantage, c.loop.normalize]).toEqual([
+      'turn',
+      'token-mean',
+      0.001,
+      'group-mean',
+      'std',
+    ]);
     expect(errorOf(() => resolveConfig({ ...base, algorithm: 'memalpha' })).message).toContain('rollout.context: fresh');
   });
 
@@ -168,7 +182,11 @@ describe('recipe presets and context policies', () => {
   });
 
   it('checks m < C and h < m', () => {
-    expect(errorOf(() => resolveConfig({ ...delethink, delethink: { chunkTokens: 32, carryoverTokens: 32 } })).message).toContain('carryoverTokens (m) must be smaller');
-    expect(errorOf(() => resolveConfig({ ...delethink, delethink: { ...delethink.delethink, headTokens: 40 } })).message).toContain('headTokens (h) must be smaller');
+    expect(errorOf(() => resolveConfig({ ...delethink, delethink: { chunkTokens: 32, carryoverTokens: 32 } })).message).toContain(
+      'carryoverTokens (m) must be smaller',
+    );
+    expect(errorOf(() => resolveConfig({ ...delethink, delethink: { ...delethink.delethink, headTokens: 40 } })).message).toContain(
+      'headTokens (h) must be smaller',
+    );
   });
 });

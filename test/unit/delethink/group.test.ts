@@ -20,7 +20,17 @@ const tokenizer = new ByteTokenizer();
 beforeAll(async () => {
   await selectBackend('wasm');
   policy = new TransformerPolicy(
-    resolvePolicyConfig({ dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 48, ropeTheta: 10000, normEps: 1e-5, qkvBias: false, initStd: 0.02, vocabSize: 260 }),
+    resolvePolicyConfig({
+      dModel: 16,
+      nLayers: 1,
+      nHeads: 2,
+      maxSeqLen: 48,
+      ropeTheta: 10000,
+      normEps: 1e-5,
+      qkvBias: false,
+      initStd: 0.02,
+      vocabSize: 260,
+    }),
     11,
   );
 });
@@ -144,7 +154,14 @@ describe('runDelethinkGroup', () => {
     outcome.trajectories.forEach((t, k) => {
       const responses = t.segments.map((s) => s.tokens.filter((_, i) => s.turn[i] >= 0));
       expect(logs[k].resets).toEqual([{ split: 'train', index: 0, seed: 1 }]);
-      expect(logs[k].steps).toEqual([tokenizer.decode(finalWindowTokens(responses.map((response) => ({ response })), tracing))]);
+      expect(logs[k].steps).toEqual([
+        tokenizer.decode(
+          finalWindowTokens(
+            responses.map((response) => ({ response })),
+            tracing,
+          ),
+        ),
+      ]);
       expect(logs[k].scores).toBe(1);
       expect(logs[k].closed).toBe(true);
       expect(t.reward.total).toBeCloseTo(logs[k].steps[0].length / 100, 12);
@@ -161,9 +178,25 @@ describe('runDelethinkGroup', () => {
     expect(logs[3].scores).toBe(1);
 
     const failing: EnvLog[] = [];
-    const attempt = runDelethinkGroup(policy, spec(recordingEnv(failing, () => true), { groupSize: 2 }), tracing);
+    const attempt = runDelethinkGroup(
+      policy,
+      spec(
+        recordingEnv(failing, () => true),
+        { groupSize: 2 },
+      ),
+      tracing,
+    );
     await expect(attempt).rejects.toThrow(EnvError);
-    await expect(runDelethinkGroup(policy, spec(recordingEnv([], () => true), { groupSize: 1 }), tracing)).rejects.toThrow(/failed after 1 retries: scorer unavailable/);
+    await expect(
+      runDelethinkGroup(
+        policy,
+        spec(
+          recordingEnv([], () => true),
+          { groupSize: 1 },
+        ),
+        tracing,
+      ),
+    ).rejects.toThrow(/failed after 1 retries: scorer unavailable/);
     expect(failing.every((log) => log.closed)).toBe(true);
   });
 

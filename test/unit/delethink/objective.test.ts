@@ -106,7 +106,13 @@ describe('aggregation by trace length (invariant 6)', () => {
     // Layout 2: trace a as chunks of 4 and 2 output tokens (prompts of 2 and 3), trace b one row; T = 6.
     type Row = { trace: 'a' | 'b'; prompt: number; from: number; to: number };
     const layouts: Array<{ T: number; rows: Row[] }> = [
-      { T: 8, rows: [{ trace: 'a', prompt: 2, from: 0, to: 6 }, { trace: 'b', prompt: 2, from: 0, to: 3 }] },
+      {
+        T: 8,
+        rows: [
+          { trace: 'a', prompt: 2, from: 0, to: 6 },
+          { trace: 'b', prompt: 2, from: 0, to: 3 },
+        ],
+      },
       {
         T: 6,
         rows: [
@@ -136,7 +142,10 @@ describe('aggregation by trace length (invariant 6)', () => {
       });
       const rowWeights = traceWeights(rows.map((r) => ({ trace: r.trace, outputTokens: r.to - r.from })));
       const adv = Float32Array.from(rows, (r) => advantages[r.trace]);
-      const out = lossAndGradient({ oldLogProbs: old, samplerLogProbs: sampler, mask, advantages: adv, rowWeights, ...PAPER }, newLp, [B, T]);
+      const out = lossAndGradient({ oldLogProbs: old, samplerLogProbs: sampler, mask, advantages: adv, rowWeights, ...PAPER }, newLp, [
+        B,
+        T,
+      ]);
       const gradOf = new Map(where.map((w) => [`${w.trace}${w.token}`, out.grad[w.index]]));
       const maskedGrad = out.grad.filter((_, i) => mask[i] === 0);
       return { loss: out.loss, gradOf, maskedGrad };
@@ -209,7 +218,14 @@ describe('delethinkLoss golden values (one output token, row weight 1)', () => {
     const old = new Float32Array(rows * T);
     const sampler = Float32Array.from([0, 0, 0, -Math.log(3), 0, 0, 0, 0]);
     const out = lossAndGradient(
-      { oldLogProbs: old, samplerLogProbs: sampler, mask, advantages: Float32Array.from([1, 1]), rowWeights: Float32Array.from([0.25, 0]), ...PAPER },
+      {
+        oldLogProbs: old,
+        samplerLogProbs: sampler,
+        mask,
+        advantages: Float32Array.from([1, 1]),
+        rowWeights: Float32Array.from([0.25, 0]),
+        ...PAPER,
+      },
       [Math.log(1.5), 0, 0, 0, 0, 0, 0, 0],
       [rows, T],
     );
@@ -219,7 +235,14 @@ describe('delethinkLoss golden values (one output token, row weight 1)', () => {
     expect(out.stats.ratio_max).toBeCloseTo(1.5, 5);
     expect(out.stats.approx_kl).toBeCloseTo(-Math.log(1.5) / 4, 6);
     const neg = lossAndGradient(
-      { oldLogProbs: new Float32Array(2), samplerLogProbs: new Float32Array(2), mask: Float32Array.from([1, 1]), advantages: Float32Array.from([-1]), rowWeights: Float32Array.from([0.5]), ...PAPER },
+      {
+        oldLogProbs: new Float32Array(2),
+        samplerLogProbs: new Float32Array(2),
+        mask: Float32Array.from([1, 1]),
+        advantages: Float32Array.from([-1]),
+        rowWeights: Float32Array.from([0.5]),
+        ...PAPER,
+      },
       [Math.log(4), Math.log(2)],
       [1, 2],
     );
@@ -236,7 +259,15 @@ describe('delethinkLoss golden values (one output token, row weight 1)', () => {
     const old = new Float32Array(2 * T);
     const sampler = Float32Array.from([0, 0, 0, 0, 0, -Math.log(1.5)]);
     const out = lossAndGradient(
-      { oldLogProbs: old, samplerLogProbs: sampler, mask, advantages: Float32Array.from([-1, 1]), rowWeights: Float32Array.from([1, 1 / 3]), ...PAPER, tisCap: 1.3 },
+      {
+        oldLogProbs: old,
+        samplerLogProbs: sampler,
+        mask,
+        advantages: Float32Array.from([-1, 1]),
+        rowWeights: Float32Array.from([1, 1 / 3]),
+        ...PAPER,
+        tisCap: 1.3,
+      },
       [0, Math.log(4), 0, Math.log(1.5), 0, 0],
       [2, T],
     );
@@ -267,9 +298,16 @@ describe('delethinkLoss golden values (one output token, row weight 1)', () => {
         ...PAPER,
       }),
     );
-    expect(Object.keys(out.stats).sort()).toEqual(
-      ['approx_kl', 'clip_fraction', 'dual_clip_fraction', 'policy_loss', 'ratio_max', 'ratio_mean', 'tis_capped_fraction', 'tis_mean'],
-    );
+    expect(Object.keys(out.stats).sort()).toEqual([
+      'approx_kl',
+      'clip_fraction',
+      'dual_clip_fraction',
+      'policy_loss',
+      'ratio_max',
+      'ratio_mean',
+      'tis_capped_fraction',
+      'tis_mean',
+    ]);
     expect(tf.memory().numTensors).toBe(before + 1 + 8);
     tf.dispose([out.loss, ...Object.values(out.stats)]);
     expect(tf.memory().numTensors).toBe(before);
@@ -325,9 +363,20 @@ describe('trace minibatches', () => {
 
 describe('test-time scaling: trimming to a budget', () => {
   it('right-trims output tokens across chunks', () => {
-    const chunks = [[1, 2, 3, 4], [5, 6], [7, 8]];
+    const chunks = [
+      [1, 2, 3, 4],
+      [5, 6],
+      [7, 8],
+    ];
     expect(trimTraceToBudget(chunks, 5)).toEqual({ responses: [[1, 2, 3, 4], [5]], thinkingTokens: 5, trimmed: true });
-    expect(trimTraceToBudget(chunks, 6)).toEqual({ responses: [[1, 2, 3, 4], [5, 6]], thinkingTokens: 6, trimmed: true });
+    expect(trimTraceToBudget(chunks, 6)).toEqual({
+      responses: [
+        [1, 2, 3, 4],
+        [5, 6],
+      ],
+      thinkingTokens: 6,
+      trimmed: true,
+    });
     expect(trimTraceToBudget(chunks, 8)).toEqual({ responses: chunks, thinkingTokens: 8, trimmed: false });
     expect(trimTraceToBudget(chunks, 100).trimmed).toBe(false);
     expect(() => trimTraceToBudget(chunks, 0)).toThrow(TrainingError);

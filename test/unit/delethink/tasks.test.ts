@@ -81,7 +81,12 @@ describe('reasoning/running-sum', () => {
         // Under Delethink only the last chunk's window (carryover + response) reaches the env.
         const chunks = responses(demonstrationTraceSegments(demo, t));
         expect(chunks.length).toBeGreaterThanOrEqual(3);
-        const window = tokenizer.decode(finalWindowTokens(chunks.map((text) => ({ response: tokenizer.encode(text) })), t));
+        const window = tokenizer.decode(
+          finalWindowTokens(
+            chunks.map((text) => ({ response: tokenizer.encode(text) })),
+            t,
+          ),
+        );
         expect((await play(runningSumEnv, options, task, window)).reward.total).toBe(1);
       }
     }
@@ -151,7 +156,13 @@ describe('reasoning/multiply', () => {
   });
 
   it('demonstrations with noise 0 are verified correct for many digit counts', async () => {
-    for (const [digitsA, digitsB] of [[1, 1], [2, 1], [4, 3], [3, 5], [9, 9]]) {
+    for (const [digitsA, digitsB] of [
+      [1, 1],
+      [2, 1],
+      [4, 3],
+      [3, 5],
+      [9, 9],
+    ]) {
       const opts = validateEnvOptions(multiplyEnv, { digitsA, digitsB }) as MultiplyOptions;
       for (let index = 0; index < 20; index++) {
         const task = { split: SPLITS[index % 3], index, seed: 9 };
@@ -204,8 +215,15 @@ describe('reasoning/multiply', () => {
 
 describe('splits and the episode contract', () => {
   it('gives train, eval and test disjoint seeds; held-out problems do not depend on the run seed', () => {
-    const seeds = SPLITS.map((split) => new Set(Array.from({ length: 1000 }, (_, index) => problemSeed('reasoning/running-sum', { split, index, seed: 0 }, 1))));
-    for (const [a, b] of [[0, 1], [0, 2], [1, 2]]) for (const s of seeds[a]) expect(seeds[b].has(s)).toBe(false);
+    const seeds = SPLITS.map(
+      (split) => new Set(Array.from({ length: 1000 }, (_, index) => problemSeed('reasoning/running-sum', { split, index, seed: 0 }, 1))),
+    );
+    for (const [a, b] of [
+      [0, 1],
+      [0, 2],
+      [1, 2],
+    ])
+      for (const s of seeds[a]) expect(seeds[b].has(s)).toBe(false);
     const opts = validateEnvOptions(runningSumEnv, {}) as RunningSumOptions;
     const q = (split: string, seed: number) => runningSumProblem({ split, index: 7, seed }, opts).question;
     expect(q('eval', 1)).toBe(q('eval', 2));
@@ -229,7 +247,9 @@ describe('splits and the episode contract', () => {
     // The built-in tasks require the end-of-thinking marker.
     const answer = runningSumProblem(task, opts).answer;
     expect((await play(runningSumEnv, opts, task, `\\boxed{${answer}}`)).reward.total).toBe(0);
-    await expect(async () => (await runningSumEnv.create(opts)).reset({ split: 'eval', index: 1000, seed: 0 })).rejects.toThrow(/outside split 'eval'/);
+    await expect(async () => (await runningSumEnv.create(opts)).reset({ split: 'eval', index: 1000, seed: 0 })).rejects.toThrow(
+      /outside split 'eval'/,
+    );
   });
 });
 
@@ -248,7 +268,9 @@ describe('reasoning/jsonl', () => {
       { question: 'q2', answer: '1/2', source: 'd.jsonl:3' },
     ]);
     expect(() => parseJsonlProblems('{"question":"q1","answer":3}\n{"question":"q2"}\n', 'd.jsonl')).toThrow(/d\.jsonl:2: answer: /);
-    expect(() => parseJsonlProblems('{"question":"q1","answer":3}\n{"question":"q2", answer: 1}\n', 'd.jsonl')).toThrow(/d\.jsonl:2 is not valid JSON/);
+    expect(() => parseJsonlProblems('{"question":"q1","answer":3}\n{"question":"q2", answer: 1}\n', 'd.jsonl')).toThrow(
+      /d\.jsonl:2 is not valid JSON/,
+    );
     expect(() => parseJsonlProblems('{"question":"","answer":3}\n', 'd.jsonl')).toThrow(/d\.jsonl:1: question/);
     expect(() => parseJsonlProblems('[1,2]\n', 'd.jsonl')).toThrow(ConfigError);
   });
@@ -257,7 +279,10 @@ describe('reasoning/jsonl', () => {
     const file = write('all.jsonl', Array.from({ length: 20 }, (_, i) => JSON.stringify({ question: `q${i}`, answer: i })).join('\n'));
     const opts = validateEnvOptions(jsonlEnv, { path: file }) as JsonlOptions;
     expect(SPLITS.map((s) => jsonlTaskCount(s, opts))).toEqual([16, 2, 2]);
-    const problems = parseJsonlProblems(Array.from({ length: 20 }, (_, i) => JSON.stringify({ question: `q${i}`, answer: i })).join('\n'), 'x');
+    const problems = parseJsonlProblems(
+      Array.from({ length: 20 }, (_, i) => JSON.stringify({ question: `q${i}`, answer: i })).join('\n'),
+      'x',
+    );
     const a = splitProblems(problems, 0.1, 0.2, 3);
     const b = splitProblems(problems, 0.1, 0.2, 3);
     expect(a).toEqual(b);

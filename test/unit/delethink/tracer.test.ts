@@ -85,7 +85,10 @@ function assertInvariants(t: DelethinkTracing, queries: readonly number[][], cal
         const expected = expectedPrompt(queries[k], trace.chunks[0].response, trace.chunks[l - 1].response, t);
         expect(request.context).toEqual(expected);
         const allowed = new Set([...trace.chunks[0].response.slice(0, t.headTokens), ...trace.chunks[l - 1].response]);
-        const older = trace.chunks.slice(0, l).flatMap((c) => c.response).filter((id) => !allowed.has(id));
+        const older = trace.chunks
+          .slice(0, l)
+          .flatMap((c) => c.response)
+          .filter((id) => !allowed.has(id));
         for (const id of older) expect(request.context).not.toContain(id);
       }
       // Invariant 3: context ≤ |q| + C (+ h in the paper variant).
@@ -200,7 +203,11 @@ describe('traceBatch', () => {
         const m = Math.floor(mShare * C);
         const h = Math.floor(hShare * (carry === 'paper' ? C : m));
         const tracingCase: DelethinkTracing = { chunkTokens: C, carryoverTokens: m, headTokens: h, maxChunks: I, carry };
-        return { tracing: tracingCase, lengths, queries: lengths.map((_, k) => Array.from({ length: queryLengths[k] }, (_, i) => 100 + 10 * k + i)) };
+        return {
+          tracing: tracingCase,
+          lengths,
+          queries: lengths.map((_, k) => Array.from({ length: queryLengths[k] }, (_, i) => 100 + 10 * k + i)),
+        };
       });
     await fc.assert(
       fc.asyncProperty(caseArb, async ({ tracing: t, lengths, queries }) => {
@@ -228,11 +235,20 @@ describe('traceBatch', () => {
   });
 
   it('checks the generator contract', async () => {
-    const bad = (result: { tokens: number[]; logProbs: number[]; stopped: boolean }): ChunkGenerator => async (requests) => requests.map(() => result);
+    const bad =
+      (result: { tokens: number[]; logProbs: number[]; stopped: boolean }): ChunkGenerator =>
+      async (requests) =>
+        requests.map(() => result);
     const t = { ...tracing, chunkTokens: 3, carryoverTokens: 1 };
-    await expect(traceBatch(bad({ tokens: [5, 6], logProbs: [0, 0], stopped: false }), [[1]], t, STOP)).rejects.toThrow(/without the stop token/);
-    await expect(traceBatch(bad({ tokens: [STOP, 6], logProbs: [0, 0], stopped: true }), [[1]], t, STOP)).rejects.toThrow(/not the last token/);
-    await expect(traceBatch(bad({ tokens: [5, 6, 7, 8], logProbs: [0, 0, 0, 0], stopped: false }), [[1]], t, STOP)).rejects.toThrow(/exceed maxNewTokens/);
+    await expect(traceBatch(bad({ tokens: [5, 6], logProbs: [0, 0], stopped: false }), [[1]], t, STOP)).rejects.toThrow(
+      /without the stop token/,
+    );
+    await expect(traceBatch(bad({ tokens: [STOP, 6], logProbs: [0, 0], stopped: true }), [[1]], t, STOP)).rejects.toThrow(
+      /not the last token/,
+    );
+    await expect(traceBatch(bad({ tokens: [5, 6, 7, 8], logProbs: [0, 0, 0, 0], stopped: false }), [[1]], t, STOP)).rejects.toThrow(
+      /exceed maxNewTokens/,
+    );
     await expect(traceBatch(bad({ tokens: [5, 6, 7], logProbs: [0], stopped: false }), [[1]], t, STOP)).rejects.toThrow(/log-probs/);
     await expect(traceBatch(async () => [], [[1]], t, STOP)).rejects.toThrow(/0 results for 1 requests/);
     await expect(traceBatch(bad({ tokens: [STOP], logProbs: [0], stopped: true }), [[]], t, STOP)).rejects.toThrow(/query 0 is empty/);

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Arena, type DType, type Tensor } from '../../../models/engine/runtime.js';
-import { attentionBackward, attentionCached, attentionForward, rope, ropeTable, writeCache } from '../../../models/engine/kernels/attention.js';
+import {
+  attentionBackward,
+  attentionCached,
+  attentionForward,
+  rope,
+  ropeTable,
+  writeCache,
+} from '../../../models/engine/kernels/attention.js';
 import { maxRelativeError, randomArray, requireRuntime } from './helpers.js';
 
 const rt = await requireRuntime();
@@ -16,7 +23,13 @@ interface Shape {
 // ───────────── float64 CPU references (plain loops) ─────────────
 
 /** out [B·T, H·D], lse [B·H·T] of causal GQA attention. */
-function cpuForward(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, s: Shape, scale: number): { out: Float64Array; lse: Float64Array } {
+function cpuForward(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  s: Shape,
+  scale: number,
+): { out: Float64Array; lse: Float64Array } {
   const { B, T, H, Hkv, D } = s;
   const G = H / Hkv;
   const out = new Float64Array(B * T * H * D);
@@ -154,7 +167,12 @@ function put(arena: Arena, label: string, data: Float32Array | Int32Array, dtype
 function inputs(s: Shape, seed: number) {
   const nq = s.B * s.T * s.H * s.D;
   const nk = s.B * s.T * s.Hkv * s.D;
-  return { q: randomArray(nq, seed, -2, 2), k: randomArray(nk, seed + 1, -2, 2), v: randomArray(nk, seed + 2, -1, 1), dO: randomArray(nq, seed + 3, -1, 1) };
+  return {
+    q: randomArray(nq, seed, -2, 2),
+    k: randomArray(nk, seed + 1, -2, 2),
+    v: randomArray(nk, seed + 2, -1, 1),
+    dO: randomArray(nq, seed + 3, -1, 1),
+  };
 }
 
 async function gpuForward(arena: Arena, s: Shape, x: { q: Float32Array; k: Float32Array; v: Float32Array }) {
@@ -165,7 +183,19 @@ async function gpuForward(arena: Arena, s: Shape, x: { q: Float32Array; k: Float
   const out = arena.alloc('out', [s.B * s.T, s.H * s.D]);
   const lse = arena.alloc('lse', [s.B * s.H * s.T]);
   const rec = runtime.record();
-  await attentionForward(runtime, rec, { batch: s.B, seqLen: s.T, nHeads: s.H, nKvHeads: s.Hkv, headDim: s.D, q, k, v, out, lse, scale: 1 / Math.sqrt(s.D) });
+  await attentionForward(runtime, rec, {
+    batch: s.B,
+    seqLen: s.T,
+    nHeads: s.H,
+    nKvHeads: s.Hkv,
+    headDim: s.D,
+    q,
+    k,
+    v,
+    out,
+    lse,
+    scale: 1 / Math.sqrt(s.D),
+  });
   rec.submit();
   return { q, k, v, out, lse, gotOut: await runtime.readNumbers(out), gotLse: await runtime.readNumbers(lse) };
 }
@@ -287,7 +317,21 @@ describe.skipIf(!rt)('engine attention', () => {
       const out = arena.alloc('out', [nq]);
       runtime.write(out, new Float32Array(nq).fill(Number.NaN));
       const rec = runtime.record();
-      await attentionCached(runtime, rec, { batch: c.B, queryLen: c.Tq, cacheLen: c.S, nHeads: c.H, nKvHeads: c.Hkv, headDim: c.D, q, kCache: kc, vCache: vc, out, keyStart, keyEnd, scale: 1 / Math.sqrt(c.D) });
+      await attentionCached(runtime, rec, {
+        batch: c.B,
+        queryLen: c.Tq,
+        cacheLen: c.S,
+        nHeads: c.H,
+        nKvHeads: c.Hkv,
+        headDim: c.D,
+        q,
+        kCache: kc,
+        vCache: vc,
+        out,
+        keyStart,
+        keyEnd,
+        scale: 1 / Math.sqrt(c.D),
+      });
       rec.submit();
       const got = await runtime.readNumbers(out);
       const ref = cpuCached(qh, kh, vh, ks, ke, c, 1 / Math.sqrt(c.D));
@@ -310,7 +354,12 @@ describe.skipIf(!rt)('engine attention', () => {
       const L = P + steps;
       const scale = 1 / Math.sqrt(D);
       // Each row's own (unpadded) sequence of prompt + generated tokens.
-      const seqs = lengths.map((len, b) => ({ len: len + steps, q: randomArray((len + steps) * H * D, 100 + b, -2, 2), k: randomArray((len + steps) * Hkv * D, 200 + b, -2, 2), v: randomArray((len + steps) * Hkv * D, 300 + b, -1, 1) }));
+      const seqs = lengths.map((len, b) => ({
+        len: len + steps,
+        q: randomArray((len + steps) * H * D, 100 + b, -2, 2),
+        k: randomArray((len + steps) * Hkv * D, 200 + b, -2, 2),
+        v: randomArray((len + steps) * Hkv * D, 300 + b, -1, 1),
+      }));
       // Reference: attentionForward on each row alone.
       const refs: Float32Array[] = [];
       for (const sq of seqs) {
@@ -347,7 +396,21 @@ describe.skipIf(!rt)('engine attention', () => {
         const rec = runtime.record();
         await writeCache(runtime, rec, { src: k, cache: kCache, slot: keyEnd, batch: B, queryLen: Tq, cacheLen: S, width: Hkv * D });
         await writeCache(runtime, rec, { src: v, cache: vCache, slot: keyEnd, batch: B, queryLen: Tq, cacheLen: S, width: Hkv * D });
-        await attentionCached(runtime, rec, { batch: B, queryLen: Tq, cacheLen: S, nHeads: H, nKvHeads: Hkv, headDim: D, q, kCache, vCache, out, keyStart, keyEnd, scale });
+        await attentionCached(runtime, rec, {
+          batch: B,
+          queryLen: Tq,
+          cacheLen: S,
+          nHeads: H,
+          nKvHeads: Hkv,
+          headDim: D,
+          q,
+          kCache,
+          vCache,
+          out,
+          keyStart,
+          keyEnd,
+          scale,
+        });
         rec.submit();
         const got = await runtime.readNumbers(out);
         for (let b = 0; b < B; b++) {

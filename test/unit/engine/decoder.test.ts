@@ -14,7 +14,18 @@ import { TransformerPolicy, resolvePolicyConfig } from '../../../models/transfor
 import { requireRuntime } from './helpers.js';
 
 const rt = await requireRuntime();
-const config = resolvePolicyConfig({ dModel: 32, nLayers: 2, nHeads: 4, nKvHeads: 2, maxSeqLen: 96, ropeTheta: 10000, normEps: 1e-5, qkvBias: true, initStd: 0.3, vocabSize: 23 });
+const config = resolvePolicyConfig({
+  dModel: 32,
+  nLayers: 2,
+  nHeads: 4,
+  nKvHeads: 2,
+  maxSeqLen: 96,
+  ropeTheta: 10000,
+  normEps: 1e-5,
+  qkvBias: true,
+  initStd: 0.3,
+  vocabSize: 23,
+});
 const STOP = 5;
 
 function requests(count: number, seed: number): GenerationRequest[] {
@@ -101,7 +112,17 @@ describe.skipIf(!rt)('engine decoder vs the tfjs sampler', () => {
   it('a deep model whose prefills and windows exceed one submit splits them, with the same tokens', async () => {
     // 80 layers: ~1448 dispatches per step, so one-row prefills (rows joining one by one) and a window
     // of 16 steps cannot share one recorder.
-    const deep = resolvePolicyConfig({ dModel: 8, nLayers: 80, nHeads: 2, maxSeqLen: 64, ropeTheta: 10000, normEps: 1e-5, qkvBias: false, initStd: 0.3, vocabSize: 23 });
+    const deep = resolvePolicyConfig({
+      dModel: 8,
+      nLayers: 80,
+      nHeads: 2,
+      maxSeqLen: 64,
+      ropeTheta: 10000,
+      normEps: 1e-5,
+      qkvBias: false,
+      initStd: 0.3,
+      vocabSize: 23,
+    });
     const reference = new TransformerPolicy(deep, 5, { scope: 'deep' });
     const engineModel = await EngineModel.create(rt!, deep, 5, { precision: 'f32', training: false });
     const decoder = await EngineDecoder.create(engineModel, { maxRows: 2, stepsPerSync: 16 });
@@ -119,9 +140,15 @@ describe.skipIf(!rt)('engine decoder vs the tfjs sampler', () => {
   it('rejects what the tfjs sampler rejects, with its messages', async () => {
     const decoder = await EngineDecoder.create(model, { maxRows: 2 });
     try {
-      await expect(decoder.generate([{ context: [], maxNewTokens: 2, rng: new Rng(1) }], { temperature: 1, stopTokens: [] })).rejects.toThrow(/context is empty/);
-      await expect(decoder.generate([{ context: [99], maxNewTokens: 2, rng: new Rng(1) }], { temperature: 1, stopTokens: [] })).rejects.toThrow(/outside the vocabulary/);
-      await expect(decoder.generate([{ context: [1, 2], maxNewTokens: 95, rng: new Rng(1) }], { temperature: 1, stopTokens: [] })).rejects.toThrow(/exceeds the model's maxSeqLen 96/);
+      await expect(
+        decoder.generate([{ context: [], maxNewTokens: 2, rng: new Rng(1) }], { temperature: 1, stopTokens: [] }),
+      ).rejects.toThrow(/context is empty/);
+      await expect(
+        decoder.generate([{ context: [99], maxNewTokens: 2, rng: new Rng(1) }], { temperature: 1, stopTokens: [] }),
+      ).rejects.toThrow(/outside the vocabulary/);
+      await expect(
+        decoder.generate([{ context: [1, 2], maxNewTokens: 95, rng: new Rng(1) }], { temperature: 1, stopTokens: [] }),
+      ).rejects.toThrow(/exceeds the model's maxSeqLen 96/);
       const none = await decoder.generate([{ context: [1], maxNewTokens: 0, rng: new Rng(1) }], { temperature: 1, stopTokens: [] });
       expect(none).toEqual([{ tokens: [], logProbs: [], finishReason: 'length' }]);
     } finally {

@@ -13,7 +13,17 @@ import { resolvePolicyConfig } from '../../../models/transformer.js';
 import { requireRuntime } from './helpers.js';
 
 const rt = await requireRuntime();
-const small = resolvePolicyConfig({ dModel: 32, nLayers: 2, nHeads: 4, maxSeqLen: 4096, ropeTheta: 10000, normEps: 1e-5, qkvBias: false, initStd: 0.05, vocabSize: 50 });
+const small = resolvePolicyConfig({
+  dModel: 32,
+  nLayers: 2,
+  nHeads: 4,
+  maxSeqLen: 4096,
+  ropeTheta: 10000,
+  normEps: 1e-5,
+  qkvBias: false,
+  initStd: 0.05,
+  vocabSize: 50,
+});
 
 function batch(B: number, T: number, seed: number) {
   const rng = new Rng(seed);
@@ -22,11 +32,23 @@ function batch(B: number, T: number, seed: number) {
 
 describe.skipIf(!rt)('engine faults', () => {
   it('a model larger than the device allows is refused with its size, before anything is allocated', async () => {
-    const huge = resolvePolicyConfig({ dModel: 4096, nLayers: 8, nHeads: 32, maxSeqLen: 64, ropeTheta: 10000, normEps: 1e-5, qkvBias: false, initStd: 0.02, vocabSize: 50 });
+    const huge = resolvePolicyConfig({
+      dModel: 4096,
+      nLayers: 8,
+      nHeads: 32,
+      maxSeqLen: 64,
+      ropeTheta: 10000,
+      normEps: 1e-5,
+      qkvBias: false,
+      initStd: 0.02,
+      vocabSize: 50,
+    });
     const error = await EngineModel.create(rt!, huge, 1).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GpuError);
     expect((error as GpuError).code).toBe('E_GPU');
-    expect((error as Error).message).toMatch(/arena 'the 1611\.4M-parameter policy\/params' needs 6\.0 GiB, more than this device's largest buffer/);
+    expect((error as Error).message).toMatch(
+      /arena 'the 1611\.4M-parameter policy\/params' needs 6\.0 GiB, more than this device's largest buffer/,
+    );
   });
 
   it('a batch too large for the device names its bucket and bytes, and the model still works afterwards', async () => {
@@ -73,7 +95,10 @@ describe.skipIf(!rt)('engine faults', () => {
 
 describe.skipIf(!rt?.engine.caps.shaderF16)('mixed precision (f16 matmul operands) with dynamic loss scaling', () => {
   it('an overflowing loss scale skips the step, changes nothing and halves; a later step applies', async () => {
-    const model = await EngineModel.create(rt!, small, 6, { precision: 'f16', lossScale: { initial: 2 ** 24, growthInterval: 1000, dynamic: true } });
+    const model = await EngineModel.create(rt!, small, 6, {
+      precision: 'f16',
+      lossScale: { initial: 2 ** 24, growthInterval: 1000, dynamic: true },
+    });
     try {
       model.setOptimizer({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1 });
       const { tokens } = batch(2, 12, 7);

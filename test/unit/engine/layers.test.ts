@@ -273,8 +273,15 @@ describe.skipIf(!rt)('engine layers', () => {
           maxRelativeError(await runtime.readNumbers(rstd), ref.rstd),
           // dx is a difference of two terms (it cancels completely for d = 1): relative to their size.
           maxScaledError(await runtime.readNumbers(dxOver), back.dx, back.dxScale),
-          maxScaledError(await runtime.readNumbers(dxAcc), back.dx.map((v, k) => v + dx0[k]), back.dxScale.map((v, k) => v + Math.abs(dx0[k]))),
-          maxRelativeError(await runtime.readNumbers(dGain), back.dGain.map((v, c) => 2 * v + dGain0[c])),
+          maxScaledError(
+            await runtime.readNumbers(dxAcc),
+            back.dx.map((v, k) => v + dx0[k]),
+            back.dxScale.map((v, k) => v + Math.abs(dx0[k])),
+          ),
+          maxRelativeError(
+            await runtime.readNumbers(dGain),
+            back.dGain.map((v, c) => 2 * v + dGain0[c]),
+          ),
         ];
         worst = Math.max(worst, ...errs);
         expect(Math.max(...errs), `n=${n} d=${d}: ${errs.join(', ')}`).toBeLessThan(1e-4);
@@ -333,14 +340,43 @@ describe.skipIf(!rt)('engine layers', () => {
         const colSum = new Float64Array(c);
         for (let r = 0; r < n; r++) for (let k = 0; k < c; k++) colSum[k] += x[r * c + k];
         // Inputs lie in [−1, 1]: sums that cancel are compared on that scale.
-        expect(maxRelativeError(await runtime.readNumbers(yT), Array.from(y, (v, k) => v - 0.75 * x[k]), 1)).toBeLessThan(1e-6);
-        expect(maxRelativeError(await runtime.readNumbers(yDefault), Array.from(y, (v, k) => v + x[k]), 1)).toBeLessThan(1e-6);
-        expect(maxRelativeError(await runtime.readNumbers(sT), Array.from(x, (v) => 1.5 * v))).toBeLessThan(1e-6);
-        expect(maxRelativeError(await runtime.readNumbers(bT), Array.from(x, (v, k) => v + bias[k % c]), 1)).toBeLessThan(1e-6);
+        expect(
+          maxRelativeError(
+            await runtime.readNumbers(yT),
+            Array.from(y, (v, k) => v - 0.75 * x[k]),
+            1,
+          ),
+        ).toBeLessThan(1e-6);
+        expect(
+          maxRelativeError(
+            await runtime.readNumbers(yDefault),
+            Array.from(y, (v, k) => v + x[k]),
+            1,
+          ),
+        ).toBeLessThan(1e-6);
+        expect(
+          maxRelativeError(
+            await runtime.readNumbers(sT),
+            Array.from(x, (v) => 1.5 * v),
+          ),
+        ).toBeLessThan(1e-6);
+        expect(
+          maxRelativeError(
+            await runtime.readNumbers(bT),
+            Array.from(x, (v, k) => v + bias[k % c]),
+            1,
+          ),
+        ).toBeLessThan(1e-6);
         // Sums of n terms of size ~1 (cancelling): relative to √n.
         const scale = Math.sqrt(n);
         expect(maxRelativeError(await runtime.readNumbers(sums[0]), colSum, scale)).toBeLessThan(1e-5);
-        expect(maxRelativeError(await runtime.readNumbers(sums[1]), colSum.map((v, k) => v + out0[k]), scale)).toBeLessThan(1e-5);
+        expect(
+          maxRelativeError(
+            await runtime.readNumbers(sums[1]),
+            colSum.map((v, k) => v + out0[k]),
+            scale,
+          ),
+        ).toBeLessThan(1e-5);
       }
     }
     ws.done();
@@ -366,15 +402,41 @@ describe.skipIf(!rt)('engine layers', () => {
           const lpRef = Array.from(targets, (t, r) => (t >= 0 && t < V ? ref.logp[r * V + t] : 0));
           const gradRef = new Float64Array(R * V);
           for (let r = 0; r < R; r++) {
-            for (let j = 0; j < V; j++) gradRef[r * V + j] = (dlp[r] * ((j === targets[r] ? 1 : 0) - Math.exp(ref.logp[r * V + j]))) / temperature;
+            for (let j = 0; j < V; j++)
+              gradRef[r * V + j] = (dlp[r] * ((j === targets[r] ? 1 : 0) - Math.exp(ref.logp[r * V + j]))) / temperature;
           }
           const logitsT = ws.put(logits);
           const targetsT = ws.put(targets);
-          const [lp, lse, lp2, lse2, entropy, dLogits] = [ws.empty(R), ws.empty(R), ws.empty(R), ws.empty(R), ws.empty(R), ws.put(new Float32Array(R * V).fill(9))];
+          const [lp, lse, lp2, lse2, entropy, dLogits] = [
+            ws.empty(R),
+            ws.empty(R),
+            ws.empty(R),
+            ws.empty(R),
+            ws.empty(R),
+            ws.put(new Float32Array(R * V).fill(9)),
+          ];
           const rec = runtime.record();
           await tokenLogProbs(runtime, rec, { logits: logitsT, targets: targetsT, rows: R, vocab: V, temperature, logProbs: lp, lse });
-          await tokenLogProbs(runtime, rec, { logits: logitsT, targets: targetsT, rows: R, vocab: V, temperature, logProbs: lp2, lse: lse2, entropy });
-          await tokenLogProbsBackward(runtime, rec, { logits: logitsT, targets: targetsT, lse, dLogProbs: ws.put(dlp), dLogits, rows: R, vocab: V, temperature });
+          await tokenLogProbs(runtime, rec, {
+            logits: logitsT,
+            targets: targetsT,
+            rows: R,
+            vocab: V,
+            temperature,
+            logProbs: lp2,
+            lse: lse2,
+            entropy,
+          });
+          await tokenLogProbsBackward(runtime, rec, {
+            logits: logitsT,
+            targets: targetsT,
+            lse,
+            dLogProbs: ws.put(dlp),
+            dLogits,
+            rows: R,
+            vocab: V,
+            temperature,
+          });
           rec.submit();
           // z is rounded to f32 (|z| ≤ 115): compare on the scale of 1 nat.
           const errs = [
@@ -412,11 +474,23 @@ describe.skipIf(!rt)('engine layers', () => {
       const shared = bumpy(V, 501 + V, 3);
       const logits = new Float32Array(R * V);
       for (let r = 0; r < R; r++) logits.set(r < R / 2 ? shared : bumpy(V, 503 + V + r, 3), r * V);
-      const uniforms = Float32Array.from({ length: R }, (_, r) => (r < R / 2 ? (r + 0.37) / (R / 2) : randomArray(1, 509 + r + V, 0, 1)[0]));
+      const uniforms = Float32Array.from({ length: R }, (_, r) =>
+        r < R / 2 ? (r + 0.37) / (R / 2) : randomArray(1, 509 + r + V, 0, 1)[0],
+      );
       const ref = softmaxRef(logits, R, V, temperature);
       const [tokens, lp, lse] = [ws.empty(R, 'i32'), ws.empty(R), ws.empty(R)];
       const rec = runtime.record();
-      await sampleTokens(runtime, rec, { logits: ws.put(logits), rows: R, vocab: V, temperature, topP: 1, uniforms: ws.put(uniforms), tokens, logProbs: lp, lse });
+      await sampleTokens(runtime, rec, {
+        logits: ws.put(logits),
+        rows: R,
+        vocab: V,
+        temperature,
+        topP: 1,
+        uniforms: ws.put(uniforms),
+        tokens,
+        logProbs: lp,
+        lse,
+      });
       rec.submit();
       const got = await runtime.readNumbers(tokens);
       const gotLp = await runtime.readNumbers(lp);
@@ -460,7 +534,10 @@ describe.skipIf(!rt)('engine layers', () => {
       { name: 'V=260', row: bumpy(260, 603, 1.5) },
       { name: 'V=5003', row: bumpy(5003, 607, 2.5) },
       { name: 'V=70001', row: bumpy(70001, 611, 2) },
-      { name: 'V=5003 ties at the boundary', row: Float32Array.from({ length: 5003 }, (_, j) => (j % 97 === 5 ? 6 : j % 7 === 0 ? 2 : -40 + (j % 13))) },
+      {
+        name: 'V=5003 ties at the boundary',
+        row: Float32Array.from({ length: 5003 }, (_, j) => (j % 97 === 5 ? 6 : j % 7 === 0 ? 2 : -40 + (j % 13))),
+      },
     ];
     for (const { name, row } of rowsOfLogits) {
       const V = row.length;
@@ -476,7 +553,17 @@ describe.skipIf(!rt)('engine layers', () => {
       const keptMass = keptIds.reduce((a, j) => a + p[j], 0);
       const [tokens, lp, lse] = [ws.empty(R, 'i32'), ws.empty(R), ws.empty(R)];
       const rec = runtime.record();
-      await sampleTokens(runtime, rec, { logits: ws.put(logits), rows: R, vocab: V, temperature, topP: 0.5, uniforms: ws.put(uniforms), tokens, logProbs: lp, lse });
+      await sampleTokens(runtime, rec, {
+        logits: ws.put(logits),
+        rows: R,
+        vocab: V,
+        temperature,
+        topP: 0.5,
+        uniforms: ws.put(uniforms),
+        tokens,
+        logProbs: lp,
+        lse,
+      });
       rec.submit();
       const got = await runtime.readNumbers(tokens);
       const gotLp = await runtime.readNumbers(lp);
@@ -498,7 +585,8 @@ describe.skipIf(!rt)('engine layers', () => {
         expect(Math.abs(gotLp[r] - ref.logp[got[r]])).toBeLessThan(1e-4);
       }
       // Each kept token whose renormalised mass spans at least two of the u's is picked.
-      for (const j of keptIds) if (p[j] / keptMass > 2 / R) expect(Array.from(got).includes(j), `${name}: kept token ${j} never picked`).toBe(true);
+      for (const j of keptIds)
+        if (p[j] / keptMass > 2 / R) expect(Array.from(got).includes(j), `${name}: kept token ${j} never picked`).toBe(true);
       if (name === 'ties') expect(keptIds).toEqual([0, 1, 2]);
       if (name === 'one token') expect(new Set(Array.from(got))).toEqual(new Set([77]));
     }
@@ -509,13 +597,25 @@ describe.skipIf(!rt)('engine layers', () => {
     const ws = workspace(runtime, 1 << 20);
     const rec = runtime.record();
     const x = ws.empty(10);
-    await expect(rmsNormForward(runtime, rec, { x, gain: ws.empty(5), out: ws.empty(10), rstd: ws.empty(2), n: 3, d: 5, eps: 1e-6 })).rejects.toThrow(
-      /rmsNormForward: 'x' .* has 10 elements, needs at least 15/,
-    );
     await expect(
-      sampleTokens(runtime, rec, { logits: x, rows: 1, vocab: 10, temperature: 1, topP: 0, uniforms: ws.empty(1), tokens: ws.empty(1, 'i32'), logProbs: ws.empty(1), lse: ws.empty(1) }),
+      rmsNormForward(runtime, rec, { x, gain: ws.empty(5), out: ws.empty(10), rstd: ws.empty(2), n: 3, d: 5, eps: 1e-6 }),
+    ).rejects.toThrow(/rmsNormForward: 'x' .* has 10 elements, needs at least 15/);
+    await expect(
+      sampleTokens(runtime, rec, {
+        logits: x,
+        rows: 1,
+        vocab: 10,
+        temperature: 1,
+        topP: 0,
+        uniforms: ws.empty(1),
+        tokens: ws.empty(1, 'i32'),
+        logProbs: ws.empty(1),
+        lse: ws.empty(1),
+      }),
     ).rejects.toThrow(/topP must be in \(0, 1\]/);
-    await expect(embeddingForward(runtime, rec, { table: x, ids: ws.empty(2), out: ws.empty(10), n: 2, d: 5 })).rejects.toThrow(/'ids' must be i32/);
+    await expect(embeddingForward(runtime, rec, { table: x, ids: ws.empty(2), out: ws.empty(10), n: 2, d: 5 })).rejects.toThrow(
+      /'ids' must be i32/,
+    );
     rec.submit();
     ws.done();
   });

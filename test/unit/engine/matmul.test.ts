@@ -85,7 +85,8 @@ function cases(transA: boolean, transB: boolean): Case[] {
   const list: Case[] = [];
   let seed = 1 + (transA ? 100 : 0) + (transB ? 200 : 0);
   for (const [m, n, k] of SHAPES) list.push({ m, n, k, transA, transB, accumulate: false, alpha: 1, tile: 'auto', seed: seed++ });
-  for (const tile of ['large', 'small'] as const) list.push({ m: 130, n: 67, k: 129, transA, transB, accumulate: false, alpha: 1, tile, seed: seed++ });
+  for (const tile of ['large', 'small'] as const)
+    list.push({ m: 130, n: 67, k: 129, transA, transB, accumulate: false, alpha: 1, tile, seed: seed++ });
   list.push({ m: 17, n: 33, k: 65, transA, transB, accumulate: true, alpha: -0.5, tile: 'auto', seed: seed++ });
   list.push({ m: 130, n: 67, k: 129, transA, transB, accumulate: true, alpha: -0.5, tile: 'large', seed: seed++ });
   list.push({ m: 64, n: 64, k: 64, transA, transB, accumulate: true, alpha: 1, tile: 'large', seed: seed++ });
@@ -95,7 +96,14 @@ function cases(transA: boolean, transB: boolean): Case[] {
 /** Run every case in one step (one submit) and compare each with its reference. */
 async function check(runtime: Runtime, path: MatmulPath, transA: boolean, transB: boolean): Promise<void> {
   const list = cases(transA, transB);
-  const bytes = list.reduce((s, c) => s + Arena.footprint(runtime.engine, c.m * c.k, 'f32') + Arena.footprint(runtime.engine, c.k * c.n, 'f32') + Arena.footprint(runtime.engine, c.m * c.n, 'f32'), 0);
+  const bytes = list.reduce(
+    (s, c) =>
+      s +
+      Arena.footprint(runtime.engine, c.m * c.k, 'f32') +
+      Arena.footprint(runtime.engine, c.k * c.n, 'f32') +
+      Arena.footprint(runtime.engine, c.m * c.n, 'f32'),
+    0,
+  );
   const arena = new Arena(runtime.engine, `matmul-${path}`, bytes);
   try {
     const rec = runtime.record();
@@ -111,7 +119,20 @@ async function check(runtime: Runtime, path: MatmulPath, transA: boolean, transB
       runtime.write(tb, b);
       // Without accumulate C starts as garbage-like numbers: the kernel must overwrite them.
       runtime.write(tc, c0);
-      await matmul(runtime, rec, { a: ta, b: tb, c: tc, m: c.m, n: c.n, k: c.k, transA: c.transA, transB: c.transB, accumulate: c.accumulate, alpha: c.alpha, path, tile: c.tile });
+      await matmul(runtime, rec, {
+        a: ta,
+        b: tb,
+        c: tc,
+        m: c.m,
+        n: c.n,
+        k: c.k,
+        transA: c.transA,
+        transB: c.transB,
+        accumulate: c.accumulate,
+        alpha: c.alpha,
+        path,
+        tile: c.tile,
+      });
       inputs.push({ c, a, b, c0, out: tc });
     }
     rec.submit();
@@ -174,8 +195,12 @@ describe.skipIf(!rt)('engine matmul (f32 and f16 paths)', () => {
     const small = arena.alloc('small', [3, 5]);
     const rec = runtime.record();
     await expect(matmul(runtime, rec, { a, b, c, m: 4, n: 5, k: 7, path: 'f32' })).rejects.toThrow(RangeError);
-    await expect(matmul(runtime, rec, { a, b, c, m: 4, n: 5, k: 7, path: 'f32' })).rejects.toThrow(/A \[m=4, k=7\] needs 28 elements, 'a' \[4, 6\] has 24/);
-    await expect(matmul(runtime, rec, { a, b, c: small, m: 4, n: 5, k: 6, path: 'f32' })).rejects.toThrow(/C \[m=4, n=5\] needs 20 elements, 'small' \[3, 5\] has 15/);
+    await expect(matmul(runtime, rec, { a, b, c, m: 4, n: 5, k: 7, path: 'f32' })).rejects.toThrow(
+      /A \[m=4, k=7\] needs 28 elements, 'a' \[4, 6\] has 24/,
+    );
+    await expect(matmul(runtime, rec, { a, b, c: small, m: 4, n: 5, k: 6, path: 'f32' })).rejects.toThrow(
+      /C \[m=4, n=5\] needs 20 elements, 'small' \[3, 5\] has 15/,
+    );
     await expect(matmul(runtime, rec, { a, b, c, m: 4, n: 6, k: 6, transB: true, path: 'f32' })).rejects.toThrow(/B \[n=6, k=6\] needs 36/);
     await expect(matmul(runtime, rec, { a, b, c, m: 4, n: 0, k: 6, path: 'f32' })).rejects.toThrow(/n must be a positive integer/);
     await expect(matmul(runtime, rec, { a, b, c: a, m: 4, n: 5, k: 6, path: 'f32' })).rejects.toThrow(/overlaps the input 'a'/);
@@ -230,7 +255,10 @@ describe('pickMatmulPath', () => {
 
   it('auto takes the tensor cores when offered, else f32', () => {
     expect(pickMatmulPath(tensorCores, 'auto').path).toBe('f16-matrix');
-    expect(pickMatmulPath(halfOnly, 'auto')).toEqual({ path: 'f32', reason: 'auto: the device has no f16 subgroup matrices, so register-tiled f32' });
+    expect(pickMatmulPath(halfOnly, 'auto')).toEqual({
+      path: 'f32',
+      reason: 'auto: the device has no f16 subgroup matrices, so register-tiled f32',
+    });
     expect(pickMatmulPath(base, 'auto').path).toBe('f32');
   });
 
@@ -242,7 +270,10 @@ describe('pickMatmulPath', () => {
   });
 
   it('falls back with the reason when the device lacks what was asked for', () => {
-    expect(pickMatmulPath(base, 'f16')).toEqual({ path: 'f32', reason: 'f16 requested but the device lacks shader-f16: falling back to f32' });
+    expect(pickMatmulPath(base, 'f16')).toEqual({
+      path: 'f32',
+      reason: 'f16 requested but the device lacks shader-f16: falling back to f32',
+    });
     const toHalf = pickMatmulPath(halfOnly, 'f16-matrix');
     expect(toHalf.path).toBe('f16');
     expect(toHalf.reason).toMatch(/^f16-matrix requested but the device has no f16 subgroup matrices: falling back to f16/);

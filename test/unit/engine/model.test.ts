@@ -31,7 +31,8 @@ async function referenceGradients(policy: TransformerPolicy, grads: Record<strin
   const out: Record<string, Float32Array> = {};
   for (let k = 0; k < policy.variables.length; k++) {
     const g = grads[policy.variables[k].name];
-    const exported = g.shape.length === 2 && !['model.embed_tokens.weight', 'lm_head.weight'].includes(policy.parameterNames[k]) ? tf.transpose(g) : g;
+    const exported =
+      g.shape.length === 2 && !['model.embed_tokens.weight', 'lm_head.weight'].includes(policy.parameterNames[k]) ? tf.transpose(g) : g;
     out[policy.parameterNames[k]] = (await exported.data()) as Float32Array;
     if (exported !== g) exported.dispose();
   }
@@ -50,7 +51,13 @@ interface Case {
 
 const base = { ropeTheta: 10000, normEps: 1e-5, initStd: 0.05, vocabSize: 37 };
 const CASES: Case[] = [
-  { name: 'tiny MHA, token ratio', config: resolvePolicyConfig({ ...base, dModel: 32, nLayers: 2, nHeads: 4, maxSeqLen: 32, qkvBias: false }), B: 3, T: 11, ratio: 'token' },
+  {
+    name: 'tiny MHA, token ratio',
+    config: resolvePolicyConfig({ ...base, dModel: 32, nLayers: 2, nHeads: 4, maxSeqLen: 32, qkvBias: false }),
+    B: 3,
+    T: 11,
+    ratio: 'token',
+  },
   {
     name: 'GQA with q/k/v bias, dual clip, importance weights, turn ratio',
     config: resolvePolicyConfig({ ...base, dModel: 48, nLayers: 2, nHeads: 6, nKvHeads: 2, maxSeqLen: 40, qkvBias: true, ffnHidden: 40 }),
@@ -60,10 +67,25 @@ const CASES: Case[] = [
     dualClip: 3,
     importance: true,
   },
-  { name: 'one layer, trajectory ratio, odd sizes', config: resolvePolicyConfig({ ...base, dModel: 20, nLayers: 1, nHeads: 2, maxSeqLen: 16, qkvBias: false, ffnHidden: 27 }), B: 5, T: 7, ratio: 'trajectory' },
+  {
+    name: 'one layer, trajectory ratio, odd sizes',
+    config: resolvePolicyConfig({ ...base, dModel: 20, nLayers: 1, nHeads: 2, maxSeqLen: 16, qkvBias: false, ffnHidden: 27 }),
+    B: 5,
+    T: 7,
+    ratio: 'trajectory',
+  },
   {
     name: 'untied output layer (lm_head.weight), token ratio',
-    config: resolvePolicyConfig({ ...base, dModel: 24, nLayers: 2, nHeads: 3, nKvHeads: 1, maxSeqLen: 24, qkvBias: false, tieEmbeddings: false }),
+    config: resolvePolicyConfig({
+      ...base,
+      dModel: 24,
+      nLayers: 2,
+      nHeads: 3,
+      nKvHeads: 1,
+      maxSeqLen: 24,
+      qkvBias: false,
+      tieEmbeddings: false,
+    }),
     B: 3,
     T: 9,
     ratio: 'token',
@@ -91,9 +113,19 @@ function makeBatch(c: Case, seed: number) {
 }
 
 /** The engine's form of a minibatch, as the learner builds it (trainer/policy-trainer.ts). */
-function engineInputs(inputs: Omit<LoopLossInputs, 'newLogProbs'>, B: number, T: number, tokens: Int32Array, temperature: number): SurrogateBatch {
+function engineInputs(
+  inputs: Omit<LoopLossInputs, 'newLogProbs'>,
+  B: number,
+  T: number,
+  tokens: Int32Array,
+  temperature: number,
+): SurrogateBatch {
   const batch = { tokens, batchSize: B, seqLen: T };
-  return engineBatch({ packed: { batch, mask: inputs.mask, turnIds: inputs.turnIds, samplerLogProbs: inputs.oldLogProbs, advantages: inputs.advantages }, temperature, loss: inputs });
+  return engineBatch({
+    packed: { batch, mask: inputs.mask, turnIds: inputs.turnIds, samplerLogProbs: inputs.oldLogProbs, advantages: inputs.advantages },
+    temperature,
+    loss: inputs,
+  });
 }
 
 describe.skipIf(!rt)('engine model vs the tfjs reference (f32)', () => {
@@ -170,7 +202,13 @@ describe.skipIf(!rt)('engine model vs the tfjs reference (f32)', () => {
       const lp = await whole.logProbs(batch);
       expect(Array.from(await chunked.logProbs(batch))).toEqual(Array.from(lp));
       const old = Float32Array.from(lp, (x, k) => (mask[k] ? x + 0.1 : 0));
-      const inputs = engineInputs({ oldLogProbs: old, mask, turnIds, advantages, divisor: c.B, clipLow: 0.9, clipHigh: 1.1, ratio: 'token' }, c.B, c.T, tokens, 1);
+      const inputs = engineInputs(
+        { oldLogProbs: old, mask, turnIds, advantages, divisor: c.B, clipLow: 0.9, clipHigh: 1.1, ratio: 'token' },
+        c.B,
+        c.T,
+        tokens,
+        1,
+      );
       const a = await whole.gradientsOnly(inputs);
       const b = await chunked.gradientsOnly(inputs);
       expect(b.stats.loss).toBeCloseTo(a.stats.loss, 7);
@@ -194,7 +232,16 @@ describe.skipIf(!rt)('engine model vs the tfjs reference (f32)', () => {
       const lp0 = policy.logProbs(batch);
       const old = Float32Array.from((await lp0.data()) as Float32Array, (x, k) => (mask[k] ? x : 0));
       lp0.dispose();
-      const common: Omit<LoopLossInputs, 'newLogProbs'> = { oldLogProbs: old, mask, turnIds, advantages, divisor: c.B, clipLow: 0.8, clipHigh: 1.2, ratio: 'token' };
+      const common: Omit<LoopLossInputs, 'newLogProbs'> = {
+        oldLogProbs: old,
+        mask,
+        turnIds,
+        advantages,
+        divisor: c.B,
+        clipLow: 0.8,
+        clipHigh: 1.2,
+        ratio: 'token',
+      };
       const norms: number[] = [];
       for (let step = 0; step < 3; step++) {
         const { value, grads } = tf.variableGrads(() => {

@@ -396,7 +396,17 @@ describe.skipIf(!rt)('engine NLL vs sftLoss (tfjs cpu)', () => {
       const stats = arena.alloc('stats', [1]);
       const scratch = arena.alloc('scratch', [nllScratchSize(B)]);
       const rec = runtime.record();
-      await nllLoss(runtime, rec, { rows: B, cols: T, newLogProbs, mask: maskT, outputTokenCount: count, lossScale, dNewLogProbs: dNew, stats, scratch });
+      await nllLoss(runtime, rec, {
+        rows: B,
+        cols: T,
+        newLogProbs,
+        mask: maskT,
+        outputTokenCount: count,
+        lossScale,
+        dNewLogProbs: dNew,
+        stats,
+        scratch,
+      });
       rec.submit();
       const gotGrad = await runtime.readNumbers(dNew);
       const gotLoss = (await runtime.readNumbers(stats))[0];
@@ -413,7 +423,17 @@ describe.skipIf(!rt)('engine NLL vs sftLoss (tfjs cpu)', () => {
     const arena = new Arena(runtime.engine, 'nll refusals', 1 << 14);
     const t = (n: number) => arena.alloc('t', [n]);
     const rec = runtime.record();
-    const args = { rows: 1, cols: 4, newLogProbs: t(4), mask: t(4), outputTokenCount: 0, lossScale: t(1), dNewLogProbs: t(4), stats: t(1), scratch: t(1) };
+    const args = {
+      rows: 1,
+      cols: 4,
+      newLogProbs: t(4),
+      mask: t(4),
+      outputTokenCount: 0,
+      lossScale: t(1),
+      dNewLogProbs: t(4),
+      stats: t(1),
+      scratch: t(1),
+    };
     await expect(nllLoss(runtime, rec, args)).rejects.toThrow(/outputTokenCount/);
     await expect(nllLoss(runtime, rec, { ...args, outputTokenCount: 2, mask: t(3) })).rejects.toThrow(/mask/);
     rec.submit();

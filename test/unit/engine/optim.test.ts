@@ -80,8 +80,17 @@ describe.skipIf(!rt)('engine sumSquares', () => {
     const runtime = rt!;
     const arena = new Arena(runtime.engine, 'sumsq refusal', 1 << 16);
     const rec = runtime.record();
-    await expect(sumSquares(runtime, rec, { x: [arena.alloc('x', [9000])], counts: [9000], partial: arena.alloc('p', [2]), out: arena.alloc('o', [1]) })).rejects.toThrow(/partial/);
-    await expect(sumSquares(runtime, rec, { x: [arena.alloc('x', [10])], counts: [11], partial: arena.alloc('p', [2]), out: arena.alloc('o', [1]) })).rejects.toThrow(RangeError);
+    await expect(
+      sumSquares(runtime, rec, {
+        x: [arena.alloc('x', [9000])],
+        counts: [9000],
+        partial: arena.alloc('p', [2]),
+        out: arena.alloc('o', [1]),
+      }),
+    ).rejects.toThrow(/partial/);
+    await expect(
+      sumSquares(runtime, rec, { x: [arena.alloc('x', [10])], counts: [11], partial: arena.alloc('p', [2]), out: arena.alloc('o', [1]) }),
+    ).rejects.toThrow(RangeError);
     rec.submit();
     arena.destroy();
   });
@@ -89,7 +98,11 @@ describe.skipIf(!rt)('engine sumSquares', () => {
 
 describe.skipIf(!rt)('engine stepDecision', () => {
   /** Runs one decision on `sumSq` from `state`; returns [info, state after]. */
-  async function decide(sumSq: number, state: number[], opts: { maxNorm: number; dynamic: boolean; growthInterval: number }): Promise<[number[], number[]]> {
+  async function decide(
+    sumSq: number,
+    state: number[],
+    opts: { maxNorm: number; dynamic: boolean; growthInterval: number },
+  ): Promise<[number[], number[]]> {
     const runtime = rt!;
     const arena = new Arena(runtime.engine, 'decision test', 4096);
     const s = upload(runtime, arena, 'sumsq', Float32Array.from([sumSq]));
@@ -202,7 +215,12 @@ describe.skipIf(!rt)('engine AdamW vs trainer/optim AdamW + clipGlobalNorm (tfjs
       const scale = (await runtime.readNumbers(state))[0];
       expect(scale).toBe(s === 3 ? 2048 : 1024);
       const trueGrads = sizes.map((n, k) => randomArray(n, 1000 * s + k, -1, 1));
-      trueGrads.forEach((g, k) => runtime.write(grads[k], g.map((x) => x * scale)));
+      trueGrads.forEach((g, k) =>
+        runtime.write(
+          grads[k],
+          g.map((x) => x * scale),
+        ),
+      );
       await step();
       const norm = await referenceStep(trueGrads);
       const stepInfo = await runtime.readNumbers(info);
@@ -227,7 +245,12 @@ describe.skipIf(!rt)('engine AdamW vs trainer/optim AdamW + clipGlobalNorm (tfjs
 
     // The next finite step is the reference's 4th (t = appliedSteps = 4), at scale 1024.
     const trueGrads = sizes.map((n, k) => randomArray(n, 4000 + k, -1, 1));
-    trueGrads.forEach((g, k) => runtime.write(grads[k], g.map((x) => x * 1024)));
+    trueGrads.forEach((g, k) =>
+      runtime.write(
+        grads[k],
+        g.map((x) => x * 1024),
+      ),
+    );
     await step();
     await referenceStep(trueGrads);
     worst = Math.max(worst, await compareAll('step 4 after the skip'));
@@ -261,7 +284,20 @@ describe.skipIf(!rt)('engine AdamW vs trainer/optim AdamW + clipGlobalNorm (tfjs
       const info = upload(runtime, arena, 'info', Float32Array.from([1, 1, 1, 1]));
       const state = upload(runtime, arena, 'state', Float32Array.from([1, 0, 0, t]));
       const rec = runtime.record();
-      await adamw(runtime, rec, { params: p, grads: gr, m: mt, v: vt, count: n, info, state, lr: 0.1, beta1, beta2, eps: 1e-8, weightDecay: 0 });
+      await adamw(runtime, rec, {
+        params: p,
+        grads: gr,
+        m: mt,
+        v: vt,
+        count: n,
+        info,
+        state,
+        lr: 0.1,
+        beta1,
+        beta2,
+        eps: 1e-8,
+        weightDecay: 0,
+      });
       rec.submit();
       const got = await runtime.readNumbers(p);
       const want = Float64Array.from(theta, (x, j) => {

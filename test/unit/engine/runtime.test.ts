@@ -23,7 +23,10 @@ describe.skipIf(!rt)('engine runtime', () => {
     const arena = new Arena(runtime.engine, 'test', 1 << 16);
     const x = arena.alloc('x', [100]);
     const y = arena.alloc('y', [100]);
-    runtime.write(x, Float32Array.from({ length: 100 }, (_, k) => k));
+    runtime.write(
+      x,
+      Float32Array.from({ length: 100 }, (_, k) => k),
+    );
     runtime.write(y, new Float32Array(100));
     const kernel = await runtime.kernel(AXPY);
     const rec = runtime.record();
@@ -39,7 +42,9 @@ describe.skipIf(!rt)('engine runtime', () => {
 
   it('names the kernel and the compiler error for bad WGSL', async () => {
     const runtime = rt!;
-    await expect(runtime.kernel({ name: 'test_broken', bindings: ['rw'], code: 'fn main() { let x = ; }' })).rejects.toThrow(/kernel 'test_broken' failed to compile:\n  1:/);
+    await expect(runtime.kernel({ name: 'test_broken', bindings: ['rw'], code: 'fn main() { let x = ; }' })).rejects.toThrow(
+      /kernel 'test_broken' failed to compile:\n  1:/,
+    );
   });
 
   it('refuses an allocation beyond the arena with the sizes', () => {

@@ -43,15 +43,32 @@ function rows(seed: number): TrainingRow[] {
 }
 
 async function minibatch(trainer: PolicyTrainer, data: TrainingRow[]): Promise<SurrogateMinibatch> {
-  const packed = packRows(data, data.map((_, i) => i));
+  const packed = packRows(
+    data,
+    data.map((_, i) => i),
+  );
   const old = await trainer.rowLogProbs(data, 1);
   const T = packed.batch.seqLen;
   const oldLogProbs = new Float32Array(data.length * T);
-  old.forEach((lp, b) => oldLogProbs.set(lp.map((x, t) => (packed.mask[b * T + t] ? x - 0.05 : 0)), b * T));
+  old.forEach((lp, b) =>
+    oldLogProbs.set(
+      lp.map((x, t) => (packed.mask[b * T + t] ? x - 0.05 : 0)),
+      b * T,
+    ),
+  );
   return {
     packed,
     temperature: 1,
-    loss: { oldLogProbs, mask: packed.mask, turnIds: packed.turnIds, advantages: packed.advantages, divisor: data.length, clipLow: 0.8, clipHigh: 1.2, ratio: 'token' },
+    loss: {
+      oldLogProbs,
+      mask: packed.mask,
+      turnIds: packed.turnIds,
+      advantages: packed.advantages,
+      divisor: data.length,
+      clipLow: 0.8,
+      clipHigh: 1.2,
+      ratio: 'token',
+    },
   };
 }
 

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, EnvError } from '../../../core/errors.js';
-import {
-  GuessEnv,
-  guessDemonstration,
-  guessEnv,
-  guessOptionsSchema,
-  guessTaskFor,
-  type GuessOptions,
-} from '../../../envs/toy/guess.js';
+import { GuessEnv, guessDemonstration, guessEnv, guessOptionsSchema, guessTaskFor, type GuessOptions } from '../../../envs/toy/guess.js';
 import type { TaskRef } from '../../../envs/types.js';
 import { guessReward } from '../../../rewards/guess.js';
 
@@ -53,7 +46,7 @@ function binarySearchPolicy(maxNumber: number) {
 
 describe('toy/guess options', () => {
   it('defaults to 16 numbers, 5 guesses and demo noise 0.5, with a description on every option', () => {
-    expect(defaults).toEqual({ maxNumber: 16, maxGuesses: 5, demoNoise: 0.5, demoOpening: "bisect", hints: false });
+    expect(defaults).toEqual({ maxNumber: 16, maxGuesses: 5, demoNoise: 0.5, demoOpening: 'bisect', hints: false });
     for (const field of Object.values(guessOptionsSchema.shape)) expect(field.description).toBeTruthy();
   });
 
@@ -122,7 +115,13 @@ describe('toy/guess episodes', () => {
     expect(env.step(' 16\n')).toEqual({ observation: 'correct\n', done: true });
     expect(env.score()).toEqual({ total: 1, parts: { solved: 1, guesses: 3, invalid: 1 } });
     expect(env.history().map((turn) => turn.text)).toEqual([
-      'Guess my number from 1 to 16.\n', '8', 'higher\n', '20 ', 'invalid guess: write a whole number from 1 to 16\n', ' 16\n', 'correct\n',
+      'Guess my number from 1 to 16.\n',
+      '8',
+      'higher\n',
+      '20 ',
+      'invalid guess: write a whole number from 1 to 16\n',
+      ' 16\n',
+      'correct\n',
     ]);
   });
 
@@ -155,13 +154,17 @@ describe('toy/guess episodes', () => {
   });
 
   it('refuses hand-built options that break the schema', () => {
-    expect(() => new GuessEnv({ maxNumber: 0, maxGuesses: 5, demoNoise: 0, demoOpening: 'bisect', hints: false })).toThrow(/env\.options\.maxNumber/);
+    expect(() => new GuessEnv({ maxNumber: 0, maxGuesses: 5, demoNoise: 0, demoOpening: 'bisect', hints: false })).toThrow(
+      /env\.options\.maxNumber/,
+    );
   });
 });
 
 describe('toy/guess demonstrations', () => {
   const policyGuesses = (task: TaskRef, options: GuessOptions) =>
-    guessDemonstration(task, options).turns.filter((turn) => turn.role === 'policy').map((turn) => Number(turn.text));
+    guessDemonstration(task, options)
+      .turns.filter((turn) => turn.role === 'policy')
+      .map((turn) => Number(turn.text));
 
   it('is exact binary search when demoNoise is 0 (hand-checked sequences)', () => {
     const exact = { ...defaults, demoNoise: 0 };

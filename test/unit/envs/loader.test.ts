@@ -3,13 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, PluginError } from '../../../core/errors.js';
-import {
-  checkEnvInstance,
-  describeEnvSource,
-  loadEnvDefinition,
-  validateEnvOptions,
-  type EnvSpec,
-} from '../../../envs/loader.js';
+import { checkEnvInstance, describeEnvSource, loadEnvDefinition, validateEnvOptions, type EnvSpec } from '../../../envs/loader.js';
 import { GuessEnv, guessEnv } from '../../../envs/toy/guess.js';
 import type { EnvDefinition } from '../../../envs/types.js';
 
@@ -164,8 +158,20 @@ describe('loadEnvDefinition: plug-in modules', () => {
 
 describe('validateEnvOptions', () => {
   it('applies the schema defaults, also when options are absent', () => {
-    expect(validateEnvOptions(guessEnv, undefined)).toEqual({ maxNumber: 16, maxGuesses: 5, demoNoise: 0.5, demoOpening: "bisect", hints: false });
-    expect(validateEnvOptions(guessEnv, { maxNumber: 100 })).toEqual({ maxNumber: 100, maxGuesses: 5, demoNoise: 0.5, demoOpening: "bisect", hints: false });
+    expect(validateEnvOptions(guessEnv, undefined)).toEqual({
+      maxNumber: 16,
+      maxGuesses: 5,
+      demoNoise: 0.5,
+      demoOpening: 'bisect',
+      hints: false,
+    });
+    expect(validateEnvOptions(guessEnv, { maxNumber: 100 })).toEqual({
+      maxNumber: 100,
+      maxGuesses: 5,
+      demoNoise: 0.5,
+      demoOpening: 'bisect',
+      hints: false,
+    });
   });
 
   it('names each bad option by its path, with the value given and the valid option names', () => {
@@ -183,7 +189,10 @@ describe('validateEnvOptions', () => {
       optionsSchema: z
         .object({
           mode: z.enum(['easy', 'hard']).default('easy'),
-          tools: z.object({ search: z.boolean().default(true), shell: z.boolean().default(false) }).strict().prefault({}),
+          tools: z
+            .object({ search: z.boolean().default(true), shell: z.boolean().default(false) })
+            .strict()
+            .prefault({}),
         })
         .strict(),
       taskCount: () => 1,
@@ -195,7 +204,11 @@ describe('validateEnvOptions', () => {
   });
 
   it('passes options through unchanged when the definition has no schema', () => {
-    const def: EnvDefinition<unknown> = { name: 'fixture/raw', taskCount: () => 1, create: () => new GuessEnv(validateEnvOptions(guessEnv, {})) };
+    const def: EnvDefinition<unknown> = {
+      name: 'fixture/raw',
+      taskCount: () => 1,
+      create: () => new GuessEnv(validateEnvOptions(guessEnv, {})),
+    };
     expect(validateEnvOptions(def, { anything: [1, 2] })).toEqual({ anything: [1, 2] });
   });
 });

@@ -143,7 +143,10 @@ describe('corruption is reported precisely', () => {
     const file = join(path, 'optimizer.safetensors');
     const size = readFileSync(file).length;
     truncateSync(file, size - 5);
-    await expectCheckpointError(loadCheckpoint(path), new RegExp(`optimizer\\.safetensors is corrupt: ${size - 5} bytes, the manifest says ${size}`));
+    await expectCheckpointError(
+      loadCheckpoint(path),
+      new RegExp(`optimizer\\.safetensors is corrupt: ${size - 5} bytes, the manifest says ${size}`),
+    );
   });
 
   it('a deleted file', async () => {
@@ -182,7 +185,10 @@ describe('corruption is reported precisely', () => {
   });
 
   it('a directory that does not exist', async () => {
-    await expectCheckpointError(loadCheckpoint(join(root, 'iter-000099')), /does not exist\. Other checkpoints in .*: iter-000030, iter-000020, iter-000010\./);
+    await expectCheckpointError(
+      loadCheckpoint(join(root, 'iter-000099')),
+      /does not exist\. Other checkpoints in .*: iter-000030, iter-000020, iter-000010\./,
+    );
   });
 
   it('latestValidCheckpoint skips corrupt checkpoints and verifyCheckpoint names the file', async () => {

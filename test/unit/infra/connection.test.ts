@@ -8,7 +8,12 @@ describe('redisOptionsFromUrl', () => {
   });
 
   it('defaults to port 6379 and db 0', () => {
-    expect(redisOptionsFromUrl('redis://cache.internal')).toEqual({ host: 'cache.internal', port: 6379, db: 0, maxRetriesPerRequest: null });
+    expect(redisOptionsFromUrl('redis://cache.internal')).toEqual({
+      host: 'cache.internal',
+      port: 6379,
+      db: 0,
+      maxRetriesPerRequest: null,
+    });
     expect(redisOptionsFromUrl('redis://cache.internal/')).toMatchObject({ db: 0 });
   });
 

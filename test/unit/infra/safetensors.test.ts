@@ -44,10 +44,22 @@ describe('encodeSafetensors', () => {
     const expected = buildBlob(
       json,
       [
-        0x00, 0x00, 0x80, 0x3f, // 1.0f little-endian
-        0x00, 0x00, 0x00, 0xc0, // -2.0f
-        0xff, 0xff, 0xff, 0xff, // -1
-        0x02, 0x01, 0x00, 0x00, // 258
+        0x00,
+        0x00,
+        0x80,
+        0x3f, // 1.0f little-endian
+        0x00,
+        0x00,
+        0x00,
+        0xc0, // -2.0f
+        0xff,
+        0xff,
+        0xff,
+        0xff, // -1
+        0x02,
+        0x01,
+        0x00,
+        0x00, // 258
       ],
       padded,
     );
@@ -79,10 +91,7 @@ describe('encodeSafetensors', () => {
       () => encodeSafetensors({ w: { dtype: 'F32', shape: [2, 2], data: new Float32Array(3) } }),
       /shape \[2, 2\] \(4 elements\) but 3 data elements/,
     );
-    expectCheckpointError(
-      () => encodeSafetensors({ __metadata__: { dtype: 'F32', shape: [], data: new Float32Array(1) } }),
-      /reserved/,
-    );
+    expectCheckpointError(() => encodeSafetensors({ __metadata__: { dtype: 'F32', shape: [], data: new Float32Array(1) } }), /reserved/);
   });
 });
 
@@ -96,10 +105,32 @@ describe('decodeSafetensors', () => {
       '"w":{"dtype":"F32","shape":[1],"data_offsets":[22,26]},' +
       '"empty":{"dtype":"F32","shape":[0,3],"data_offsets":[26,26]}}';
     const blob = buildBlob(header, [
-      0x80, 0x3f, 0x00, 0xc0, 0x49, 0x40, // BF16: 1.0, -2.0, 3.140625
-      0x00, 0x3c, 0xff, 0x7b, 0x01, 0x00, 0x00, 0xfc, // F16: 1.0, 65504, 2^-24 (subnormal), -inf
-      0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, // I32: 7, -2^31
-      0x00, 0x00, 0x00, 0x3f, // F32: 0.5
+      0x80,
+      0x3f,
+      0x00,
+      0xc0,
+      0x49,
+      0x40, // BF16: 1.0, -2.0, 3.140625
+      0x00,
+      0x3c,
+      0xff,
+      0x7b,
+      0x01,
+      0x00,
+      0x00,
+      0xfc, // F16: 1.0, 65504, 2^-24 (subnormal), -inf
+      0x07,
+      0x00,
+      0x00,
+      0x00,
+      0x00,
+      0x00,
+      0x00,
+      0x80, // I32: 7, -2^31
+      0x00,
+      0x00,
+      0x00,
+      0x3f, // F32: 0.5
     ]);
     const { tensors, metadata } = decodeSafetensors(blob);
     expect(metadata).toEqual({ step: '7' });

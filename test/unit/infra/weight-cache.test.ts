@@ -23,10 +23,13 @@ describe('WeightCache', () => {
   it('evicts the least recently used loaded entry and hands it to onEvict', async () => {
     const evicted: string[] = [];
     let loads = 0;
-    const cache = new WeightCache(async (jobId, version) => {
-      loads += 1;
-      return `${jobId}@${version}`;
-    }, { capacity: 2, onEvict: (value) => evicted.push(value) });
+    const cache = new WeightCache(
+      async (jobId, version) => {
+        loads += 1;
+        return `${jobId}@${version}`;
+      },
+      { capacity: 2, onEvict: (value) => evicted.push(value) },
+    );
     await cache.get('j', 1);
     await cache.get('j', 2);
     await cache.get('j', 1); // 1 becomes most recent, so 2 is the LRU

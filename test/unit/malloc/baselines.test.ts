@@ -72,7 +72,13 @@ describe('baselines on the hand-computed example', () => {
     const row = speedupRow(example, [0, SLOW, 0]);
     expect(row).toEqual({ program: 'two-instruction-example', buffers: 3, baselineTime: 15, agentTime: 12, speedup: 0.25 });
     expect(() => speedupRow(example, [0, 0, 0])).toThrow(/invalid/);
-    const rows: SpeedupRow[] = [0.25, -0.1, 0, 0.05].map((speedup, i) => ({ program: `p${i}`, buffers: 1, baselineTime: 1 + speedup, agentTime: 1, speedup }));
+    const rows: SpeedupRow[] = [0.25, -0.1, 0, 0.05].map((speedup, i) => ({
+      program: `p${i}`,
+      buffers: 1,
+      baselineTime: 1 + speedup,
+      agentTime: 1,
+      speedup,
+    }));
     const summary = summariseSpeedups(rows);
     expect(summary.programs).toBe(4);
     expect(summary.mean).toBeCloseTo(0.05, 12);

@@ -5,7 +5,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkMapping } from '../../../envs/malloc/checker.js';
-import { MallocGame, episodeObservations, observationLayout, replayActions, resolveGameOptions, type MallocGameOptions } from '../../../envs/malloc/game.js';
+import {
+  MallocGame,
+  episodeObservations,
+  observationLayout,
+  replayActions,
+  resolveGameOptions,
+  type MallocGameOptions,
+} from '../../../envs/malloc/game.js';
 import { loadProgramFile } from '../../../envs/malloc/loaders.js';
 import { compileProgram, programTime } from '../../../envs/malloc/program.js';
 import { SLOW, type CompiledProgram } from '../../../envs/malloc/types.js';
@@ -125,7 +132,13 @@ describe('mallocGame invariants (property tests)', () => {
         const snapshot = () => {
           const obs = new Float32Array(copy.observationSize);
           copy.observe(obs);
-          return { obs: Array.from(obs), mask: Array.from(copy.legalMask()), mapping: Array.from(copy.mapping()), time: copy.totalTime, k: copy.stepIndex };
+          return {
+            obs: Array.from(obs),
+            mask: Array.from(copy.legalMask()),
+            mapping: Array.from(copy.mapping()),
+            time: copy.totalTime,
+            k: copy.stepIndex,
+          };
         };
         const before = snapshot();
         while (!game.done) game.step(pickLegal(game.legalMask(), 0));
@@ -227,7 +240,16 @@ describe('mallocGame on a hand-computed program (examples/data/malloc-program.js
     const layout = observationLayout(resolveGameOptions({ candidates: 2, lookahead: 1 }));
     // b: size 4/8, start 0, end 2/2, length 1, uses 2/2, bytes 8/12, β 6/9, free (8 − 4)/8 while a is placed.
     const current = Array.from(obs.subarray(layout.currentBuffer.offset, layout.currentBuffer.offset + 8));
-    expect(current.map((x) => Number(x.toFixed(6)))).toEqual([0.5, 0, 1, 1, 1, Number((8 / 12).toFixed(6)), Number((6 / 9).toFixed(6)), 0.5]);
+    expect(current.map((x) => Number(x.toFixed(6)))).toEqual([
+      0.5,
+      0,
+      1,
+      1,
+      1,
+      Number((8 / 12).toFixed(6)),
+      Number((6 / 9).toFixed(6)),
+      0.5,
+    ]);
     // Lookahead: c = 8/8, start 1/2, end 1, β 1.
     expect(Array.from(obs.subarray(layout.lookahead.offset, layout.lookahead.offset + 4))).toEqual([1, 0.5, 1, 1]);
     expect(obs[layout.global.offset]).toBeCloseTo(3 / 24, 6);
@@ -249,6 +271,17 @@ describe('mallocGame on a hand-computed program (examples/data/malloc-program.js
 
   it('rejects bad options naming the field', () => {
     expect(() => resolveGameOptions({ candidates: 0 })).toThrow(/candidates/);
-    expect(() => new MallocGame(compileProgram({ name: 'x', memory: { fastCapacity: 4, alignment: 1, fastBandwidth: 2, slowBandwidth: 1 }, buffers: [{ id: 'a', size: 1, start: 0, end: 1 }], instructions: [{ computeTime: 1, accesses: [] }] }), { order: 'nope' as never })).toThrow(/order/);
+    expect(
+      () =>
+        new MallocGame(
+          compileProgram({
+            name: 'x',
+            memory: { fastCapacity: 4, alignment: 1, fastBandwidth: 2, slowBandwidth: 1 },
+            buffers: [{ id: 'a', size: 1, start: 0, end: 1 }],
+            instructions: [{ computeTime: 1, accesses: [] }],
+          }),
+          { order: 'nope' as never },
+        ),
+    ).toThrow(/order/);
   });
 });

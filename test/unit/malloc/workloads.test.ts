@@ -12,7 +12,9 @@ describe('workload generators', () => {
   it('are pure functions of their options: same seed, same program; another seed, another one', () => {
     expect(programToJson(transformerProgram({ seed: 3, layers: 2 }))).toBe(programToJson(transformerProgram({ seed: 3, layers: 2 })));
     expect(programToJson(randomProgram({ seed: 3 }))).not.toBe(programToJson(randomProgram({ seed: 4 })));
-    expect(programToJson(convNetProgram({ seed: 5 }))).toBe(programToJson(generateProgram({ generator: 'convnet', seed: 5 }, 'convnet-s5')));
+    expect(programToJson(convNetProgram({ seed: 5 }))).toBe(
+      programToJson(generateProgram({ generator: 'convnet', seed: 5 }, 'convnet-s5')),
+    );
   });
 
   it('have the documented sizes: 1 + 22·layers, 6 + 6·blocks + 2·(stages − 1), T buffers for random', () => {
@@ -59,8 +61,15 @@ describe('MiniMalloc CSV loader', () => {
     ]);
     expect(program.instructions.map((i) => i.accesses)).toEqual([
       [{ buffer: 'x', bytes: 8 }],
-      [{ buffer: 'x', bytes: 8 }, { buffer: 'z', bytes: 4 }],
-      [{ buffer: 'y', bytes: 4 }, { buffer: 'y', bytes: 4 }, { buffer: 'z', bytes: 4 }],
+      [
+        { buffer: 'x', bytes: 8 },
+        { buffer: 'z', bytes: 4 },
+      ],
+      [
+        { buffer: 'y', bytes: 4 },
+        { buffer: 'y', bytes: 4 },
+        { buffer: 'z', bytes: 4 },
+      ],
     ]);
     expect(program.memory).toEqual({ fastCapacity: 12, alignment: 1, fastBandwidth: 8000, slowBandwidth: 1000 });
     // Without fastCapacity: half the peak live bytes (peak 12 at instruction 1).
@@ -80,7 +89,11 @@ describe('MiniMalloc CSV loader', () => {
 
   const bad: Array<[string, string, RegExp]> = [
     ['empty', '', /the file is empty; expected the header "id,lower,upper,size"/],
-    ['wrong header', 'buffer,start,end,size\nb,0,1,1\n', /line 1: header is "buffer,start,end,size"; a MiniMalloc CSV starts with "id,lower,upper,size"/],
+    [
+      'wrong header',
+      'buffer,start,end,size\nb,0,1,1\n',
+      /line 1: header is "buffer,start,end,size"; a MiniMalloc CSV starts with "id,lower,upper,size"/,
+    ],
     ['non-numeric size', 'id,lower,upper,size\na,0,1,4\nb,0,2,abc\n', /bad\.csv line 3: size = "abc": size must be a number/],
     ['fractional lower', 'id,lower,upper,size\na,0.5,1,4\n', /line 2: lower = "0\.5": lower must be a whole number/],
     ['empty range', 'id,lower,upper,size\na,3,3,4\n', /line 2: upper = "3": upper must be > lower/],
@@ -113,12 +126,39 @@ describe('JSON program loader', () => {
   const bad: Array<[string, unknown, RegExp]> = [
     ['invalid JSON', '{"name": ', /p\.json: not valid JSON/],
     ['a missing field', { ...base, memory: { ...base.memory, fastCapacity: undefined } }, /p\.json: memory\.fastCapacity: /],
-    ['a negative compute time', { ...base, instructions: [{ computeTime: -1, accesses: [] }] }, /p\.json: instructions\[0\]\.computeTime: computeTime must be ≥ 0/],
+    [
+      'a negative compute time',
+      { ...base, instructions: [{ computeTime: -1, accesses: [] }] },
+      /p\.json: instructions\[0\]\.computeTime: computeTime must be ≥ 0/,
+    ],
     ['an unknown field', { ...base, extra: 1 }, /p\.json: \(top level\): .*extra/],
-    ['an unknown buffer', { ...base, instructions: [{ computeTime: 1, accesses: [{ buffer: 'zz' }] }] }, /instructions\[0\]\.accesses\[0\]\.buffer "zz" is not one of the program's buffers/],
-    ['a live range missing an access', { ...base, buffers: [{ id: 'a', size: 8, start: 0, end: 1 }], instructions: [{ computeTime: 1, accesses: [] }, { computeTime: 1, accesses: [{ buffer: 'a' }] }] }, /has live range \[0, 1\) but is accessed at instructions 1\.\.1/],
-    ['fast slower than slow', { ...base, memory: { ...base.memory, fastBandwidth: 0.5 } }, /memory\.fastBandwidth must be finite and ≥ memory\.slowBandwidth/],
-    ['a buffer never accessed and without a range', { ...base, buffers: [...base.buffers, { id: 'b', size: 4 }] }, /buffers\[1\] \("b"\) is never accessed, so it needs an explicit start and end/],
+    [
+      'an unknown buffer',
+      { ...base, instructions: [{ computeTime: 1, accesses: [{ buffer: 'zz' }] }] },
+      /instructions\[0\]\.accesses\[0\]\.buffer "zz" is not one of the program's buffers/,
+    ],
+    [
+      'a live range missing an access',
+      {
+        ...base,
+        buffers: [{ id: 'a', size: 8, start: 0, end: 1 }],
+        instructions: [
+          { computeTime: 1, accesses: [] },
+          { computeTime: 1, accesses: [{ buffer: 'a' }] },
+        ],
+      },
+      /has live range \[0, 1\) but is accessed at instructions 1\.\.1/,
+    ],
+    [
+      'fast slower than slow',
+      { ...base, memory: { ...base.memory, fastBandwidth: 0.5 } },
+      /memory\.fastBandwidth must be finite and ≥ memory\.slowBandwidth/,
+    ],
+    [
+      'a buffer never accessed and without a range',
+      { ...base, buffers: [...base.buffers, { id: 'b', size: 4 }] },
+      /buffers\[1\] \("b"\) is never accessed, so it needs an explicit start and end/,
+    ],
   ];
   for (const [label, value, message] of bad) {
     it(`rejects ${label} with a ConfigError naming the field`, () => {

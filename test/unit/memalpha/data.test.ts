@@ -23,7 +23,8 @@ const generator: GeneratorOptions = {
   changeFraction: 0.5,
   changeDelay: 2,
 };
-const make = (category: Category, seed: number, chunks = 4, options = generator) => generateInstance({ category, chunks, seed, label: `t/${seed}` }, options);
+const make = (category: Category, seed: number, chunks = 4, options = generator) =>
+  generateInstance({ category, chunks, seed, label: `t/${seed}` }, options);
 
 describe('generators', () => {
   it('are deterministic per seed and differ across seeds', () => {
@@ -58,7 +59,10 @@ describe('generators', () => {
       const text = instance.chunks.join(' ');
       for (const qa of instance.questions) {
         expect(text).toContain(qa.answers[0]);
-        const facts = text.split(/(?<=\.)\s+/).map(parseFactSentence).filter((f) => f !== undefined);
+        const facts = text
+          .split(/(?<=\.)\s+/)
+          .map(parseFactSentence)
+          .filter((f) => f !== undefined);
         expect(facts.some((f) => f!.relation.question(f!.subject) === qa.question && f!.value === qa.answers[0])).toBe(true);
       }
     }
@@ -127,12 +131,20 @@ describe('Mem-α file loader', () => {
   it('names the file, the line and the field of every problem', () => {
     const bad = (instance: unknown) => `${JSON.stringify(good)}\n${JSON.stringify(instance)}\n`;
     expect(() => parseInstances(bad({ ...good, chunks: [] }), 'd.jsonl')).toThrow('d.jsonl line 2: chunks: needs at least one chunk');
-    expect(() => parseInstances(bad({ ...good, chunks: ['ok', ''] }), 'd.jsonl')).toThrow('d.jsonl line 2: chunks.1: chunks must be non-empty strings');
-    expect(() => parseInstances(bad({ ...good, questions_and_answers: [{ question: 'q' }] }), 'd.jsonl')).toThrow("d.jsonl line 2: questions_and_answers.0.answer: must be a string, a number or a non-empty list of strings");
-    expect(() => parseInstances(bad({ ...good, questions_and_answers: 'not json' }), 'd.jsonl')).toThrow(/line 2: questions_and_answers: a string here must hold the JSON list/);
+    expect(() => parseInstances(bad({ ...good, chunks: ['ok', ''] }), 'd.jsonl')).toThrow(
+      'd.jsonl line 2: chunks.1: chunks must be non-empty strings',
+    );
+    expect(() => parseInstances(bad({ ...good, questions_and_answers: [{ question: 'q' }] }), 'd.jsonl')).toThrow(
+      'd.jsonl line 2: questions_and_answers.0.answer: must be a string, a number or a non-empty list of strings',
+    );
+    expect(() => parseInstances(bad({ ...good, questions_and_answers: 'not json' }), 'd.jsonl')).toThrow(
+      /line 2: questions_and_answers: a string here must hold the JSON list/,
+    );
     expect(() => parseInstances(bad({ ...good, data_source: undefined }), 'd.jsonl')).toThrow(/line 2: data_source: /);
     expect(() => parseInstances(bad({ ...good, metric: 'bleu' }), 'd.jsonl')).toThrow(/line 2: metric: /);
-    expect(() => parseInstances(`${JSON.stringify(good)}\n{"chunks": [`, 'd.jsonl')).toThrow(/d\.jsonl line 2: not valid JSON .*one instance object per line/);
+    expect(() => parseInstances(`${JSON.stringify(good)}\n{"chunks": [`, 'd.jsonl')).toThrow(
+      /d\.jsonl line 2: not valid JSON .*one instance object per line/,
+    );
     expect(() => parseInstances('[1]', 'a.json')).toThrow(/a\.json item 0: \(instance\): /);
     expect(() => parseInstances('\n\n', 'e.jsonl')).toThrow('e.jsonl: no instances found');
   });

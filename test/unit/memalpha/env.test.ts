@@ -51,9 +51,13 @@ describe('memalpha definition and options', () => {
   });
 
   it('refuses inconsistent options with the path and the reason', () => {
-    expect(() => validateEnvOptions(memalphaEnv, { generator: { chunks: 8, longChunks: 40 } })).toThrow(/generator\.longChunks must be at least 10 × generator\.chunks/);
+    expect(() => validateEnvOptions(memalphaEnv, { generator: { chunks: 8, longChunks: 40 } })).toThrow(
+      /generator\.longChunks must be at least 10 × generator\.chunks/,
+    );
     expect(() => validateEnvOptions(memalphaEnv, { reader: { kind: 'llm' } })).toThrow(/reader\.kind llm needs reader\.endpoint/);
-    expect(() => validateEnvOptions(memalphaEnv, { memory: { coreTokenCap: 512 }, prompt: { maxPromptTokens: 600 } })).toThrow(/maxPromptTokens must exceed memory\.coreTokenCap/);
+    expect(() => validateEnvOptions(memalphaEnv, { memory: { coreTokenCap: 512 }, prompt: { maxPromptTokens: 600 } })).toThrow(
+      /maxPromptTokens must exceed memory\.coreTokenCap/,
+    );
     expect(() => validateEnvOptions(memalphaEnv, { categories: ['qa'] })).toThrow(ConfigError);
     expect(() => validateEnvOptions(memalphaEnv, { rewards: {} })).toThrow(/rewards/);
   });
@@ -71,7 +75,9 @@ describe('memalpha definition and options', () => {
 
   it('accepts every env section shown in docs/memalpha.md', () => {
     const markdown = readFileSync(path.join(REPO, 'docs/memalpha.md'), 'utf8');
-    const blocks = [...markdown.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parseYaml(m[1]) as { env: { name: string; options: unknown } });
+    const blocks = [...markdown.matchAll(/```yaml\n([\s\S]*?)```/g)].map(
+      (m) => parseYaml(m[1]) as { env: { name: string; options: unknown } },
+    );
     expect(blocks.length).toBeGreaterThanOrEqual(2);
     for (const block of blocks) {
       expect(block.env.name).toBe('memalpha');
@@ -150,14 +156,20 @@ describe('an episode', () => {
 
   it('never throws on malformed output: it becomes failed calls with r2 = 0 (invariant 9)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), fc.constant('{"tool":'), fc.constant('delete semantic s1: x')), { minLength: 4, maxLength: 4 }), async (responses) => {
-        const env = new MemalphaEnv(defaults);
-        env.reset(task(2));
-        for (const response of responses) env.step(response);
-        const reward = await env.score();
-        expect(reward.turnRewards).toHaveLength(4);
-        for (const r of reward.turnRewards!) expect(Number.isFinite(r)).toBe(true);
-      }),
+      fc.asyncProperty(
+        fc.array(fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), fc.constant('{"tool":'), fc.constant('delete semantic s1: x')), {
+          minLength: 4,
+          maxLength: 4,
+        }),
+        async (responses) => {
+          const env = new MemalphaEnv(defaults);
+          env.reset(task(2));
+          for (const response of responses) env.step(response);
+          const reward = await env.score();
+          expect(reward.turnRewards).toHaveLength(4);
+          for (const r of reward.turnRewards!) expect(Number.isFinite(r)).toBe(true);
+        },
+      ),
       { numRuns: 40 },
     );
     const env = new MemalphaEnv(defaults);
@@ -230,7 +242,8 @@ describe('demonstrations', () => {
     const demo = memalphaDemonstration(task(3), defaults);
     expect(demo.turns.map((t) => t.role)).toEqual(['env', 'policy', 'env', 'policy', 'env', 'policy', 'env', 'policy']);
     for (const turn of demo.turns.filter((t) => t.role === 'policy')) {
-      for (const line of turn.text.split('\n').filter((l) => l.length > 0)) expect(line).toMatch(/^(insert|update|delete) (core|semantic|episodic)/);
+      for (const line of turn.text.split('\n').filter((l) => l.length > 0))
+        expect(line).toMatch(/^(insert|update|delete) (core|semantic|episodic)/);
     }
   });
 

@@ -51,7 +51,13 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
       const reply = handler(body, index);
       const send = () => {
         if (res.destroyed) return;
-        const text = reply.body ?? JSON.stringify({ id: `c${index}`, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: reply.content ?? '' }, finish_reason: 'stop' }] });
+        const text =
+          reply.body ??
+          JSON.stringify({
+            id: `c${index}`,
+            object: 'chat.completion',
+            choices: [{ index: 0, message: { role: 'assistant', content: reply.content ?? '' }, finish_reason: 'stop' }],
+          });
         res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers }).end(text);
       };
       if (reply.delayMs) setTimeout(send, reply.delayMs);

@@ -4,7 +4,11 @@ import type { ChatEndpoint } from '../../../envs/memalpha/openai.js';
 import type { MemoryType } from '../../../envs/memalpha/types.js';
 import { startFakeOpenAi, type FakeOpenAi } from './fake-openai.js';
 
-const item = (memoryType: MemoryType, content: string): ContentJudgeItem => ({ tool: memoryType === 'core_memory' ? 'memory_update' : 'new_memory_insert', memoryType, content });
+const item = (memoryType: MemoryType, content: string): ContentJudgeItem => ({
+  tool: memoryType === 'core_memory' ? 'memory_update' : 'new_memory_insert',
+  memoryType,
+  content,
+});
 
 describe('rule-based content judge', () => {
   it('doc-comment examples', () => {
@@ -40,14 +44,19 @@ describe('rule-based content judge', () => {
       [item('semantic_memory', 'Memory updated with the facts.'), 'meta-talk'],
       [item('core_memory', 'Nothing to store from this chunk'), 'meta-talk'],
       [item('semantic_memory', 'Tavon'), 'fewer than two words'],
-      [item('semantic_memory', 'Day 4: Mira moved to Brel.'), 'semantic entry opens with a time stamp (an event belongs in episodic memory)'],
+      [
+        item('semantic_memory', 'Day 4: Mira moved to Brel.'),
+        'semantic entry opens with a time stamp (an event belongs in episodic memory)',
+      ],
     ];
     for (const [input, problem] of cases) expect(contentProblem(input), input.content).toBe(problem);
     expect(contentProblem(item('semantic_memory', 'It was not that cold.'))).toBeUndefined();
   });
 
   it('scores 1 for valid and 0 for invalid items, in order', async () => {
-    expect(await new RuleContentJudge().judge([item('semantic_memory', 'Mira lives in Tavon.'), item('episodic_memory', 'Mira left.')])).toEqual([1, 0]);
+    expect(
+      await new RuleContentJudge().judge([item('semantic_memory', 'Mira lives in Tavon.'), item('episodic_memory', 'Mira left.')]),
+    ).toEqual([1, 0]);
   });
 });
 
@@ -57,7 +66,16 @@ describe('LLM judges against a fake OpenAI-compatible server', () => {
 
   beforeAll(async () => {
     server = await startFakeOpenAi();
-    endpoint = { baseUrl: server.baseUrl, model: 'judge-model', timeoutMs: 2000, retries: 0, retryDelayMs: 1, maxTokens: 8, temperature: 0, concurrency: 3 };
+    endpoint = {
+      baseUrl: server.baseUrl,
+      model: 'judge-model',
+      timeoutMs: 2000,
+      retries: 0,
+      retryDelayMs: 1,
+      maxTokens: 8,
+      temperature: 0,
+      concurrency: 3,
+    };
   });
   afterAll(async () => {
     await server.close();
@@ -70,10 +88,16 @@ describe('LLM judges against a fake OpenAI-compatible server', () => {
       if (entry.includes('Entry: bad')) return { content: 'invalid.' };
       return { content: 'maybe' };
     });
-    const judged = await new LlmContentJudge(endpoint).judge([item('semantic_memory', 'good one'), item('episodic_memory', 'bad one'), item('core_memory', 'other')]);
+    const judged = await new LlmContentJudge(endpoint).judge([
+      item('semantic_memory', 'good one'),
+      item('episodic_memory', 'bad one'),
+      item('core_memory', 'other'),
+    ]);
     expect(judged).toEqual([1, 0, 0]);
     const request = server.requests.find((r) => String(r.body.messages[1].content).includes('Entry: bad'))!;
-    expect(request.body.messages[1].content).toContain('Memory: episodic_memory\nA valid entry is an event together with the time it happened');
+    expect(request.body.messages[1].content).toContain(
+      'Memory: episodic_memory\nA valid entry is an event together with the time it happened',
+    );
   });
 
   it('answer judge: CORRECT → 1, WRONG → 0', async () => {

@@ -38,7 +38,17 @@ describe('line syntax', () => {
 
   it('turns every other line into one malformed call with the reason', () => {
     const parsed = parseToolCalls(
-      ['Sure, here are the calls:', 'ins semantic: x', 'insert working: x', 'insert semantic s1: x', 'insert semantic', 'update core', 'update core c1: x', 'delete semantic s1: x', 'delete core c1'].join('\n'),
+      [
+        'Sure, here are the calls:',
+        'ins semantic: x',
+        'insert working: x',
+        'insert semantic s1: x',
+        'insert semantic',
+        'update core',
+        'update core c1: x',
+        'delete semantic s1: x',
+        'delete core c1',
+      ].join('\n'),
     );
     expect(parsed.map((p) => p.ok)).toEqual(Array(9).fill(false));
     expect(parsed.map((p) => (p.ok ? '' : p.error))).toEqual([
@@ -56,7 +66,9 @@ describe('line syntax', () => {
   });
 
   it('ignores blank lines, code fences and tool_call tags', () => {
-    expect(calls(parseToolCalls('```\n\n<tool_call>delete core</tool_call>\n```json\n'))).toEqual([{ tool: 'memory_delete', memory_type: 'core_memory' }]);
+    expect(calls(parseToolCalls('```\n\n<tool_call>delete core</tool_call>\n```json\n'))).toEqual([
+      { tool: 'memory_delete', memory_type: 'core_memory' },
+    ]);
     expect(parseToolCalls('')).toEqual([]);
     expect(parseToolCalls('  \n\n ')).toEqual([]);
   });
@@ -122,16 +134,26 @@ describe('formatting', () => {
       { tool: 'memory_delete', memory_type: 'core_memory' },
     ];
     expect(formatToolCalls(list, 'line')).toBe('insert semantic: Mira lives in Tavon.\nupdate semantic s3: x y\ndelete core');
-    expect(formatToolCall(list[1], 'json')).toBe('{"tool":"memory_update","memory_type":"semantic_memory","memory_id":"s3","new_content":"x y"}');
+    expect(formatToolCall(list[1], 'json')).toBe(
+      '{"tool":"memory_update","memory_type":"semantic_memory","memory_id":"s3","new_content":"x y"}',
+    );
   });
 
   it('round-trips: parsing a formatted call gives the call back (property)', () => {
     const type = fc.constantFrom<MemoryType>('core_memory', 'semantic_memory', 'episodic_memory');
-    const text = fc.string({ minLength: 1, maxLength: 40 }).map((s) => s.replace(/\s+/g, ' ').trim()).filter((s) => s.length > 0);
+    const text = fc
+      .string({ minLength: 1, maxLength: 40 })
+      .map((s) => s.replace(/\s+/g, ' ').trim())
+      .filter((s) => s.length > 0);
     const id = fc.stringMatching(/^[a-z0-9]{1,6}$/);
     const call: fc.Arbitrary<ToolCall> = fc.oneof(
       fc.record({ tool: fc.constant('new_memory_insert' as const), memory_type: type, content: text }),
-      fc.record({ tool: fc.constant('memory_update' as const), memory_type: fc.constant<MemoryType>('semantic_memory'), new_content: text, memory_id: id }),
+      fc.record({
+        tool: fc.constant('memory_update' as const),
+        memory_type: fc.constant<MemoryType>('semantic_memory'),
+        new_content: text,
+        memory_id: id,
+      }),
       fc.record({ tool: fc.constant('memory_update' as const), memory_type: fc.constant<MemoryType>('core_memory'), new_content: text }),
       fc.record({ tool: fc.constant('memory_delete' as const), memory_type: fc.constant<MemoryType>('episodic_memory'), memory_id: id }),
     );
@@ -170,7 +192,11 @@ describe('fuzzing', () => {
     '\u0000',
     '😀',
   );
-  const responses = fc.oneof(fc.string({ unit: 'binary', maxLength: 400 }), fc.array(fragment, { maxLength: 80 }).map((parts) => parts.join('')), fc.json());
+  const responses = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 400 }),
+    fc.array(fragment, { maxLength: 80 }).map((parts) => parts.join('')),
+    fc.json(),
+  );
 
   it('never throws, and every call is parsed or malformed with a reason and a bounded source', () => {
     fc.assert(

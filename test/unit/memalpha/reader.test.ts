@@ -18,7 +18,12 @@ import type { MemalphaInstance } from '../../../envs/memalpha/types.js';
 import { startFakeOpenAi, type FakeOpenAi } from './fake-openai.js';
 
 const q = (question: string, metric: ReaderQuestion['metric'] = 'substring'): ReaderQuestion => ({ question, metric, source: 'test' });
-const passage = (text: string, recency: number, rank = 0, origin: Passage['origin'] = 'semantic'): Passage => ({ text, origin, recency, rank });
+const passage = (text: string, recency: number, rank = 0, origin: Passage['origin'] = 'semantic'): Passage => ({
+  text,
+  origin,
+  recency,
+  rank,
+});
 
 describe('BM25', () => {
   it('tokenises to lowercase word runs', () => {
@@ -51,7 +56,8 @@ describe('memory retrieval', () => {
   it('returns the core, then the top-k of each list separately', () => {
     const store = new MemoryStore();
     store.execute({ tool: 'memory_update', memory_type: 'core_memory', new_content: 'Core text.' });
-    for (const fact of ['Mira lives in Tavon.', 'Bo works as a pilot.', 'Mira owns a cat.']) store.execute({ tool: 'new_memory_insert', memory_type: 'semantic_memory', content: fact });
+    for (const fact of ['Mira lives in Tavon.', 'Bo works as a pilot.', 'Mira owns a cat.'])
+      store.execute({ tool: 'new_memory_insert', memory_type: 'semantic_memory', content: fact });
     store.execute({ tool: 'new_memory_insert', memory_type: 'episodic_memory', content: 'Day 2: Mira left Tavon.' });
     // No stemming: "live" does not match "lives"; "tavon" singles out s1.
     const passages = new MemoryRetriever(store.snapshot(), 1).passages('Does Mira live in Tavon?');
@@ -108,7 +114,12 @@ describe('the reader never mutates memory (invariant 7)', () => {
     store.execute({ tool: 'new_memory_insert', memory_type: 'semantic_memory', content: 'Mira lives in Tavon.' });
     const memory = store.snapshot();
     const copy = structuredClone(memory);
-    const instance: MemalphaInstance = { id: 'i', source: 'squad', chunks: ['x'], questions: [{ question: 'Where does Mira live?', answers: ['Tavon'] }] };
+    const instance: MemalphaInstance = {
+      id: 'i',
+      source: 'squad',
+      chunks: ['x'],
+      questions: [{ question: 'Where does Mira live?', answers: ['Tavon'] }],
+    };
     const scores = await evaluateMemory(instance, memory, new ExtractiveReader());
     expect(scores[0]).toMatchObject({ prediction: 'Tavon', score: 1, metric: 'substring' });
     expect(memory).toEqual(copy);
@@ -150,17 +161,24 @@ describe('LLM reader against a fake OpenAI-compatible server', () => {
   it('sends the retrieved memory and the question, and returns the trimmed answer', async () => {
     server.handle(() => ({ content: ' Answer: Tavon \n' }));
     const reader = new LlmReader(endpoint());
-    const answer = await reader.answer(q('Where does Mira live?'), [passage('Core.', Infinity, 0, 'core'), passage('Mira lives in Tavon.', 1)]);
+    const answer = await reader.answer(q('Where does Mira live?'), [
+      passage('Core.', Infinity, 0, 'core'),
+      passage('Mira lives in Tavon.', 1),
+    ]);
     expect(answer).toBe('Tavon');
     const request = server.requests.at(-1)!;
     expect(request.body).toMatchObject({ model: 'reader-model', max_tokens: 32, temperature: 0 });
-    expect(request.body.messages[1].content).toBe('Core memory:\n- Core.\n\nSemantic memory:\n- Mira lives in Tavon.\n\nQuestion: Where does Mira live?\nAnswer:');
+    expect(request.body.messages[1].content).toBe(
+      'Core memory:\n- Core.\n\nSemantic memory:\n- Mira lives in Tavon.\n\nQuestion: Where does Mira live?\nAnswer:',
+    );
     expect(readerMessages(q('x'), [])[1].content).toBe('The memory is empty.\n\nQuestion: x\nAnswer:');
   });
 
   it('retries transient failures (500, 429) and succeeds', async () => {
     const before = server.requests.length;
-    server.handle((_body, i) => (i - before < 2 ? { status: i - before === 0 ? 500 : 429, body: '{"error":"busy"}' } : { content: 'Brel' }));
+    server.handle((_body, i) =>
+      i - before < 2 ? { status: i - before === 0 ? 500 : 429, body: '{"error":"busy"}' } : { content: 'Brel' },
+    );
     expect(await new LlmReader(endpoint()).answer(q('x'), [])).toBe('Brel');
     expect(server.requests.length - before).toBe(3);
   });
@@ -189,7 +207,9 @@ describe('LLM reader against a fake OpenAI-compatible server', () => {
   });
 
   it('reports an unreachable server and a bad URL', async () => {
-    await expect(new LlmReader(endpoint({ baseUrl: 'http://127.0.0.1:1/v1', retries: 0 })).answer(q('x'), [])).rejects.toThrow(/unreachable.*is the server running/);
+    await expect(new LlmReader(endpoint({ baseUrl: 'http://127.0.0.1:1/v1', retries: 0 })).answer(q('x'), [])).rejects.toThrow(
+      /unreachable.*is the server running/,
+    );
     expect(() => new LlmReader(endpoint({ baseUrl: 'not a url' }))).toThrow(/is not a URL/);
     expect(() => new LlmReader(endpoint({ apiKeyEnv: 'MEMALPHA_TEST_UNSET_KEY' }))).toThrow(/MEMALPHA_TEST_UNSET_KEY.*is not set/);
   });

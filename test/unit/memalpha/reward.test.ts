@@ -82,7 +82,10 @@ describe('reward terms (doc-comment examples)', () => {
 describe('memalphaReward (worked example of the doc comment)', () => {
   const outcome = {
     source: 'squad',
-    chunks: [[write(1), write(0), failed], [del, skipped]],
+    chunks: [
+      [write(1), write(0), failed],
+      [del, skipped],
+    ],
     qaScores: [1, 0, 1, 1],
     memoryTokens: 50,
     inputTokens: 200,
@@ -94,7 +97,17 @@ describe('memalphaReward (worked example of the doc comment)', () => {
     expect(reward.turnRewards![0]).toBeCloseTo(1.4875, 12);
     expect(reward.turnRewards![1]).toBeCloseTo(1.2875, 12);
     expect(reward.total).toBe(0.75);
-    expect(reward.parts).toMatchObject({ r1: 0.75, r3: 0.75, 'qa/squad': 0.75, memory_tokens: 50, input_tokens: 200, calls: 5, failed_calls: 1, skipped_calls: 1, chunks: 2 });
+    expect(reward.parts).toMatchObject({
+      r1: 0.75,
+      r3: 0.75,
+      'qa/squad': 0.75,
+      memory_tokens: 50,
+      input_tokens: 200,
+      calls: 5,
+      failed_calls: 1,
+      skipped_calls: 1,
+      chunks: 2,
+    });
     expect(reward.parts.r2_mean).toBeCloseTo(7 / 12, 12);
     expect(reward.parts.r4_mean).toBeCloseTo(1 / 6, 12);
   });
@@ -120,7 +133,10 @@ describe('memalphaReward (worked example of the doc comment)', () => {
         fc.double({ min: 0, max: 1, noNaN: true }),
         fc.double({ min: 0, max: 1, noNaN: true }),
         (chunks, qaScores, memoryTokens, inputTokens, beta, gamma) => {
-          const reward = memalphaReward({ source: 's', chunks, qaScores, memoryTokens, inputTokens }, { beta, gamma, scoreDeletes: false, total: 'r1' });
+          const reward = memalphaReward(
+            { source: 's', chunks, qaScores, memoryTokens, inputTokens },
+            { beta, gamma, scoreDeletes: false, total: 'r1' },
+          );
           const r1 = reward.parts.r1;
           const r3 = reward.parts.r3;
           expect(r3).toBe(1 - memoryTokens / inputTokens);
@@ -153,12 +169,15 @@ describe('groupAdvantages (invariant 5)', () => {
     expect(groupAdvantages([[0.1, 0.1, 0.1], [0.1]])).toEqual([[0, 0, 0], [0]]);
     expect(groupAdvantages([[0.7]])).toEqual([[0]]);
     fc.assert(
-      fc.property(fc.array(fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 8 }), (rollouts) => {
-        const advantages = groupAdvantages(rollouts);
-        expect(advantages.map((a) => a.length)).toEqual(rollouts.map((r) => r.length));
-        const flat = advantages.flat();
-        expect(Math.abs(flat.reduce((a, b) => a + b, 0) / flat.length)).toBeLessThan(1e-6);
-      }),
+      fc.property(
+        fc.array(fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 8 }),
+        (rollouts) => {
+          const advantages = groupAdvantages(rollouts);
+          expect(advantages.map((a) => a.length)).toEqual(rollouts.map((r) => r.length));
+          const flat = advantages.flat();
+          expect(Math.abs(flat.reduce((a, b) => a + b, 0) / flat.length)).toBeLessThan(1e-6);
+        },
+      ),
     );
   });
 });

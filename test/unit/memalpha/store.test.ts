@@ -6,14 +6,21 @@ import type { MemoryType, ToolCall } from '../../../envs/memalpha/types.js';
 
 const insert = (memory_type: MemoryType, content: string): ToolCall => ({ tool: 'new_memory_insert', memory_type, content });
 const update = (memory_type: MemoryType, new_content: string, memory_id?: string): ToolCall =>
-  memory_id === undefined ? { tool: 'memory_update', memory_type, new_content } : { tool: 'memory_update', memory_type, new_content, memory_id };
+  memory_id === undefined
+    ? { tool: 'memory_update', memory_type, new_content }
+    : { tool: 'memory_update', memory_type, new_content, memory_id };
 const remove = (memory_type: MemoryType, memory_id?: string): ToolCall =>
   memory_id === undefined ? { tool: 'memory_delete', memory_type } : { tool: 'memory_delete', memory_type, memory_id };
 
 describe('new_memory_insert', () => {
   it('appends to a list with a fresh sequential id and trims the content', () => {
     const store = new MemoryStore();
-    expect(store.execute(insert('semantic_memory', '  Mira lives in Tavon. '))).toEqual({ ok: true, skipped: false, message: 'inserted s1 into semantic_memory', id: 's1' });
+    expect(store.execute(insert('semantic_memory', '  Mira lives in Tavon. '))).toEqual({
+      ok: true,
+      skipped: false,
+      message: 'inserted s1 into semantic_memory',
+      id: 's1',
+    });
     expect(store.execute(insert('episodic_memory', 'Day 1: Mira left.'))).toMatchObject({ ok: true, id: 'e1' });
     expect(store.execute(insert('semantic_memory', 'Mira works as a baker.'))).toMatchObject({ ok: true, id: 's2' });
     const memory = store.snapshot();
@@ -39,14 +46,22 @@ describe('new_memory_insert', () => {
     const store = new MemoryStore();
     store.execute(update('core_memory', 'Mira is the hero.'));
     const before = store.snapshot();
-    expect(store.execute(insert('core_memory', 'x y'))).toMatchObject({ ok: false, message: expect.stringContaining('cannot write core_memory') });
+    expect(store.execute(insert('core_memory', 'x y'))).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('cannot write core_memory'),
+    });
     expect(store.execute(insert('semantic_memory', '   '))).toMatchObject({ ok: false, message: expect.stringContaining('non-empty') });
-    expect(store.execute({ tool: 'new_memory_insert', memory_type: 'semantic_memory', content: 42 } as unknown as ToolCall)).toMatchObject({ ok: false });
+    expect(store.execute({ tool: 'new_memory_insert', memory_type: 'semantic_memory', content: 42 } as unknown as ToolCall)).toMatchObject({
+      ok: false,
+    });
     expect(store.execute({ tool: 'new_memory_insert', memory_type: 'working_memory', content: 'x' } as unknown as ToolCall)).toMatchObject({
       ok: false,
       message: expect.stringContaining('memory_type must be one of'),
     });
-    expect(store.execute({ tool: 'memory_move', memory_type: 'semantic_memory' } as unknown as ToolCall)).toMatchObject({ ok: false, message: expect.stringContaining('unknown tool') });
+    expect(store.execute({ tool: 'memory_move', memory_type: 'semantic_memory' } as unknown as ToolCall)).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('unknown tool'),
+    });
     expect(store.execute(null as unknown as ToolCall)).toMatchObject({ ok: false });
     expect(store.snapshot()).toEqual(before);
   });
@@ -57,7 +72,12 @@ describe('memory_update', () => {
     const store = new MemoryStore();
     store.execute(insert('semantic_memory', 'a b'));
     store.execute(insert('semantic_memory', 'c d'));
-    expect(store.execute(update('semantic_memory', 'e f', 's1'))).toEqual({ ok: true, skipped: false, message: 'updated s1 in semantic_memory', id: 's1' });
+    expect(store.execute(update('semantic_memory', 'e f', 's1'))).toEqual({
+      ok: true,
+      skipped: false,
+      message: 'updated s1 in semantic_memory',
+      id: 's1',
+    });
     expect(store.snapshot().semantic.map((e) => `${e.id}=${e.content}`)).toEqual(['s1=e f', 's2=c d']);
     // The old content is free again: inserting it is not a duplicate.
     expect(store.execute(insert('semantic_memory', 'a b'))).toMatchObject({ ok: true, skipped: false, id: 's3' });
@@ -67,8 +87,14 @@ describe('memory_update', () => {
     const store = new MemoryStore();
     store.execute(insert('semantic_memory', 'a b'));
     const before = store.snapshot();
-    expect(store.execute(update('semantic_memory', 'x y', 's9'))).toMatchObject({ ok: false, message: 'error: no entry s9 in semantic_memory' });
-    expect(store.execute(update('semantic_memory', 'x y'))).toMatchObject({ ok: false, message: expect.stringContaining('needs a memory_id') });
+    expect(store.execute(update('semantic_memory', 'x y', 's9'))).toMatchObject({
+      ok: false,
+      message: 'error: no entry s9 in semantic_memory',
+    });
+    expect(store.execute(update('semantic_memory', 'x y'))).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('needs a memory_id'),
+    });
     expect(store.execute(update('episodic_memory', 'x y', 's1'))).toMatchObject({ ok: false });
     expect(store.execute(update('semantic_memory', ' ', 's1'))).toMatchObject({ ok: false });
     expect(store.snapshot()).toEqual(before);
@@ -76,7 +102,12 @@ describe('memory_update', () => {
 
   it('rewrites the core, capped at the cap with a truncation notice at a word boundary (invariant 1)', () => {
     const store = new MemoryStore({ coreTokenCap: 32 });
-    expect(store.execute(update('core_memory', 'Mira is a baker.'))).toEqual({ ok: true, skipped: false, truncated: false, message: 'core_memory rewritten' });
+    expect(store.execute(update('core_memory', 'Mira is a baker.'))).toEqual({
+      ok: true,
+      skipped: false,
+      truncated: false,
+      message: 'core_memory rewritten',
+    });
     const long = 'alpha beta gamma delta epsilon zeta';
     const result = store.execute(update('core_memory', long));
     expect(result).toMatchObject({ ok: true, truncated: true, message: 'core_memory rewritten, truncated from 35 to 28 tokens (cap 32)' });
@@ -101,7 +132,12 @@ describe('memory_delete', () => {
     const store = new MemoryStore();
     store.execute(insert('episodic_memory', 'Day 1: a.'));
     store.execute(insert('episodic_memory', 'Day 2: b.'));
-    expect(store.execute(remove('episodic_memory', 'e1'))).toEqual({ ok: true, skipped: false, message: 'deleted e1 from episodic_memory', id: 'e1' });
+    expect(store.execute(remove('episodic_memory', 'e1'))).toEqual({
+      ok: true,
+      skipped: false,
+      message: 'deleted e1 from episodic_memory',
+      id: 'e1',
+    });
     expect(store.execute(insert('episodic_memory', 'Day 1: a.'))).toMatchObject({ id: 'e3' });
     expect(store.snapshot().episodic.map((e) => e.id)).toEqual(['e2', 'e3']);
   });
@@ -110,7 +146,11 @@ describe('memory_delete', () => {
     const store = new MemoryStore();
     store.execute(insert('semantic_memory', 'a b'));
     const before = store.snapshot();
-    expect(store.execute(remove('semantic_memory', 'zz'))).toMatchObject({ ok: true, skipped: false, message: 'no entry zz in semantic_memory; nothing deleted' });
+    expect(store.execute(remove('semantic_memory', 'zz'))).toMatchObject({
+      ok: true,
+      skipped: false,
+      message: 'no entry zz in semantic_memory; nothing deleted',
+    });
     expect(store.execute(remove('semantic_memory'))).toMatchObject({ ok: false });
     expect(store.snapshot()).toEqual(before);
   });
@@ -161,33 +201,45 @@ describe('memory size and ids', () => {
 
 /** Random tool calls over a small vocabulary, so duplicates, hits and misses all happen. */
 const callArbitrary: fc.Arbitrary<ToolCall> = fc.oneof(
-  fc.record({ tool: fc.constant('new_memory_insert' as const), memory_type: fc.constantFrom<MemoryType>('core_memory', 'semantic_memory', 'episodic_memory'), content: fc.constantFrom('a b', 'c d', 'e f', ' ', 'g h i') }),
+  fc.record({
+    tool: fc.constant('new_memory_insert' as const),
+    memory_type: fc.constantFrom<MemoryType>('core_memory', 'semantic_memory', 'episodic_memory'),
+    content: fc.constantFrom('a b', 'c d', 'e f', ' ', 'g h i'),
+  }),
   fc.record({
     tool: fc.constant('memory_update' as const),
     memory_type: fc.constantFrom<MemoryType>('core_memory', 'semantic_memory', 'episodic_memory'),
     new_content: fc.constantFrom('a b', 'x y', 'long '.repeat(40)),
     memory_id: fc.constantFrom('s1', 's2', 'e1', 'e3', 'zz'),
   }),
-  fc.record({ tool: fc.constant('memory_delete' as const), memory_type: fc.constantFrom<MemoryType>('core_memory', 'semantic_memory', 'episodic_memory'), memory_id: fc.constantFrom('s1', 's2', 'e1', 'zz') }),
+  fc.record({
+    tool: fc.constant('memory_delete' as const),
+    memory_type: fc.constantFrom<MemoryType>('core_memory', 'semantic_memory', 'episodic_memory'),
+    memory_id: fc.constantFrom('s1', 's2', 'e1', 'zz'),
+  }),
 );
 
 describe('invariants under random call sequences', () => {
   it('ids stay unique, the core stays capped, skipped inserts change nothing, and replay reproduces the memory (invariants 1, 2, 8)', () => {
     fc.assert(
-      fc.property(fc.array(callArbitrary, { maxLength: 60 }), fc.constantFrom('sequential' as const, 'random' as const), (calls, idScheme) => {
-        const options = { coreTokenCap: 64, idScheme, idSeed: 3 };
-        const store = new MemoryStore(options);
-        for (const call of calls) {
-          const before = store.snapshot();
-          const result = store.execute(call);
-          const after = store.snapshot();
-          if (!result.ok || result.skipped) expect(after).toEqual(before);
-          const ids = [...after.semantic, ...after.episodic].map((e) => e.id);
-          expect(new Set(ids).size).toBe(ids.length);
-          expect(countTokens(after.core)).toBeLessThanOrEqual(64);
-        }
-        expect(replayCalls(calls, options).snapshot()).toEqual(store.snapshot());
-      }),
+      fc.property(
+        fc.array(callArbitrary, { maxLength: 60 }),
+        fc.constantFrom('sequential' as const, 'random' as const),
+        (calls, idScheme) => {
+          const options = { coreTokenCap: 64, idScheme, idSeed: 3 };
+          const store = new MemoryStore(options);
+          for (const call of calls) {
+            const before = store.snapshot();
+            const result = store.execute(call);
+            const after = store.snapshot();
+            if (!result.ok || result.skipped) expect(after).toEqual(before);
+            const ids = [...after.semantic, ...after.episodic].map((e) => e.id);
+            expect(new Set(ids).size).toBe(ids.length);
+            expect(countTokens(after.core)).toBeLessThanOrEqual(64);
+          }
+          expect(replayCalls(calls, options).snapshot()).toEqual(store.snapshot());
+        },
+      ),
     );
   });
 });

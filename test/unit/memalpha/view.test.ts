@@ -9,8 +9,10 @@ const options: PromptOptions = { maxPromptTokens: 4096, viewEntries: 5, callSynt
 
 function storeWith(semantic: number, episodic: number): MemoryStore {
   const store = new MemoryStore();
-  for (let i = 1; i <= semantic; i++) store.execute({ tool: 'new_memory_insert', memory_type: 'semantic_memory', content: `fact number ${i}` });
-  for (let i = 1; i <= episodic; i++) store.execute({ tool: 'new_memory_insert', memory_type: 'episodic_memory', content: `Day ${i}: event ${i}` });
+  for (let i = 1; i <= semantic; i++)
+    store.execute({ tool: 'new_memory_insert', memory_type: 'semantic_memory', content: `fact number ${i}` });
+  for (let i = 1; i <= episodic; i++)
+    store.execute({ tool: 'new_memory_insert', memory_type: 'episodic_memory', content: `Day ${i}: event ${i}` });
   return store;
 }
 

@@ -35,7 +35,9 @@ describe('selectBackend', () => {
     } catch (err) {
       expect(err).toBeInstanceOf(ServiceError);
       expect((err as ServiceError).code).toBe('E_SERVICE');
-      expect((err as Error).message).toMatch(/backend 'tensorflow' was requested but is unavailable: .*@tensorflow\/tfjs-node-gpu.*@tensorflow\/tfjs-node/);
+      expect((err as Error).message).toMatch(
+        /backend 'tensorflow' was requested but is unavailable: .*@tensorflow\/tfjs-node-gpu.*@tensorflow\/tfjs-node/,
+      );
     }
     await selectBackend('wasm');
   });

@@ -8,7 +8,15 @@ function pool(freeSizes: number[], usedBytes: number): { pool: WebGpuBufferPool;
   const total = freeSizes.reduce((a, b) => a + b, 0);
   return {
     destroyed,
-    pool: { freeBuffers: new Map([['a', buffers.slice(0, 1)], ['b', buffers.slice(1)]]), numFreeBuffers: buffers.length, numBytesAllocated: total + usedBytes, numBytesUsed: usedBytes },
+    pool: {
+      freeBuffers: new Map([
+        ['a', buffers.slice(0, 1)],
+        ['b', buffers.slice(1)],
+      ]),
+      numFreeBuffers: buffers.length,
+      numBytesAllocated: total + usedBytes,
+      numBytesUsed: usedBytes,
+    },
   };
 }
 

@@ -5,7 +5,10 @@ import { selectBackend } from '../../../models/backend.js';
 import { matMul2d } from '../../../models/matmul.js';
 
 function randomMatrix(rng: Rng, rows: number, cols: number): tf.Tensor2D {
-  return tf.tensor2d(Float32Array.from({ length: rows * cols }, () => rng.normal()), [rows, cols]);
+  return tf.tensor2d(
+    Float32Array.from({ length: rows * cols }, () => rng.normal()),
+    [rows, cols],
+  );
 }
 
 function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {

@@ -72,8 +72,12 @@ export function referenceLogits(weights: Weights, cfg: ResolvedPolicyConfig, tok
   for (let l = 0; l < cfg.nLayers; l++) {
     const p = (name: string) => weights[`model.layers.${l}.${name}`];
     const normed = xs.map((x) => rmsNorm(x, p('input_layernorm.weight').data, normEps));
-    const qs = normed.map((h, t) => rope(linear(h, p('self_attn.q_proj.weight'), p('self_attn.q_proj.bias')), nHeads, headDim, t, ropeTheta));
-    const ks = normed.map((h, t) => rope(linear(h, p('self_attn.k_proj.weight'), p('self_attn.k_proj.bias')), nKvHeads, headDim, t, ropeTheta));
+    const qs = normed.map((h, t) =>
+      rope(linear(h, p('self_attn.q_proj.weight'), p('self_attn.q_proj.bias')), nHeads, headDim, t, ropeTheta),
+    );
+    const ks = normed.map((h, t) =>
+      rope(linear(h, p('self_attn.k_proj.weight'), p('self_attn.k_proj.bias')), nKvHeads, headDim, t, ropeTheta),
+    );
     const vs = normed.map((h) => linear(h, p('self_attn.v_proj.weight'), p('self_attn.v_proj.bias')));
     xs = xs.map((x, t) => {
       const attended = new Float64Array(nHeads * headDim);

@@ -106,9 +106,14 @@ describe('generate', () => {
 
   it('samples by inverse CDF with one rng draw per token (uniform model: token = ⌊u·V⌋)', async () => {
     const uniform = new TransformerPolicy(tinyConfig(), 3);
-    const zeros = Object.fromEntries(Object.entries(uniform.getWeights()).map(([name, t]) => [name, { ...t, data: new Float32Array(t.data.length) }]));
+    const zeros = Object.fromEntries(
+      Object.entries(uniform.getWeights()).map(([name, t]) => [name, { ...t, data: new Float32Array(t.data.length) }]),
+    );
     uniform.setWeights(zeros);
-    const [result] = await generate(uniform, [{ context: [0, 1], maxNewTokens: 20, rng: new Rng(77) }], { temperature: 0.5, stopTokens: [] });
+    const [result] = await generate(uniform, [{ context: [0, 1], maxNewTokens: 20, rng: new Rng(77) }], {
+      temperature: 0.5,
+      stopTokens: [],
+    });
     uniform.dispose();
     const draws = new Rng(77);
     expect(result.tokens).toEqual(Array.from({ length: 20 }, () => Math.floor(draws.next() * 11)));
@@ -117,12 +122,18 @@ describe('generate', () => {
 
   it('rejects contexts that do not leave room for maxNewTokens, empty contexts and bad options', async () => {
     const long = Array.from({ length: 31 }, () => 1);
-    await expect(generate(policy, [{ context: long, maxNewTokens: 10, rng: new Rng(1) }], { temperature: 1, stopTokens: [] })).rejects.toThrow(
-      /context of 31 tokens \+ maxNewTokens 10 exceeds the model's maxSeqLen 40; cap the context at 30 tokens/,
+    await expect(
+      generate(policy, [{ context: long, maxNewTokens: 10, rng: new Rng(1) }], { temperature: 1, stopTokens: [] }),
+    ).rejects.toThrow(/context of 31 tokens \+ maxNewTokens 10 exceeds the model's maxSeqLen 40; cap the context at 30 tokens/);
+    await expect(
+      generate(policy, [{ context: long, maxNewTokens: 10, rng: new Rng(1) }], { temperature: 1, stopTokens: [] }),
+    ).rejects.toBeInstanceOf(RangeError);
+    await expect(generate(policy, [{ context: [], maxNewTokens: 1, rng: new Rng(1) }], { temperature: 1, stopTokens: [] })).rejects.toThrow(
+      /context is empty/,
     );
-    await expect(generate(policy, [{ context: long, maxNewTokens: 10, rng: new Rng(1) }], { temperature: 1, stopTokens: [] })).rejects.toBeInstanceOf(RangeError);
-    await expect(generate(policy, [{ context: [], maxNewTokens: 1, rng: new Rng(1) }], { temperature: 1, stopTokens: [] })).rejects.toThrow(/context is empty/);
-    await expect(generate(policy, [{ context: [11], maxNewTokens: 1, rng: new Rng(1) }], { temperature: 1, stopTokens: [] })).rejects.toThrow(/outside the vocabulary/);
+    await expect(
+      generate(policy, [{ context: [11], maxNewTokens: 1, rng: new Rng(1) }], { temperature: 1, stopTokens: [] }),
+    ).rejects.toThrow(/outside the vocabulary/);
     await expect(generate(policy, requests(), { temperature: 0, stopTokens: [] })).rejects.toThrow(/temperature/);
   });
 });

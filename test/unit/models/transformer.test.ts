@@ -134,13 +134,25 @@ describe('TransformerPolicy.logProbs', () => {
     p.setWeights(zeros);
     const { logProbs, entropy } = p.logProbsWithEntropy(batchOf([[1, 2, 3, 4]], 4, 0));
     expect(logProbs.arraySync()[0].map((v) => Number(v.toFixed(6)))).toEqual([0, ...Array(3).fill(Number((-Math.log(11)).toFixed(6)))]);
-    expect(entropy.arraySync()[0].slice(1).every((h) => Math.abs(h - Math.log(11)) < 1e-5)).toBe(true);
+    expect(
+      entropy
+        .arraySync()[0]
+        .slice(1)
+        .every((h) => Math.abs(h - Math.log(11)) < 1e-5),
+    ).toBe(true);
     tf.dispose([logProbs, entropy]);
   });
 
   it('is differentiable w.r.t. every variable and leaks no tensors', () => {
     const p = policy(4);
-    const batch = batchOf([[1, 5, 2, 8, 3], [4, 4, 9, 0, 0]], 5, 0);
+    const batch = batchOf(
+      [
+        [1, 5, 2, 8, 3],
+        [4, 4, 9, 0, 0],
+      ],
+      5,
+      0,
+    );
     const before = tf.memory().numTensors;
     const { value, grads } = tf.variableGrads(() => tf.neg(tf.mean(p.logProbs(batch))) as tf.Scalar, p.variables);
     expect(Object.keys(grads).sort()).toEqual(p.variables.map((v) => v.name).sort());
@@ -178,7 +190,21 @@ describe('TransformerPolicy.logProbs', () => {
   });
 
   it('a wasm training step of a 2-layer, dModel-64 policy on 32 × 64 tokens starts at the uniform loss with finite gradients', () => {
-    const p = new TransformerPolicy({ ...tinyConfig(), vocabSize: 260, dModel: 64, nLayers: 2, nHeads: 4, nKvHeads: undefined, ffnHidden: undefined, maxSeqLen: 64, qkvBias: false, initStd: 0.02 }, 1);
+    const p = new TransformerPolicy(
+      {
+        ...tinyConfig(),
+        vocabSize: 260,
+        dModel: 64,
+        nLayers: 2,
+        nHeads: 4,
+        nKvHeads: undefined,
+        ffnHidden: undefined,
+        maxSeqLen: 64,
+        qkvBias: false,
+        initStd: 0.02,
+      },
+      1,
+    );
     live.push(p);
     const rng = new Rng(1);
     const batch: TokenBatch = { tokens: Int32Array.from({ length: 32 * 64 }, () => rng.int(260)), batchSize: 32, seqLen: 64 };
@@ -196,7 +222,14 @@ describe('TransformerPolicy weights', () => {
   it('round-trips through safetensors with identical log-probs', () => {
     const source = policy(21);
     const target = policy(22);
-    const batch = batchOf([[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 0, 0]], 6, 0);
+    const batch = batchOf(
+      [
+        [1, 2, 3, 4, 5, 6],
+        [7, 8, 9, 10, 0, 0],
+      ],
+      6,
+      0,
+    );
     const expected = logProbRows(source, batch);
     expect(logProbRows(target, batch)).not.toEqual(expected);
     const bytes = source.toSafetensors();
@@ -233,7 +266,9 @@ describe('TransformerPolicy weights', () => {
     const missing = { ...weights };
     delete missing['model.norm.weight'];
     expect(() => p.setWeights(missing)).toThrow(/missing tensor 'model.norm.weight'/);
-    expect(() => p.setWeights({ ...weights, 'lm_head.weight': weights['model.embed_tokens.weight'] })).toThrow(/unexpected tensor 'lm_head.weight'/);
+    expect(() => p.setWeights({ ...weights, 'lm_head.weight': weights['model.embed_tokens.weight'] })).toThrow(
+      /unexpected tensor 'lm_head.weight'/,
+    );
     const integer = { ...weights, 'model.norm.weight': { dtype: 'I32' as const, shape: [16], data: new Int32Array(16) } };
     expect(() => p.setWeights(integer)).toThrow(/'model.norm.weight' has dtype I32/);
     // A failed load changes nothing.

@@ -27,7 +27,15 @@ beforeAll(async () => {
   await selectBackend('cpu');
   const game = new MallocGame(program, gameOptions);
   net = new MuZeroNetworks(
-    resolveNetworkConfig({ observationSize: game.observationSize, numActions: game.numActions, stateSize: 16, hiddenSize: 48, representationLayers: 1, dynamicsLayers: 1, predictionLayers: 1 }),
+    resolveNetworkConfig({
+      observationSize: game.observationSize,
+      numActions: game.numActions,
+      stateSize: 16,
+      hiddenSize: 48,
+      representationLayers: 1,
+      dynamicsLayers: 1,
+      predictionLayers: 1,
+    }),
     7,
   );
   const weights = net.getWeights();
@@ -40,7 +48,8 @@ afterAll(() => net.dispose());
 describe('MuZero learning check', () => {
   it('improves the return of deterministic search from its initial value to near the game optimum in 32 updates', async () => {
     const evaluation = resolveSearchConfig({ simulations: 8, gumbelScale: 0 });
-    const evaluate = async () => (await selfPlayGames(net, [{ id: 'p', program }], { search: evaluation, game: gameOptions }, new Rng(0)))[0].return;
+    const evaluate = async () =>
+      (await selfPlayGames(net, [{ id: 'p', program }], { search: evaluation, game: gameOptions }, new Rng(0)))[0].return;
     const initial = await evaluate();
     expect(initial).toBe(0);
 
@@ -50,7 +59,12 @@ describe('MuZero learning check', () => {
     const optimizer = createMuZeroOptimizer(net, options);
     const replay = new PrioritizedReplay(net.config.observationSize, net.config.numActions, { capacity: 1000 });
     for (let iteration = 0; iteration < 8; iteration++) {
-      const episodes = await selfPlayGames(net, Array.from({ length: 4 }, () => ({ id: 'p', program })), { search, game: gameOptions }, rng);
+      const episodes = await selfPlayGames(
+        net,
+        Array.from({ length: 4 }, () => ({ id: 'p', program })),
+        { search, game: gameOptions },
+        rng,
+      );
       for (const episode of episodes) replay.add(episodeToReplayInput(episode, program, gameOptions));
       for (let update = 0; update < 4; update++) {
         const batch = replay.sample(options.batchSize, rng);

@@ -16,7 +16,18 @@ import type { UnrollBatch } from '../../../trainer/muzero/replay.js';
 const live: MuZeroNetworks[] = [];
 function networks(seed: number, overrides: Partial<MuZeroNetworkConfig> = {}): MuZeroNetworks {
   const net = new MuZeroNetworks(
-    resolveNetworkConfig({ observationSize: 6, numActions: 3, stateSize: 5, hiddenSize: 7, representationLayers: 1, dynamicsLayers: 1, predictionLayers: 1, supportSize: 4, valueScale: 10, ...overrides }),
+    resolveNetworkConfig({
+      observationSize: 6,
+      numActions: 3,
+      stateSize: 5,
+      hiddenSize: 7,
+      representationLayers: 1,
+      dynamicsLayers: 1,
+      predictionLayers: 1,
+      supportSize: 4,
+      valueScale: 10,
+      ...overrides,
+    }),
     seed,
   );
   live.push(net);
@@ -44,7 +55,10 @@ function randomBatch(seed: number, B: number, K: number, O: number, A: number): 
       policyMask[k * B + b] = 1;
       const row = uniform(A, 0.1, 1);
       const sum = row.reduce((x, y) => x + y, 0);
-      policyTargets.set(row.map((x) => x / sum), (k * B + b) * A);
+      policyTargets.set(
+        row.map((x) => x / sum),
+        (k * B + b) * A,
+      );
     }
   }
   const rewardTargets = uniform((K + 1) * B, 0, 0.3);
@@ -156,7 +170,8 @@ describe('muzeroLoss', () => {
     let weighted = 0;
     for (let b = 0; b < B; b++) {
       let perSample = 0;
-      for (let k = 0; k <= K; k++) perSample += batch.policyMask[k * B + b] * logA + lossOptions.valueLossWeight * logBins + (k >= 1 ? logBins : 0);
+      for (let k = 0; k <= K; k++)
+        perSample += batch.policyMask[k * B + b] * logA + lossOptions.valueLossWeight * logBins + (k >= 1 ? logBins : 0);
       weighted += batch.weights[b] * perSample;
     }
     let squares = 0;
@@ -198,7 +213,10 @@ describe('muzeroLoss', () => {
           reward = ce(next.rewardLogits, rewardTargets, k, bins);
         }
         const p = net.predict(s);
-        let term = tf.add(tf.mul(ce(p.policyLogits, batch.policyTargets, k, 3), tf.tensor1d(batch.policyMask.subarray(k * B, (k + 1) * B))), tf.mul(ce(p.valueLogits, valueTargets, k, bins), 0.25));
+        let term = tf.add(
+          tf.mul(ce(p.policyLogits, batch.policyTargets, k, 3), tf.tensor1d(batch.policyMask.subarray(k * B, (k + 1) * B))),
+          tf.mul(ce(p.valueLogits, valueTargets, k, bins), 0.25),
+        );
         if (reward) term = tf.add(term, reward);
         total = tf.add(total, k === 0 ? term : tf.mul(term, 1 / K));
       }
@@ -221,7 +239,14 @@ describe('muzeroLoss', () => {
     const name = net.variables.find((v) => v.name.endsWith('dynamics.0.weight'))!.name;
     const diff = tf.max(tf.abs(tf.sub(unscaled.grads[name], actual.grads[name]))).dataSync()[0];
     expect(diff).toBeGreaterThan(1e-6);
-    tf.dispose([actual.value, reference.value, unscaled.value, ...Object.values(actual.grads), ...Object.values(reference.grads), ...Object.values(unscaled.grads)]);
+    tf.dispose([
+      actual.value,
+      reference.value,
+      unscaled.value,
+      ...Object.values(actual.grads),
+      ...Object.values(reference.grads),
+      ...Object.values(unscaled.grads),
+    ]);
   });
 
   it('with K = 1 its gradient is the true gradient (central finite differences)', () => {

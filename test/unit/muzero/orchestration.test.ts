@@ -37,7 +37,12 @@ const muzero = (extra: Record<string, unknown> = {}) =>
 
 describe('game outcomes and the charts window', () => {
   it('scores a game against the baseline: speed-up T_base / T_agent − 1, success when T_agent ≤ T_base', () => {
-    expect(gameOutcome({ return: 0.3, finalTime: 80, actions: [0, 1, 2] }, 100)).toEqual({ return: 0.3, speedup: 0.25, success: 1, length: 3 });
+    expect(gameOutcome({ return: 0.3, finalTime: 80, actions: [0, 1, 2] }, 100)).toEqual({
+      return: 0.3,
+      speedup: 0.25,
+      success: 1,
+      length: 3,
+    });
     expect(gameOutcome({ return: 0.2, finalTime: 100, actions: [0] }, 100)).toMatchObject({ speedup: 0, success: 1 });
     const slower = gameOutcome({ return: 0.1, finalTime: 125, actions: [0] }, 100);
     expect(slower.speedup).toBeCloseTo(-0.2, 12);
@@ -88,7 +93,9 @@ describe('training programs of a config', () => {
         ],
       },
     });
-    expect(() => trainingProgramRefs(config)).toThrow(/muzero\.programs\.generate\[1\] makes program random-s2, which muzero\.programs\.generate\[0\] makes too/);
+    expect(() => trainingProgramRefs(config)).toThrow(
+      /muzero\.programs\.generate\[1\] makes program random-s2, which muzero\.programs\.generate\[0\] makes too/,
+    );
   });
 
   it('reads files and directories relative to the config (a directory: its .json and .csv, not manifest.json)', () => {
@@ -99,9 +106,19 @@ describe('training programs of a config', () => {
     writeFileSync(path.join(dir, 'notes.txt'), 'not a program');
     expect(expandProgramPaths([dir], REPO).map((f) => path.basename(f))).toEqual(['a.json', 'b.csv']);
     expect(() => expandProgramPaths(['no/such/dir'], REPO)).toThrow(ConfigError);
-    const config = resolveConfig({ algorithm: 'muzero', muzero: { programs: { generate: [], files: ['examples/data/malloc-sample.csv'], csvCapacityFraction: 0.25 } } }, { configDir: REPO });
+    const config = resolveConfig(
+      {
+        algorithm: 'muzero',
+        muzero: { programs: { generate: [], files: ['examples/data/malloc-sample.csv'], csvCapacityFraction: 0.25 } },
+      },
+      { configDir: REPO },
+    );
     const [program] = loadTrainingPrograms(config);
-    expect(program.ref).toEqual({ id: 'examples/data/malloc-sample.csv', file: 'examples/data/malloc-sample.csv', csvCapacityFraction: 0.25 });
+    expect(program.ref).toEqual({
+      id: 'examples/data/malloc-sample.csv',
+      file: 'examples/data/malloc-sample.csv',
+      csvCapacityFraction: 0.25,
+    });
     expect(program.baselineTime).toBe(xlaLikeBaseline(program.program).time);
   });
 });
@@ -116,7 +133,12 @@ describe('evaluation of networks on programs', () => {
 
   it('plays every program, checks every mapping and reports speed-ups over the XLA-like baseline', async () => {
     const config = muzero();
-    const programs = loadEvalPrograms({ heldout: false, files: ['examples/data/malloc-sample.csv', 'examples/data/malloc-program.json'], baseDir: REPO, csvCapacityFraction: 0.5 });
+    const programs = loadEvalPrograms({
+      heldout: false,
+      files: ['examples/data/malloc-sample.csv', 'examples/data/malloc-program.json'],
+      baseDir: REPO,
+      csvCapacityFraction: 0.5,
+    });
     expect(programs.map((p) => p.id)).toEqual(['malloc-sample', 'two-instruction-example']);
     const search = evalSearchConfig(config);
     expect(search).toMatchObject({ gumbelScale: 0, rootExplorationFraction: 0, temperature: 0, simulations: 4 });
@@ -141,6 +163,8 @@ describe('evaluation of networks on programs', () => {
   it('takes the first maxPrograms of the held-out set', () => {
     const programs = loadEvalPrograms({ heldout: true, files: [], baseDir: REPO, csvCapacityFraction: 0.5, maxPrograms: 2 });
     expect(programs.map((p) => p.id)).toEqual(['transformer-00', 'transformer-01']);
-    expect(loadProgramFile(path.join(REPO, 'data/malloc/heldout/transformer-00.json')).compiled.bufferCount).toBe(programs[0].program.bufferCount);
+    expect(loadProgramFile(path.join(REPO, 'data/malloc/heldout/transformer-00.json')).compiled.bufferCount).toBe(
+      programs[0].program.bufferCount,
+    );
   });
 });

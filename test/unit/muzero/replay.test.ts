@@ -58,7 +58,14 @@ describe('PrioritizedReplay', () => {
 
   it('samples ∝ (|ν − z| + ε)^α and weights by (N·P)^(−β) / max', () => {
     // One position each: |ν − z| = |ν − u| = 0.1, 0.3 (z = u for L = 1).
-    const replay = new PrioritizedReplay(O, A, { capacity: 10, unrollSteps: 1, tdSteps: 1, priorityExponent: 1, importanceExponent: 1, priorityEpsilon: 1e-9 });
+    const replay = new PrioritizedReplay(O, A, {
+      capacity: 10,
+      unrollSteps: 1,
+      tdSteps: 1,
+      priorityExponent: 1,
+      importanceExponent: 1,
+      priorityEpsilon: 1e-9,
+    });
     const a = replay.add({ ...episode(1), rewards: [0.2], rootValues: [0.1] });
     const b = replay.add({ ...episode(1), rewards: [0.4], rootValues: [0.1] });
     const slotA = replay.episode(a)!.slots[0];

@@ -125,13 +125,28 @@ describe('search on a tiny game with a known best action', () => {
     const uniform: SearchModel = {
       numActions: 3,
       stateSize: 1,
-      initialInference: async (_o, batch) => ({ states: new Float32Array(batch), policyLogits: new Float32Array(batch * 3), values: new Float32Array(batch), rewards: new Float32Array(batch) }),
+      initialInference: async (_o, batch) => ({
+        states: new Float32Array(batch),
+        policyLogits: new Float32Array(batch * 3),
+        values: new Float32Array(batch),
+        rewards: new Float32Array(batch),
+      }),
       recurrentInference: async () => {
         throw new Error('the simulator arm never calls the dynamics');
       },
     };
-    for (const [algorithm, simulations] of [['puct', 64], ['gumbel', 12]] as const) {
-      const config = resolveSearchConfig({ algorithm, dynamics: 'simulator', simulations, rootExplorationFraction: 0, temperature: 0, gumbelScale: 0 });
+    for (const [algorithm, simulations] of [
+      ['puct', 64],
+      ['gumbel', 12],
+    ] as const) {
+      const config = resolveSearchConfig({
+        algorithm,
+        dynamics: 'simulator',
+        simulations,
+        rootExplorationFraction: 0,
+        temperature: 0,
+        gumbelScale: 0,
+      });
       const [out] = await runSearch(uniform, [{ observation, legalMask: game.legalMask().slice(), game }], config, new Rng(4));
       expect(out.action).toBe(2);
       expect(out.rootValue).toBeGreaterThan(0);
@@ -166,10 +181,18 @@ class HashModel implements SearchModel {
   }
   async initialInference(observations: Float32Array, batch: number): Promise<InferenceBatch> {
     const O = observations.length / batch;
-    return this.fill(Float32Array.from({ length: batch }, (_, b) => observations.subarray(b * O, (b + 1) * O).reduce((s, x, i) => s + x * (i + 1), 0)), batch, false);
+    return this.fill(
+      Float32Array.from({ length: batch }, (_, b) => observations.subarray(b * O, (b + 1) * O).reduce((s, x, i) => s + x * (i + 1), 0)),
+      batch,
+      false,
+    );
   }
   async recurrentInference(states: Float32Array, actions: Int32Array, batch: number): Promise<InferenceBatch> {
-    return this.fill(Float32Array.from({ length: batch }, (_, b) => states[b * 3] * 101 + states[b * 3 + 1] * 7 + actions[b] * 13), batch, true);
+    return this.fill(
+      Float32Array.from({ length: batch }, (_, b) => states[b * 3] * 101 + states[b * 3 + 1] * 7 + actions[b] * 13),
+      batch,
+      true,
+    );
   }
 }
 
@@ -234,7 +257,12 @@ describe('batched network calls', () => {
     const game = new TreeGame(2); // one step from the end: every child is terminal
     const observation = new Float32Array(STATES);
     game.observe(observation);
-    const [out] = await runSearch(model, [{ observation, legalMask: game.legalMask(), game }], resolveSearchConfig({ algorithm: 'puct', dynamics: 'simulator', simulations: 7, rootExplorationFraction: 0, temperature: 0 }), new Rng(1));
+    const [out] = await runSearch(
+      model,
+      [{ observation, legalMask: game.legalMask(), game }],
+      resolveSearchConfig({ algorithm: 'puct', dynamics: 'simulator', simulations: 7, rootExplorationFraction: 0, temperature: 0 }),
+      new Rng(1),
+    );
     expect(model.initialCalls).toEqual([1]);
     expect(model.recurrentCalls).toEqual([]);
     expect(out.action).toBe(1);
@@ -249,7 +277,33 @@ describe('sequential halving schedule', () => {
     expect(Array.from(sequentialHalvingSchedule(16, 16))).toEqual(new Array(16).fill(0));
     expect(Array.from(sequentialHalvingSchedule(1, 4))).toEqual([0, 1, 2, 3]);
     // m = 8, n = 32: phases of 3; 8 × 1, then 4 × 2, then 2 × 5, then 2 × 5 (truncated).
-    expect(Array.from(sequentialHalvingSchedule(8, 32))).toEqual([...new Array(8).fill(0), 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10]);
+    expect(Array.from(sequentialHalvingSchedule(8, 32))).toEqual([
+      ...new Array(8).fill(0),
+      1,
+      1,
+      1,
+      1,
+      2,
+      2,
+      2,
+      2,
+      3,
+      3,
+      4,
+      4,
+      5,
+      5,
+      6,
+      6,
+      7,
+      7,
+      8,
+      8,
+      9,
+      9,
+      10,
+      10,
+    ]);
   });
 });
 

@@ -23,7 +23,10 @@ let net: MuZeroNetworks;
 beforeAll(async () => {
   await selectBackend('cpu');
   const game = new MallocGame(programs[0].program, gameOptions);
-  net = new MuZeroNetworks(resolveNetworkConfig({ observationSize: game.observationSize, numActions: game.numActions, stateSize: 8, hiddenSize: 16 }), 3);
+  net = new MuZeroNetworks(
+    resolveNetworkConfig({ observationSize: game.observationSize, numActions: game.numActions, stateSize: 8, hiddenSize: 16 }),
+    3,
+  );
 });
 
 afterAll(() => net.dispose());
@@ -61,7 +64,10 @@ describe('selfPlayGames', () => {
         expect(episode.actions).toHaveLength(program.bufferCount);
         const { legalMasks, rewards } = episodeObservations(program, gameOptions, episode.actions);
         expect(Array.from(rewards)).toEqual(episode.rewards);
-        expect(episode.return).toBeCloseTo(episode.rewards.reduce((a, b) => a + b, 0), 12);
+        expect(episode.return).toBeCloseTo(
+          episode.rewards.reduce((a, b) => a + b, 0),
+          12,
+        );
         expect(episode.return).toBeCloseTo((episode.allSlowTime - episode.finalTime) / episode.allSlowTime, 12);
         const A = episode.numActions;
         for (let t = 0; t < episode.actions.length; t++) {
@@ -95,7 +101,12 @@ describe('selfPlayGames', () => {
 
 describe('episodes into replay, and reanalyse', () => {
   it('rebuilds observations by replay and refuses an episode that does not replay identically', async () => {
-    const [episode] = await selfPlayGames(net, programs.slice(0, 1), { search: resolveSearchConfig({ simulations: 2 }), game: gameOptions }, new Rng(2));
+    const [episode] = await selfPlayGames(
+      net,
+      programs.slice(0, 1),
+      { search: resolveSearchConfig({ simulations: 2 }), game: gameOptions },
+      new Rng(2),
+    );
     const input = episodeToReplayInput(episode, programs[0].program, gameOptions);
     const game = new MallocGame(programs[0].program, gameOptions);
     const first = new Float32Array(game.observationSize);
@@ -120,6 +131,8 @@ describe('episodes into replay, and reanalyse', () => {
     expect(after.reanalysed).toBe(2);
     expect(Array.from(after.rootValues)).not.toEqual(before);
     expect(replay.episode(ids[1])!.reanalysed).toBe(0);
-    await expect(reanalyse(net, replay, [ids[1]], resolveSearchConfig({ dynamics: 'simulator' }), new Rng(1))).rejects.toThrow(/needs program "transformer"/);
+    await expect(reanalyse(net, replay, [ids[1]], resolveSearchConfig({ dynamics: 'simulator' }), new Rng(1))).rejects.toThrow(
+      /needs program "transformer"/,
+    );
   });
 });

@@ -33,17 +33,22 @@ describe('two-hot encoding on the support −S..S', () => {
 
   it('targets sum to 1 and their expectation is h(scale·x), inside the support (invariant 7)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 30 }), fc.double({ min: 0.5, max: 200, noNaN: true }), fc.double({ min: -2, max: 2, noNaN: true }), (S, scale, x) => {
-        const support = new CategoricalSupport(S, scale);
-        const out = new Float32Array(support.size);
-        support.encode(x, out);
-        const sum = out.reduce((a, b) => a + b, 0);
-        expect(sum).toBeCloseTo(1, 6);
-        const expectation = out.reduce((acc, p, i) => acc + p * (i - S), 0);
-        const y = Math.min(S, Math.max(-S, hTransform(scale * x)));
-        expect(expectation).toBeCloseTo(y, 4);
-        for (const p of out) expect(p).toBeGreaterThanOrEqual(0);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 30 }),
+        fc.double({ min: 0.5, max: 200, noNaN: true }),
+        fc.double({ min: -2, max: 2, noNaN: true }),
+        (S, scale, x) => {
+          const support = new CategoricalSupport(S, scale);
+          const out = new Float32Array(support.size);
+          support.encode(x, out);
+          const sum = out.reduce((a, b) => a + b, 0);
+          expect(sum).toBeCloseTo(1, 6);
+          const expectation = out.reduce((acc, p, i) => acc + p * (i - S), 0);
+          const y = Math.min(S, Math.max(-S, hTransform(scale * x)));
+          expect(expectation).toBeCloseTo(y, 4);
+          for (const p of out) expect(p).toBeGreaterThanOrEqual(0);
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -77,10 +82,15 @@ describe('n-step value targets z_t = Σ_{i<n} γ^i u_{t+1+i} + γ^n ν_{t+n}', (
 
   it('is 0 at and past the terminal state (invariant 9)', () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 12 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 10 }), (rewards, n, beyond) => {
-        const values = rewards.map((r) => r + 1);
-        expect(valueTargetAt(rewards, values, rewards.length + beyond, n, 1)).toBe(0);
-      }),
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 12 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 0, max: 10 }),
+        (rewards, n, beyond) => {
+          const values = rewards.map((r) => r + 1);
+          expect(valueTargetAt(rewards, values, rewards.length + beyond, n, 1)).toBe(0);
+        },
+      ),
     );
   });
 });

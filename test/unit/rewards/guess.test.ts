@@ -27,7 +27,10 @@ describe('guessReward', () => {
   });
 
   it('gives 0 when the target is named only after the cap', () => {
-    expect(guessReward(transcriptOf('1', '2', '3', '4', '5', '10'), task)).toEqual({ total: 0, parts: { solved: 0, guesses: 5, invalid: 0 } });
+    expect(guessReward(transcriptOf('1', '2', '3', '4', '5', '10'), task)).toEqual({
+      total: 0,
+      parts: { solved: 0, guesses: 5, invalid: 0 },
+    });
     expect(guessReward(transcriptOf('1', '2', '3', '4', '10'), task)).toEqual({ total: 1, parts: { solved: 1, guesses: 5, invalid: 0 } });
   });
 

@@ -20,7 +20,17 @@ const tokenizer = new ByteTokenizer();
 beforeAll(async () => {
   await selectBackend('wasm');
   policy = new TransformerPolicy(
-    resolvePolicyConfig({ dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 256, ropeTheta: 10000, normEps: 1e-5, qkvBias: false, initStd: 0.02, vocabSize: 260 }),
+    resolvePolicyConfig({
+      dModel: 16,
+      nLayers: 1,
+      nHeads: 2,
+      maxSeqLen: 256,
+      ropeTheta: 10000,
+      normEps: 1e-5,
+      qkvBias: false,
+      initStd: 0.02,
+      vocabSize: 260,
+    }),
     5,
   );
 });
@@ -106,7 +116,10 @@ describe('runGroup', () => {
   });
 
   it('turns random model output into observations of the real toy env, never exceptions', async () => {
-    const outcome = await runGroup(policy, spec(guessEnv, guessEnv.optionsSchema!.parse({ maxNumber: 16, maxGuesses: 3 }), { limits: { ...limits, maxTurns: 10 } }));
+    const outcome = await runGroup(
+      policy,
+      spec(guessEnv, guessEnv.optionsSchema!.parse({ maxNumber: 16, maxGuesses: 3 }), { limits: { ...limits, maxTurns: 10 } }),
+    );
     for (const t of outcome.trajectories) {
       expect(t.finishReason).toBe('done');
       expect(t.turns).toBeLessThanOrEqual(3);
@@ -115,8 +128,13 @@ describe('runGroup', () => {
   });
 
   it('truncates a huge observation with a note', async () => {
-    const outcome = await runGroup(policy, spec(endlessEnv('x'.repeat(10_000)), {}, { groupSize: 2, limits: { ...limits, maxTurns: 1, maxObservationTokens: 50 } }));
-    const text = tokenizer.decode(outcome.trajectories[0].segments[0].tokens.filter((_, i) => !outcome.trajectories[0].segments[0].isOutput[i]));
+    const outcome = await runGroup(
+      policy,
+      spec(endlessEnv('x'.repeat(10_000)), {}, { groupSize: 2, limits: { ...limits, maxTurns: 1, maxObservationTokens: 50 } }),
+    );
+    const text = tokenizer.decode(
+      outcome.trajectories[0].segments[0].tokens.filter((_, i) => !outcome.trajectories[0].segments[0].isOutput[i]),
+    );
     expect(text).toMatch(/\[observation truncated: \d+ more tokens\]\n$/);
     expect(observationTokens('x'.repeat(10_000), 50)).toHaveLength(50);
   });
@@ -177,7 +195,14 @@ describe('runGroup', () => {
 describe('demonstrationSegment', () => {
   it('tokenises a demonstration exactly like a live episode: BOS, env tokens 0, policy turns + EOT as 1', () => {
     const seg = demonstrationSegment(
-      { turns: [{ role: 'env', text: 'Hi\n' }, { role: 'policy', text: '8' }, { role: 'env', text: 'higher\n' }, { role: 'policy', text: '12' }] },
+      {
+        turns: [
+          { role: 'env', text: 'Hi\n' },
+          { role: 'policy', text: '8' },
+          { role: 'env', text: 'higher\n' },
+          { role: 'policy', text: '12' },
+        ],
+      },
       { ...limits, maxTokensPerTurn: 4 },
     );
     const enc = (s: string) => tokenizer.encode(s);
@@ -187,7 +212,15 @@ describe('demonstrationSegment', () => {
   });
 
   it('masks the end-of-turn token when trainOnEndOfTurn is off', () => {
-    const seg = demonstrationSegment({ turns: [{ role: 'env', text: 'a' }, { role: 'policy', text: 'b' }] }, { ...limits, trainOnEndOfTurn: false });
+    const seg = demonstrationSegment(
+      {
+        turns: [
+          { role: 'env', text: 'a' },
+          { role: 'policy', text: 'b' },
+        ],
+      },
+      { ...limits, trainOnEndOfTurn: false },
+    );
     expect(seg.isOutput).toEqual([0, 0, 1, 0]);
   });
 });

@@ -18,7 +18,17 @@ const tokenizer = new ByteTokenizer();
 beforeAll(async () => {
   await selectBackend('wasm');
   policy = new TransformerPolicy(
-    resolvePolicyConfig({ dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 128, ropeTheta: 10000, normEps: 1e-5, qkvBias: false, initStd: 0.02, vocabSize: 260 }),
+    resolvePolicyConfig({
+      dModel: 16,
+      nLayers: 1,
+      nHeads: 2,
+      maxSeqLen: 128,
+      ropeTheta: 10000,
+      normEps: 1e-5,
+      qkvBias: false,
+      initStd: 0.02,
+      vocabSize: 260,
+    }),
     3,
   );
 });
@@ -86,7 +96,11 @@ describe('fresh context', () => {
   it('truncates a long observation so that a full turn still fits the context', async () => {
     const long: EnvDefinition<Record<string, never>> = {
       ...chunked,
-      create: () => ({ reset: () => 'x'.repeat(500), step: () => ({ observation: '', done: true }), score: () => ({ total: 0, parts: {}, turnRewards: [0] }) }),
+      create: () => ({
+        reset: () => 'x'.repeat(500),
+        step: () => ({ observation: '', done: true }),
+        score: () => ({ total: 0, parts: {}, turnRewards: [0] }),
+      }),
     };
     const outcome = await runGroup(policy, {
       env: long,
@@ -106,7 +120,15 @@ describe('fresh context', () => {
 
   it('turns a demonstration into one row per (observation, turn) pair, as the live turn sees it', () => {
     const rows = demonstrationSegments(
-      { turns: [{ role: 'env', text: 'c1' }, { role: 'policy', text: 'ab' }, { role: 'env', text: 'c2' }, { role: 'policy', text: 'd' }, { role: 'env', text: 'end' }] },
+      {
+        turns: [
+          { role: 'env', text: 'c1' },
+          { role: 'policy', text: 'ab' },
+          { role: 'env', text: 'c2' },
+          { role: 'policy', text: 'd' },
+          { role: 'env', text: 'end' },
+        ],
+      },
       limits,
     );
     expect(rows).toHaveLength(2);
@@ -116,6 +138,16 @@ describe('fresh context', () => {
     expect(rows[1].isOutput).toEqual([0, 0, 0, 1, 1]);
     expect(rows[1].turn.slice(3)).toEqual([1, 1]);
     // Multi-turn context keeps the whole transcript in one row.
-    expect(demonstrationSegments({ turns: [{ role: 'env', text: 'c1' }, { role: 'policy', text: 'ab' }] }, { ...limits, context: 'multi-turn' })).toHaveLength(1);
+    expect(
+      demonstrationSegments(
+        {
+          turns: [
+            { role: 'env', text: 'c1' },
+            { role: 'policy', text: 'ab' },
+          ],
+        },
+        { ...limits, context: 'multi-turn' },
+      ),
+    ).toHaveLength(1);
   });
 });

@@ -52,7 +52,13 @@ describe('self-play job payloads', () => {
     if (parsed.kind !== 'selfplay') return;
     expect(parsed.payload.jobIndex).toBe(7);
     const ref = parsed.payload.programs[0];
-    expect('workload' in ref && ref.workload).toMatchObject({ generator: 'random', seed: 4, instructions: 6, maxInputs: 3, capacityFraction: 0.5 });
+    expect('workload' in ref && ref.workload).toMatchObject({
+      generator: 'random',
+      seed: 4,
+      instructions: 6,
+      maxInputs: 3,
+      capacityFraction: 0.5,
+    });
     const group = protocolError(() => parseRolloutJob({ v: PROTOCOL_VERSION, jobId: 'x' }, '2'));
     expect(group.message).toMatch(/^malformed group job 2:/);
   });
@@ -105,13 +111,31 @@ describe('self-play results', () => {
     const result = { v: PROTOCOL_VERSION, jobIndex: 0, episodes: [episode], workerId: 'w', wallMs: 5 };
     expect(parsePayload(SelfPlayResultSchema, result, 'result').episodes[0].actions).toEqual([1, 0]);
     const bad = { ...result, episodes: [{ ...episode, policies: [0.5, 0.5, 1] }] };
-    expect(protocolError(() => parsePayload(SelfPlayResultSchema, bad, 'result of self-play job 0')).message).toMatch(/policies: L × numActions/);
+    expect(protocolError(() => parsePayload(SelfPlayResultSchema, bad, 'result of self-play job 0')).message).toMatch(
+      /policies: L × numActions/,
+    );
   });
 });
 
 describe('program refs', () => {
   it('a workload ref compiles to the generator’s program under the ref id', () => {
-    const ref = { id: 'random-s4', workload: { generator: 'random' as const, seed: 4, instructions: 6, minSize: 4096, maxSize: 1 << 20, maxInputs: 3, recency: 0.8, computeIntensity: 1, capacityFraction: 0.5, alignment: 64, fastBandwidth: 8000, slowBandwidth: 1000 } };
+    const ref = {
+      id: 'random-s4',
+      workload: {
+        generator: 'random' as const,
+        seed: 4,
+        instructions: 6,
+        minSize: 4096,
+        maxSize: 1 << 20,
+        maxInputs: 3,
+        recency: 0.8,
+        computeIntensity: 1,
+        capacityFraction: 0.5,
+        alignment: 64,
+        fastBandwidth: 8000,
+        slowBandwidth: 1000,
+      },
+    };
     const program = loadProgramRef(ref, REPO);
     const expected = compileProgram(generateProgram(ref.workload, 'random-s4'));
     expect(program.name).toBe('random-s4');

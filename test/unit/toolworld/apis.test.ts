@@ -104,7 +104,15 @@ const PAGED: Record<string, Record<string, unknown>> = {
 
 function plantRequest(w: World): number {
   const id = allocateId(w, 'money_requests');
-  w.tables.money_requests.push({ id, direction: 'incoming', email: w.tables.contacts[0].email, amount: 4.25, note: 'tea', status: 'pending', created_at: '2024-01-01T10:00:00' });
+  w.tables.money_requests.push({
+    id,
+    direction: 'incoming',
+    email: w.tables.contacts[0].email,
+    amount: 4.25,
+    note: 'tea',
+    status: 'pending',
+    created_at: '2024-01-01T10:00:00',
+  });
   return id;
 }
 
@@ -124,7 +132,12 @@ describe('the API catalogue', () => {
     expect(ALL_APIS.size).toBeGreaterThanOrEqual(60);
     expect(new Set([...ALL_APIS.values()].map((a) => a.app)).size).toBeGreaterThanOrEqual(5);
     expect(Object.keys(VALID).sort()).toEqual([...ALL_APIS.keys()].sort());
-    expect(Object.keys(PAGED).sort()).toEqual([...ALL_APIS.entries()].filter(([, a]) => a.paginated).map(([k]) => k).sort());
+    expect(Object.keys(PAGED).sort()).toEqual(
+      [...ALL_APIS.entries()]
+        .filter(([, a]) => a.paginated)
+        .map(([k]) => k)
+        .sort(),
+    );
   });
 });
 
@@ -146,7 +159,10 @@ describe.each([...ALL_APIS.keys()])('%s', (name) => {
   it('refuses an unknown argument with a 422 naming it', () => {
     const ctx = makeContext();
     const args = { ...VALID[name](ctx.world), bogus_arg: 1 };
-    expect(failed(callApi(ctx, name, withToken(ctx, name, args)))).toEqual({ status: 422, error: expect.stringContaining('unknown argument bogus_arg') });
+    expect(failed(callApi(ctx, name, withToken(ctx, name, args)))).toEqual({
+      status: 422,
+      error: expect.stringContaining('unknown argument bogus_arg'),
+    });
   });
 
   it('refuses a missing required argument or a mistyped one with a 422', () => {
@@ -155,7 +171,10 @@ describe.each([...ALL_APIS.keys()])('%s', (name) => {
     const required = requiredArgs(name);
     if (required.length > 0) {
       const { [required[0]]: _gone, ...rest } = args;
-      expect(failed(callApi(ctx, name, withToken(ctx, name, rest)))).toEqual({ status: 422, error: expect.stringContaining(`missing argument ${required[0]}`) });
+      expect(failed(callApi(ctx, name, withToken(ctx, name, rest)))).toEqual({
+        status: 422,
+        error: expect.stringContaining(`missing argument ${required[0]}`),
+      });
     } else {
       const key = api.paginated ? 'page' : 'answer';
       const bad = failed(callApi(ctx, name, withToken(ctx, name, { ...args, [key]: { nested: true } })));
@@ -164,7 +183,7 @@ describe.each([...ALL_APIS.keys()])('%s', (name) => {
     }
   });
 
-  it(api.needsToken ? 'refuses a call without a token, with a bad token, or with another app\'s token (401)' : 'needs no token', () => {
+  it(api.needsToken ? "refuses a call without a token, with a bad token, or with another app's token (401)" : 'needs no token', () => {
     const ctx = makeContext();
     const args = VALID[name](ctx.world);
     if (!api.needsToken) {
@@ -172,9 +191,15 @@ describe.each([...ALL_APIS.keys()])('%s', (name) => {
       return;
     }
     expect(failed(callApi(ctx, name, args))).toEqual({ status: 401, error: expect.stringContaining(`log in with ${api.app}.login`) });
-    expect(failed(callApi(ctx, name, { ...args, access_token: 'nope' }))).toEqual({ status: 401, error: expect.stringContaining('not valid') });
+    expect(failed(callApi(ctx, name, { ...args, access_token: 'nope' }))).toEqual({
+      status: 401,
+      error: expect.stringContaining('not valid'),
+    });
     const other = api.app === 'notes' ? 'mail' : 'notes';
-    expect(failed(callApi(ctx, name, { ...args, access_token: login(ctx, other) }))).toEqual({ status: 401, error: expect.stringContaining(`is for ${other}`) });
+    expect(failed(callApi(ctx, name, { ...args, access_token: login(ctx, other) }))).toEqual({
+      status: 401,
+      error: expect.stringContaining(`is for ${other}`),
+    });
   });
 
   if (api.paginated) {
@@ -183,7 +208,9 @@ describe.each([...ALL_APIS.keys()])('%s', (name) => {
       const args = PAGED[name];
       const whole: unknown[] = [];
       for (let page = 0; ; page++) {
-        const result = ok<{ items: unknown[]; page: number; next_page: number | null }>(callApi(ctx, name, { ...args, page, page_size: MAX_PAGE_SIZE }));
+        const result = ok<{ items: unknown[]; page: number; next_page: number | null }>(
+          callApi(ctx, name, { ...args, page, page_size: MAX_PAGE_SIZE }),
+        );
         expect(result.page).toBe(page);
         whole.push(...result.items);
         if (result.next_page === null) break;
@@ -194,7 +221,11 @@ describe.each([...ALL_APIS.keys()])('%s', (name) => {
       expect(n).toBeGreaterThanOrEqual(3);
       const firstPage = ok(callApi(ctx, name, { ...args, page_size: 1 }));
       expect(firstPage).toEqual({ items: [whole[0]], page: 0, next_page: 1 });
-      expect(ok(callApi(ctx, name, { ...args, page: n - 1, page_size: 1 }))).toEqual({ items: [whole[n - 1]], page: n - 1, next_page: null });
+      expect(ok(callApi(ctx, name, { ...args, page: n - 1, page_size: 1 }))).toEqual({
+        items: [whole[n - 1]],
+        page: n - 1,
+        next_page: null,
+      });
       expect(ok(callApi(ctx, name, { ...args, page: n, page_size: 1 }))).toEqual({ items: [], page: n, next_page: null });
       expect(ok<{ items: unknown[] }>(callApi(ctx, name, args)).items).toEqual(whole.slice(0, 5)); // default page_size
       for (const bad of [{ page: -1 }, { page: 1.5 }, { page_size: 0 }, { page_size: MAX_PAGE_SIZE + 1 }, { page: '1' }]) {

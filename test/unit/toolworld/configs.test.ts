@@ -21,7 +21,8 @@ describe.each(['configs/loop-toolworld-tiny.yaml', 'configs/loop-toolworld.yaml'
     for (let index = 0; index < 60; index++) {
       const turns = runSolver({ split: 'train', index, seed: config.seed }, options, { mistake: 0, slip: 0 }).demonstration.turns;
       expect(Buffer.byteLength(turns[0].text) + 1 + rollout.maxTokensPerTurn).toBeLessThanOrEqual(config.derived.maxContextTokens);
-      for (const turn of turns.filter((t) => t.role === 'policy')) expect(Buffer.byteLength(turn.text) + 1, turn.text).toBeLessThanOrEqual(rollout.maxTokensPerTurn);
+      for (const turn of turns.filter((t) => t.role === 'policy'))
+        expect(Buffer.byteLength(turn.text) + 1, turn.text).toBeLessThanOrEqual(rollout.maxTokensPerTurn);
       expect((turns.length - 1) / 2).toBeLessThanOrEqual(Math.min(rollout.maxTurns, options.maxTurns));
     }
   });

@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, EnvError } from '../../../core/errors.js';
 import { validateEnvOptions } from '../../../envs/loader.js';
 import { getBuiltinEnv } from '../../../envs/registry.js';
-import { NO_CALL_REPLY, TURN_LIMIT_NOTE, ToolworldEnv, runSolver, toolworldDemonstration, toolworldEnv } from '../../../envs/toolworld/env.js';
+import {
+  NO_CALL_REPLY,
+  TURN_LIMIT_NOTE,
+  ToolworldEnv,
+  runSolver,
+  toolworldDemonstration,
+  toolworldEnv,
+} from '../../../envs/toolworld/env.js';
 import { toolworldOptionsSchema, type ToolworldOptions } from '../../../envs/toolworld/options.js';
 import { SPLITS, taskCount, templatePool } from '../../../envs/toolworld/tasks.js';
 
@@ -52,7 +59,8 @@ describe('toolworld episodes', () => {
     const env = new ToolworldEnv(COMPACT);
     expect(env.reset(task)).toBe('Today: 2024-08-26T10:00:00\nTask: Delete my note "garden".\n');
     expect(env.step('notes.search_notes {"query":"garden"}')).toEqual({
-      observation: 'notes.search_notes: {"items":[{"id":2,"title":"garden","tags":["travel","money"],"created_at":"2024-08-12T09:00:00"}],"page":0,"next_page":null}\n',
+      observation:
+        'notes.search_notes: {"items":[{"id":2,"title":"garden","tags":["travel","money"],"created_at":"2024-08-12T09:00:00"}],"page":0,"next_page":null}\n',
       done: false,
     });
     expect(env.step('notes.delete_note {"note_id":2}\nsupervisor.complete_task')).toEqual({
@@ -69,14 +77,25 @@ describe('toolworld episodes', () => {
   it('is reproducible per TaskRef and differs between splits, seeds and variants', () => {
     const prompt = (t: typeof task) => new ToolworldEnv(FULL).reset(t);
     expect(prompt(task)).toBe(prompt(task));
-    const others = [{ ...task, split: 'dev' }, { ...task, seed: 1 }, { ...task, index: 1 }].map(prompt);
+    const others = [
+      { ...task, split: 'dev' },
+      { ...task, seed: 1 },
+      { ...task, index: 1 },
+    ].map(prompt);
     for (const other of others) expect(other).not.toBe(prompt(task));
   });
 
   it('writes a full prompt that explains the call format, docs, logins and pagination, and a compact one', () => {
     const full = new ToolworldEnv(FULL).reset(task);
     expect(full).toMatch(/^I am \w+ \w+ \([a-z.]+@mail\.com\)\. It is 2024-\d\d-\d\dT\d\d:00:00\.\nTask: Delete my note "\w+"\.\n/);
-    for (const hint of ['app.api {"arg": value}', 'api_docs.show_api_doc', 'supervisor.show_account_passwords', 'next_page is null', 'supervisor.complete_task']) expect(full).toContain(hint);
+    for (const hint of [
+      'app.api {"arg": value}',
+      'api_docs.show_api_doc',
+      'supervisor.show_account_passwords',
+      'next_page is null',
+      'supervisor.complete_task',
+    ])
+      expect(full).toContain(hint);
     expect(new ToolworldEnv(COMPACT).reset(task)).toMatch(/^Today: 2024-\d\d-\d\dT\d\d:00:00\nTask: Delete my note "\w+"\.\n$/);
     const withSignatures = new ToolworldEnv(toolworldOptionsSchema.parse({ ...COMPACT, docs: 'prompt' })).reset(task);
     expect(withSignatures).toContain('notes.delete_note {note_id}');
@@ -86,8 +105,12 @@ describe('toolworld episodes', () => {
 
   it('answers malformed messages with observations: bad JSON, unknown app or API, no call, too long', () => {
     const env = started();
-    expect(env.step('notes.search_notes {"query": milk}').observation).toMatch(/^error: line 1: arguments of notes\.search_notes are not valid JSON .*Nothing was run\./);
-    expect(env.step('nots.search {"query": "milk"}').observation).toMatch(/^nots\.search: error 404: No app named nots; apps: supervisor, api_docs/);
+    expect(env.step('notes.search_notes {"query": milk}').observation).toMatch(
+      /^error: line 1: arguments of notes\.search_notes are not valid JSON .*Nothing was run\./,
+    );
+    expect(env.step('nots.search {"query": "milk"}').observation).toMatch(
+      /^nots\.search: error 404: No app named nots; apps: supervisor, api_docs/,
+    );
     expect(env.step('notes.erase {"note_id": 1}').observation).toMatch(/^notes\.erase: error 404: App notes has no API named erase/);
     expect(env.step('Sure! I will delete it.').observation).toMatch(/^error: line 1: expected a call like/);
     expect(env.step('').observation).toBe(`${NO_CALL_REPLY}\nTask: ${env.generated.draft.instruction}\n`);
@@ -98,7 +121,10 @@ describe('toolworld episodes', () => {
   it('stops a message at the first failing call and says how many were not run', () => {
     const env = started(COMPACT);
     const reply = env.step('notes.show_note {"note_id": 999}\nnotes.list_notes\nsupervisor.complete_task');
-    expect(reply).toEqual({ observation: 'notes.show_note: error 404: Note with note_id 999 does not exist.\n(2 later calls not run because of the error)\n', done: false });
+    expect(reply).toEqual({
+      observation: 'notes.show_note: error 404: Note with note_id 999 does not exist.\n(2 later calls not run because of the error)\n',
+      done: false,
+    });
   });
 
   it('truncates long results and long observations with a note', () => {
@@ -114,7 +140,10 @@ describe('toolworld episodes', () => {
 
   it('ends at complete_task, or at the turn cap with a note; stepping afterwards is an error', () => {
     const env = started(COMPACT);
-    expect(env.step('supervisor.complete_task')).toEqual({ observation: 'supervisor.complete_task: {"message":"Task marked complete."}\n', done: true });
+    expect(env.step('supervisor.complete_task')).toEqual({
+      observation: 'supervisor.complete_task: {"message":"Task marked complete."}\n',
+      done: true,
+    });
     expect(() => env.step('supervisor.complete_task')).toThrow(EnvError);
     const capped = started(toolworldOptionsSchema.parse({ ...COMPACT, maxTurns: 2 }));
     expect(capped.step('notes.list_notes').done).toBe(false);
@@ -128,8 +157,19 @@ describe('toolworld episodes', () => {
     env.reset(task);
     const lines = fc.oneof(
       fc.string({ maxLength: 60 }),
-      fc.constantFrom('notes.list_notes', 'notes.show_note {"note_id": -1}', 'wallet.send_money {"amount": 1e308}', 'files.show_file {"path": "/../x"}', '{"app": "x"}'),
-      fc.tuple(fc.constantFrom('notes.create_note', 'phone.add_contact', 'mail.send_email', 'supervisor.show_profile'), fc.jsonValue({ maxDepth: 2 })).map(([c, v]) => `${c} ${JSON.stringify(v)}`),
+      fc.constantFrom(
+        'notes.list_notes',
+        'notes.show_note {"note_id": -1}',
+        'wallet.send_money {"amount": 1e308}',
+        'files.show_file {"path": "/../x"}',
+        '{"app": "x"}',
+      ),
+      fc
+        .tuple(
+          fc.constantFrom('notes.create_note', 'phone.add_contact', 'mail.send_email', 'supervisor.show_profile'),
+          fc.jsonValue({ maxDepth: 2 }),
+        )
+        .map(([c, v]) => `${c} ${JSON.stringify(v)}`),
     );
     fc.assert(
       fc.property(fc.array(lines, { maxLength: 5 }), (msg) => {
@@ -145,7 +185,17 @@ describe('toolworld episodes', () => {
     const { env } = runSolver(task, FULL, { mistake: 0, slip: 0 });
     expect(env.score()).toEqual({
       total: 1,
-      parts: { passed_all: 1, checks_passed: 2, checks_total: 2, completed: 1, answered: 0, turns: 4, api_calls: 8, api_errors: 0, parse_errors: 0 },
+      parts: {
+        passed_all: 1,
+        checks_passed: 2,
+        checks_total: 2,
+        completed: 1,
+        answered: 0,
+        turns: 4,
+        api_calls: 8,
+        api_errors: 0,
+        parse_errors: 0,
+      },
     });
   });
 });
@@ -159,9 +209,13 @@ describe('demonstrations', () => {
   });
 
   it('look up docs, get passwords and log in before acting, in the full world', () => {
-    const policy = toolworldDemonstration(task, { ...FULL, demoSlip: 0, demoNoise: 0 }).turns.filter((t) => t.role === 'policy').map((t) => t.text);
+    const policy = toolworldDemonstration(task, { ...FULL, demoSlip: 0, demoNoise: 0 })
+      .turns.filter((t) => t.role === 'policy')
+      .map((t) => t.text);
     expect(policy[0]).toBe('api_docs.show_api_descriptions {"app_name":"notes"}\nsupervisor.show_account_passwords');
-    expect(policy[1]).toMatch(/^api_docs\.show_api_doc \{"app_name":"notes","api_name":"search_notes"\}\napi_docs\.show_api_doc \{"app_name":"notes","api_name":"delete_note"\}\nnotes\.login \{"username":"[^"]+","password":"\w+"\}$/);
+    expect(policy[1]).toMatch(
+      /^api_docs\.show_api_doc \{"app_name":"notes","api_name":"search_notes"\}\napi_docs\.show_api_doc \{"app_name":"notes","api_name":"delete_note"\}\nnotes\.login \{"username":"[^"]+","password":"\w+"\}$/,
+    );
     expect(policy.at(-1)).toMatch(/^notes\.delete_note \{"note_id":\d+,"access_token":"\w+"\}\nsupervisor\.complete_task$/);
   });
 

@@ -35,10 +35,14 @@ describe('parseAction', () => {
   });
 
   it('refuses arguments that are not an object and JSON calls without names or with extra fields', () => {
-    expect(parseAction('notes.show_note [1]', limits).errors).toEqual(['line 1: arguments of notes.show_note must be a JSON object like {"name": value}, got an array']);
+    expect(parseAction('notes.show_note [1]', limits).errors).toEqual([
+      'line 1: arguments of notes.show_note must be a JSON object like {"name": value}, got an array',
+    ]);
     expect(parseAction('notes.show_note null', limits).errors[0]).toContain('got null');
     expect(parseAction('{"api": "x"}', limits).errors[0]).toContain('a JSON call needs "app" and "api" names');
-    expect(parseAction('{"app": "a", "api": "b", "argz": {}}', limits).errors).toEqual(['line 1: unknown field argz in a JSON call (use "app", "api", "args")']);
+    expect(parseAction('{"app": "a", "api": "b", "argz": {}}', limits).errors).toEqual([
+      'line 1: unknown field argz in a JSON call (use "app", "api", "args")',
+    ]);
     expect(parseAction('{"app": "a", "api": "b", "args": 3}', limits).errors).toEqual(['line 1: "args" of a.b must be a JSON object']);
     expect(parseAction('notes.show_note(note_id=1)', limits).errors[0]).toContain('expected a call like');
   });
@@ -72,7 +76,10 @@ describe('parseAction', () => {
     fc.assert(
       fc.property(fc.array(callArb, { minLength: 1, maxLength: 4 }), (calls) => {
         const normalized = calls.map((c) => ({ ...c, args: JSON.parse(JSON.stringify(c.args)) }));
-        expect(parseAction(formatCalls(normalized), { maxActionChars: 100_000, maxCallsPerTurn: 4 })).toEqual({ calls: normalized, errors: [] });
+        expect(parseAction(formatCalls(normalized), { maxActionChars: 100_000, maxCallsPerTurn: 4 })).toEqual({
+          calls: normalized,
+          errors: [],
+        });
       }),
       { numRuns: 300 },
     );

@@ -11,7 +11,14 @@ import { TEMPLATES } from '../../../envs/toolworld/templates/index.js';
 import type { TaskRef } from '../../../envs/types.js';
 
 const FULL = toolworldOptionsSchema.parse({});
-const COMPACT = toolworldOptionsSchema.parse({ prompt: 'compact', docs: 'off', auth: false, worldSize: 'tiny', reminder: false, maxCallsPerTurn: 4 });
+const COMPACT = toolworldOptionsSchema.parse({
+  prompt: 'compact',
+  docs: 'off',
+  auth: false,
+  worldSize: 'tiny',
+  reminder: false,
+  maxCallsPerTurn: 4,
+});
 const ENFORCED = toolworldOptionsSchema.parse({ docs: 'enforced', worldSize: 'small', pageSize: 2 });
 const clean = { mistake: 0, slip: 0 };
 
@@ -49,7 +56,10 @@ describe.each(TEMPLATES.map((t) => t.name))('template %s', (name) => {
         expect(locateTask(task, options).template.name).toBe(name);
         const { env, demonstration } = runSolver(task, options, clean);
         const checks = env.checks();
-        expect(checks.every((c) => c.passed), `${JSON.stringify(task)}: ${JSON.stringify(checks)}\n${demonstration.turns.map((t) => t.text).join('\n')}`).toBe(true);
+        expect(
+          checks.every((c) => c.passed),
+          `${JSON.stringify(task)}: ${JSON.stringify(checks)}\n${demonstration.turns.map((t) => t.text).join('\n')}`,
+        ).toBe(true);
         expect(env.score()).toMatchObject({ total: 1, parts: { passed_all: 1, completed: 1 } });
       }
     }
@@ -72,7 +82,9 @@ describe.each(TEMPLATES.map((t) => t.name))('template %s', (name) => {
   it('fails only "nothing extraneous" when the agent also damages unrelated data', () => {
     for (const options of [FULL, COMPACT]) {
       for (const task of tasksOf(name, options).slice(0, 3)) {
-        const policyTurns = runSolver(task, options, clean).demonstration.turns.filter((t) => t.role === 'policy').map((t) => t.text);
+        const policyTurns = runSolver(task, options, clean)
+          .demonstration.turns.filter((t) => t.role === 'policy')
+          .map((t) => t.text);
         const env = new ToolworldEnv(options);
         env.reset(task);
         for (const text of policyTurns.slice(0, -1)) env.step(text);
@@ -88,7 +100,10 @@ describe.each(TEMPLATES.map((t) => t.name))('template %s', (name) => {
         expect(env.lastOutcomes[0].ok).toBe(true);
         env.step(policyTurns.at(-1)!);
         const checks = env.checks();
-        expect(checks.filter((c) => !c.passed).map((c) => c.name), JSON.stringify(checks)).toEqual(['nothing_extraneous']);
+        expect(
+          checks.filter((c) => !c.passed).map((c) => c.name),
+          JSON.stringify(checks),
+        ).toEqual(['nothing_extraneous']);
       }
     }
   });

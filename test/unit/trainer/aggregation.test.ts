@@ -11,7 +11,12 @@ function row(rolloutId: string, outputs: number, prompt = 2): TrainingRow {
     rolloutId,
     advantage: 1,
     policyVersion: 0,
-    segment: { tokens: Array(n).fill(65), isOutput: [...Array(prompt).fill(0), ...Array(outputs).fill(1)], logProbs: Array(n).fill(0), turn: Array(n).fill(0) },
+    segment: {
+      tokens: Array(n).fill(65),
+      isOutput: [...Array(prompt).fill(0), ...Array(outputs).fill(1)],
+      logProbs: Array(n).fill(0),
+      turn: Array(n).fill(0),
+    },
   };
 }
 
@@ -31,7 +36,7 @@ describe('aggregationWeights', () => {
     expect(w2[0] * 4).toBeCloseTo(0.5, 12);
   });
 
-  it('trace-length counts only the minibatch\'s rows, in the order of indices; an empty minibatch gives []', () => {
+  it("trace-length counts only the minibatch's rows, in the order of indices; an empty minibatch gives []", () => {
     // Rows 2 (trace a, 1 output token: ℓ = 1 here) and 1 (trace b, 2 tokens); N = 2.
     expect(Array.from(aggregationWeights(rows, [2, 1], 'trace-length')!)).toEqual([0.5, 0.25]);
     expect(aggregationWeights(rows, [], 'trace-length')).toEqual(new Float32Array(0));

@@ -15,7 +15,11 @@ import { REPO } from '../../helpers/services.js';
 const tokenizer = new ByteTokenizer();
 let policy: TransformerPolicy;
 const config = resolveConfig(
-  { env: { module: path.join(REPO, 'test/fixtures/plugins/parity.ts') }, model: { dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 64 }, rollout: { maxTokensPerTurn: 6, maxTurns: 1 } },
+  {
+    env: { module: path.join(REPO, 'test/fixtures/plugins/parity.ts') },
+    model: { dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 64 },
+    rollout: { maxTokensPerTurn: 6, maxTurns: 1 },
+  },
   { configDir: REPO },
 );
 
@@ -51,13 +55,18 @@ describe('trimmedAnswerText', () => {
   const seg = (chunk: number, prompt: string, response: string, eot = false) => {
     const p = tokenizer.encode(prompt);
     const r = [...tokenizer.encode(response), ...(eot ? [EOT_ID] : [])];
-    return { tokens: [...p, ...r], isOutput: [...p.map(() => 0 as const), ...r.map(() => 1 as const)], logProbs: [...p, ...r].map(() => 0), turn: [...p.map(() => -1), ...r.map(() => chunk)] };
+    return {
+      tokens: [...p, ...r],
+      isOutput: [...p.map(() => 0 as const), ...r.map(() => 1 as const)],
+      logProbs: [...p, ...r].map(() => 0),
+      turn: [...p.map(() => -1), ...r.map(() => chunk)],
+    };
   };
   const trace = { segments: [seg(0, 'q', 'aaaa'), seg(1, 'q+carry', 'bbbb'), seg(2, 'q+carry', 'cc=7', true)] } as unknown as Trajectory;
   // Carryover m = 2 (paper variant): the reward window is the last 2 tokens of the previous chunk + the last response.
   const tracing = { chunkTokens: 4, carryoverTokens: 2, headTokens: 0, maxChunks: 3, carry: 'paper' as const };
 
-  it('cuts the responses at the budget (end-of-turn counts) and reads the last chunk\'s window', () => {
+  it("cuts the responses at the budget (end-of-turn counts) and reads the last chunk's window", () => {
     expect(trimmedAnswerText(trace, 100, tracing)).toBe('bbcc=7'); // fits: EOT is not text
     expect(trimmedAnswerText(trace, 13, tracing)).toBe('bbcc=7');
     expect(trimmedAnswerText(trace, 11, tracing)).toBe('bbcc='); // cut before the answer digit

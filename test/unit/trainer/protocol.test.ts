@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../../core/errors.js';
-import { GroupJobPayloadSchema, GroupResultSchema, PROTOCOL_VERSION, groupJobId, parsePayload, rolloutId } from '../../../rollout/protocol.js';
+import {
+  GroupJobPayloadSchema,
+  GroupResultSchema,
+  PROTOCOL_VERSION,
+  groupJobId,
+  parsePayload,
+  rolloutId,
+} from '../../../rollout/protocol.js';
 
 const valid = {
   v: PROTOCOL_VERSION,
@@ -35,7 +42,9 @@ describe('queue protocol', () => {
   });
 
   it('refuses another protocol version with advice', () => {
-    expect(() => parsePayload(GroupJobPayloadSchema, { ...valid, v: 99 }, 'group job')).toThrow(/protocol version 99.*same horizon version/);
+    expect(() => parsePayload(GroupJobPayloadSchema, { ...valid, v: 99 }, 'group job')).toThrow(
+      /protocol version 99.*same horizon version/,
+    );
   });
 
   it('rejects a trajectory whose per-token arrays disagree in length', () => {

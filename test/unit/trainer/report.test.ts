@@ -48,7 +48,14 @@ describe('progress line', () => {
 describe('end-of-run summary', () => {
   it('compares the means of the first and last tenth of the run', async () => {
     const { summaryLine } = await import('../../../trainer/report.js');
-    const rows = Array.from({ length: 20 }, (_, i) => ({ step: i + 1, 'charts/reward_mean': i < 2 ? 0.25 : i >= 18 ? 0.75 : 0.5, 'charts/success_rate': i < 2 ? 0.5 : 1, 'time/elapsed_s': 61 }));
-    expect(summaryLine(rows)).toBe('reward 0.250 → 0.750, success 50% → 100% (mean of the first and last 2 iterations) over 20 iterations in 1m01s');
+    const rows = Array.from({ length: 20 }, (_, i) => ({
+      step: i + 1,
+      'charts/reward_mean': i < 2 ? 0.25 : i >= 18 ? 0.75 : 0.5,
+      'charts/success_rate': i < 2 ? 0.5 : 1,
+      'time/elapsed_s': 61,
+    }));
+    expect(summaryLine(rows)).toBe(
+      'reward 0.250 → 0.750, success 50% → 100% (mean of the first and last 2 iterations) over 20 iterations in 1m01s',
+    );
   });
 });
