@@ -9,13 +9,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { Rng } from '../core/rng.js';
 import { openEngineDevice } from '../models/engine/device.js';
 import { EngineModel } from '../models/engine/model.js';
 import { pickMatmulPath } from '../models/engine/kernels/matmul.js';
 import { Runtime } from '../models/engine/runtime.js';
-import { resolvePolicyConfig } from '../models/transformer.js';
-import { LEARNER_SIZES } from './learner-sizes.js';
+import { LEARNER_SIZES, learnerBenchConfig, syntheticMinibatch, type LearnerSize } from './learner-sizes.js';
 
 const { values } = parseArgs({
   options: {
@@ -60,31 +58,11 @@ for (const r of rows) console.log(r);
 if (values.json) writeFileSync(values.json, JSON.stringify({ adapter: device.caps.adapter, results }, null, 2));
 process.exit(0);
 
-async function measure(
-  name: string,
-  size: (typeof LEARNER_SIZES)[keyof typeof LEARNER_SIZES],
-  precision: 'f32' | 'f16' | 'f16-matrix',
-  steps: number,
-) {
-  const config = resolvePolicyConfig({
-    dModel: size.dModel,
-    nLayers: size.nLayers,
-    nHeads: size.nHeads,
-    maxSeqLen: size.seqLen,
-    ropeTheta: 10000,
-    normEps: 1e-5,
-    qkvBias: false,
-    initStd: 0.02,
-    vocabSize: 260,
-  });
-  const model = await EngineModel.create(rt, config, 1, { precision });
+async function measure(name: string, size: LearnerSize, precision: 'f32' | 'f16' | 'f16-matrix', steps: number) {
+  const model = await EngineModel.create(rt, learnerBenchConfig(size), 1, { precision });
   model.setOptimizer({ lr: 1e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradClip: 1 });
   const { batch, seqLen } = size;
-  const rng = new Rng(7);
-  const tokens = Int32Array.from({ length: batch * seqLen }, () => rng.int(256));
-  // Second half of every row is "policy output", as in a multi-turn episode (same as bench/learner.ts).
-  const mask = Float32Array.from({ length: batch * seqLen }, (_, i) => (i % seqLen >= seqLen / 2 ? 1 : 0));
-  const advantages = Float32Array.from({ length: batch }, (_, b) => (b % 2 ? 0.5 : -0.5));
+  const { tokens, mask, advantages } = syntheticMinibatch(size);
   const oldLogProbs = await model.logProbs({ tokens, batchSize: batch, seqLen });
   const perRow = seqLen - seqLen / 2;
   const tokenWeights = Float32Array.from(mask, (m) => (m ? 1 / (batch * perRow) : 0));

@@ -10,12 +10,11 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '../core/rng.js';
 import { selectBackend, type BackendRequest } from '../models/backend.js';
-import { TransformerPolicy, resolvePolicyConfig } from '../models/transformer.js';
+import { TransformerPolicy } from '../models/transformer.js';
 import { loopLoss } from '../trainer/algorithms/loop.js';
 import { AdamW, clipGlobalNorm } from '../trainer/optim/adamw.js';
-import { LEARNER_SIZES } from './learner-sizes.js';
+import { LEARNER_SIZES, learnerBenchConfig, syntheticMinibatch, type LearnerSize } from './learner-sizes.js';
 
 const { values } = parseArgs({
   options: {
@@ -54,29 +53,11 @@ if (values.json) {
   writeFileSync(values.json, JSON.stringify({ backend: backend.name, results }, null, 2));
 }
 
-async function measure(name: string, size: (typeof LEARNER_SIZES)[keyof typeof LEARNER_SIZES], steps: number) {
-  const policy = new TransformerPolicy(
-    resolvePolicyConfig({
-      dModel: size.dModel,
-      nLayers: size.nLayers,
-      nHeads: size.nHeads,
-      maxSeqLen: size.seqLen,
-      ropeTheta: 10000,
-      normEps: 1e-5,
-      qkvBias: false,
-      initStd: 0.02,
-      vocabSize: 260,
-    }),
-    1,
-  );
+async function measure(name: string, size: LearnerSize, steps: number) {
+  const policy = new TransformerPolicy(learnerBenchConfig(size), 1);
   const optimizer = new AdamW(policy.variables, { lr: 1e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 });
   const { batch, seqLen } = size;
-  const rng = new Rng(7);
-  const tokens = Int32Array.from({ length: batch * seqLen }, () => rng.int(256));
-  // Second half of every row is "policy output", as in a multi-turn episode.
-  const mask = Float32Array.from({ length: batch * seqLen }, (_, i) => (i % seqLen >= seqLen / 2 ? 1 : 0));
-  const turnIds = Int32Array.from({ length: batch * seqLen }, (_, i) => (i % seqLen >= seqLen / 2 ? 0 : -1));
-  const advantages = Float32Array.from({ length: batch }, (_, b) => (b % 2 ? 0.5 : -0.5));
+  const { tokens, mask, turnIds, advantages } = syntheticMinibatch(size);
   const oldLp = policy.logProbs({ tokens, batchSize: batch, seqLen });
   const oldLogProbs = (await oldLp.data()) as Float32Array;
   oldLp.dispose();

@@ -15,11 +15,11 @@ import type { ResolvedConfig } from '../configs/resolve.js';
 import { selectBackend, trimGpuBufferPool, type BackendChoice } from '../models/backend.js';
 import { openEngine, type EngineChoice } from '../models/engine/index.js';
 import { EngineDecoder } from '../models/engine/decoder.js';
-import { EngineModel, type StepReport } from '../models/engine/model.js';
+import { EngineModel } from '../models/engine/model.js';
 import type { GenerationPolicy } from '../models/sampler.js';
 import type { NamedTensor } from '../models/safetensors.js';
 import { encodeSafetensors } from '../models/safetensors.js';
-import { TransformerPolicy, parameterSpecs, type ResolvedPolicyConfig } from '../models/transformer.js';
+import { TransformerPolicy, parameterSpecs, type ResolvedPolicyConfig, type TokenBatch } from '../models/transformer.js';
 import { loopLoss, shouldAbort, type LoopLossInputs } from './algorithms/loop.js';
 import { sftLoss } from './algorithms/sft.js';
 import { chunks, packRows, type PackedRows, type TrainingRow } from './batch.js';
@@ -69,12 +69,6 @@ export interface PolicyTrainer {
    * as in order (the engine: steps are submitted in call order and the abort is sticky on the device).
    */
   readonly pipelined: boolean;
-  /** Loss and gradients of one minibatch; returns the `losses/` statistics. The gradients wait for apply or discard. */
-  surrogateGradients(minibatch: SurrogateMinibatch): Promise<Record<string, number>>;
-  /** Clip and apply the pending gradients; returns the global norm before clipping. */
-  applyGradients(): Promise<{ gradNorm: number; applied: boolean }>;
-  /** Drop the pending gradients (LOOP's abort). */
-  discardGradients(): void;
   /** A policy holding the current weights, for evaluation episodes (the engine's decoder on the GPU). */
   evaluationPolicy(): Promise<GenerationPolicy>;
   dispose(): void;
@@ -127,7 +121,6 @@ class TfjsTrainer implements PolicyTrainer {
   private readonly optimizer: AdamW;
   private sftOptimizer: AdamW | undefined;
   private reference: TransformerPolicy | undefined;
-  private pending: Record<string, tf.Tensor> | undefined;
 
   constructor(
     private readonly policy: TransformerPolicy,
@@ -170,17 +163,12 @@ class TfjsTrainer implements PolicyTrainer {
   async rowLogProbs(rows: readonly TrainingRow[], temperature: number, which: 'policy' | 'reference' = 'policy') {
     const policy = which === 'reference' ? this.reference : this.policy;
     if (!policy) throw new TrainingError('no frozen reference policy (freezeReference() was not called)');
-    const out: Float32Array[] = new Array(rows.length);
-    for (const chunk of chunks(rows.length, 64)) {
-      const packed = packRows(rows, chunk);
-      const lp = tf.tidy(() => policy.logProbs(packed.batch, temperature));
+    return logProbsOfRows(rows, async (batch) => {
+      const lp = tf.tidy(() => policy.logProbs(batch, temperature));
       const data = (await lp.data()) as Float32Array;
       lp.dispose();
-      chunk.forEach((r, b) => {
-        out[r] = data.slice(b * packed.batch.seqLen, b * packed.batch.seqLen + rows[r].segment.tokens.length);
-      });
-    }
-    return out;
+      return data;
+    });
   }
 
   async sftStep(packed: PackedRows) {
@@ -199,8 +187,7 @@ class TfjsTrainer implements PolicyTrainer {
     this.sftOptimizer = undefined;
   }
 
-  async surrogateGradients(minibatch: SurrogateMinibatch) {
-    this.discardGradients();
+  async trainMinibatch(minibatch: SurrogateMinibatch, maxKl: number) {
     let stats: Record<string, tf.Scalar> = {};
     const { value, grads } = tf.variableGrads(() => {
       const out = loopLoss({ ...minibatch.loss, newLogProbs: this.policy.logProbs(minibatch.packed.batch, minibatch.temperature) });
@@ -209,46 +196,25 @@ class TfjsTrainer implements PolicyTrainer {
     }, this.policy.variables);
     const values: Record<string, number> = {};
     for (const [k, v] of Object.entries(stats)) values[k] = (await v.data())[0];
-    tf.dispose(Object.values(stats));
-    value.dispose();
-    this.pending = grads;
-    return values;
-  }
-
-  async trainMinibatch(minibatch: SurrogateMinibatch, maxKl: number) {
-    const stats = await this.surrogateGradients(minibatch);
-    if (shouldAbort(stats.loss, stats.approx_kl, maxKl)) {
-      this.discardGradients();
-      return { stats, gradNorm: Number.NaN, applied: false, aborted: true };
+    tf.dispose([value, ...Object.values(stats)]);
+    if (shouldAbort(values.loss, values.approx_kl, maxKl)) {
+      tf.dispose(grads);
+      return { stats: values, gradNorm: Number.NaN, applied: false, aborted: true };
     }
-    const { gradNorm, applied } = await this.applyGradients();
-    return { stats, gradNorm, applied, aborted: false };
-  }
-
-  startUpdates() {}
-
-  async applyGradients() {
-    const grads = this.pending;
-    if (!grads) throw new TrainingError('applyGradients() without pending gradients');
-    this.pending = undefined;
     const { grads: clipped, norm } = await clipGlobalNorm(grads, this.gradClip);
     this.optimizer.step(clipped);
     trimGpuBufferPool();
     tf.dispose([grads, clipped]);
-    return { gradNorm: norm, applied: true };
+    return { stats: values, gradNorm: norm, applied: true, aborted: false };
   }
 
-  discardGradients() {
-    if (this.pending) tf.dispose(this.pending);
-    this.pending = undefined;
-  }
+  startUpdates() {}
 
   async evaluationPolicy() {
     return this.policy;
   }
 
   dispose() {
-    this.discardGradients();
     this.endSft();
     this.optimizer.dispose();
     this.reference?.dispose();
@@ -318,15 +284,7 @@ class EngineTrainer implements PolicyTrainer {
   async rowLogProbs(rows: readonly TrainingRow[], temperature: number, which: 'policy' | 'reference' = 'policy') {
     const model = which === 'reference' ? this.reference : this.model;
     if (!model) throw new TrainingError('no frozen reference policy (freezeReference() was not called)');
-    const out: Float32Array[] = new Array(rows.length);
-    for (const chunk of chunks(rows.length, 64)) {
-      const packed = packRows(rows, chunk);
-      const data = await model.logProbs(packed.batch, temperature);
-      chunk.forEach((r, b) => {
-        out[r] = data.slice(b * packed.batch.seqLen, b * packed.batch.seqLen + rows[r].segment.tokens.length);
-      });
-    }
-    return out;
+    return logProbsOfRows(rows, (batch) => model.logProbs(batch, temperature));
   }
 
   async sftStep(packed: PackedRows) {
@@ -345,10 +303,6 @@ class EngineTrainer implements PolicyTrainer {
     this.model.setOptimizer({ ...this.optim, gradClip: this.gradClip });
   }
 
-  async surrogateGradients(minibatch: SurrogateMinibatch) {
-    return this.model.surrogateGradients(engineBatch(minibatch));
-  }
-
   async trainMinibatch(minibatch: SurrogateMinibatch, maxKl: number) {
     // One submit: the abort is decided on the GPU, so the update does not wait for a read-back.
     const report = await this.model.trainMinibatch(engineBatch(minibatch), maxKl);
@@ -357,15 +311,6 @@ class EngineTrainer implements PolicyTrainer {
 
   startUpdates() {
     this.model.resetAbort();
-  }
-
-  async applyGradients() {
-    const report: StepReport = await this.model.applyGradients();
-    return { gradNorm: report.gradNorm, applied: report.applied };
-  }
-
-  discardGradients() {
-    // The next surrogateGradients overwrites them.
   }
 
   async evaluationPolicy() {
@@ -437,6 +382,20 @@ export function engineBatch(minibatch: SurrogateMinibatch) {
     outputTokenCount,
     activeRowCount,
   };
+}
+
+/** Per-row log-probs of every row's tokens, scored in padded chunks of 64 rows by `score` ([B·T] per chunk). */
+async function logProbsOfRows(rows: readonly TrainingRow[], score: (batch: TokenBatch) => Promise<Float32Array>): Promise<Float32Array[]> {
+  const out: Float32Array[] = new Array(rows.length);
+  for (const chunk of chunks(rows.length, 64)) {
+    const packed = packRows(rows, chunk);
+    const data = await score(packed.batch);
+    const T = packed.batch.seqLen;
+    chunk.forEach((r, b) => {
+      out[r] = data.slice(b * T, b * T + rows[r].segment.tokens.length);
+    });
+  }
+  return out;
 }
 
 /** A 2-D tensor transposed ([r, c] → [c, r]); other ranks unchanged. */

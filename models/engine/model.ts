@@ -40,7 +40,7 @@ import {
 import { matmul, pickMatmulPath, type MatmulPath } from './kernels/matmul.js';
 import { nllLoss, nllScratchSize, surrogateLoss, surrogateScratchSize, SURROGATE_STATS } from './kernels/objective.js';
 import { abortGate, adamw, gatedStepDecision, stepDecision, sumSquares, sumSquaresScratchSize } from './kernels/optim.js';
-import { Arena, allocateArenas, formatBytes, reshape, type Recorder, type Runtime, type Tensor } from './runtime.js';
+import { Arena, allocateArenas, formatBytes, type Recorder, type Runtime, type Tensor } from './runtime.js';
 
 /** Engine options beyond the architecture. */
 export interface EngineModelOptions {
@@ -406,7 +406,7 @@ export class EngineModel {
     const { batchSize: B, seqLen: T } = batch;
     const pending = await this.exclusive(async () => {
       const bucket = await this.prepare(B, T);
-      this.uploadTokens(bucket, batch);
+      this.uploadTokens(bucket, batch, false);
       const rec = this.rt.record('score');
       await this.forward(rec, bucket, B, T, temperature);
       const read = rec.readLater(view(bucket.lpAt, [B * T]));
@@ -507,8 +507,8 @@ export class EngineModel {
   }
 
   /**
-   * Forward, objective and backward of one minibatch (one submit), leaving the gradients in place; the
-   * statistics let the caller decide (e.g. LOOP's KL abort) whether to `applyGradients()`.
+   * Forward, objective and backward of one minibatch (one submit), leaving the gradients in the gradient
+   * arena without an update: for checks against the reference (`gradientsOnly`, bench/engine-check.ts).
    */
   async surrogateGradients(input: SurrogateBatch): Promise<Record<string, number>> {
     const { statsPending } = await this.exclusive(async () => {
@@ -520,24 +520,11 @@ export class EngineModel {
     return namedStats(SURROGATE_STATS, (await statsPending) as Float32Array);
   }
 
-  /** Clip and apply the gradients of the last `surrogateGradients` with AdamW (one submit). */
-  async applyGradients(): Promise<StepReport> {
-    this.assertTraining();
-    const { infoPending, statePending } = await this.exclusive(async () => {
-      const rec = this.rt.record('update');
-      await this.optimizerStep(rec);
-      const pending = { infoPending: rec.readLater(this.stepInfo), statePending: rec.readLater(this.optimState) };
-      rec.submit();
-      return pending;
-    });
-    return this.report({}, (await infoPending) as Float32Array, (await statePending) as Float32Array);
-  }
-
   private async recordSurrogate(rec: Recorder, input: SurrogateBatch): Promise<{ stats: Promise<unknown> }> {
     this.assertTraining();
     const { batchSize: B, seqLen: T } = input.batch;
     const bucket = await this.prepare(B, T);
-    this.uploadTokens(bucket, input.batch);
+    this.uploadTokens(bucket, input.batch, true);
     const N = B * T;
     const rt = this.rt;
     if (input.advantages.length !== B) throw new RangeError(`advantages has ${input.advantages.length} entries, expected ${B}`);
@@ -602,7 +589,7 @@ export class EngineModel {
     if (count === 0) throw new RangeError('trainNll: the batch has no demonstrated policy token (mask is all 0)');
     const { statsPending, infoPending, statePending } = await this.exclusive(async () => {
       const bucket = await this.prepare(B, T);
-      this.uploadTokens(bucket, batch);
+      this.uploadTokens(bucket, batch, true);
       this.rt.write(bucket.mask, toPredicting(mask, B, T));
       const N = B * T;
       const rec = this.rt.record('sft step');
@@ -661,7 +648,8 @@ export class EngineModel {
     return { stats, gradNorm: info[0], applied: info[2] > 0, lossScale: info[3], skippedSteps: state[2] };
   }
 
-  private uploadTokens(bucket: Bucket, batch: TokenBatch): void {
+  /** Tokens, positions and next-token targets; with `forBackward`, also the rows grouped by token id (the embedding's backward). */
+  private uploadTokens(bucket: Bucket, batch: TokenBatch, forBackward: boolean): void {
     validateTokens(batch, this.config);
     const { batchSize: B, seqLen: T, tokens } = batch;
     const positions = new Int32Array(B * T);
@@ -675,6 +663,7 @@ export class EngineModel {
     this.rt.write(bucket.ids, tokens);
     this.rt.write(bucket.positions, positions);
     this.rt.write(bucket.targets, targets);
+    if (!forBackward) return;
     const index = buildTokenIndex(tokens, this.config.vocabSize);
     this.rt.write(bucket.uniqueIds, index.uniqueIds);
     this.rt.write(bucket.starts, index.starts);
@@ -865,33 +854,22 @@ export class EngineModel {
       });
       await rope(rt, rec, { x: dq, positions, table: this.rope, rows: N, nHeads: cfg.nHeads, headDim: cfg.headDim, inverse: true });
       await rope(rt, rec, { x: dk, positions, table: this.rope, rows: N, nHeads: cfg.nKvHeads, headDim: cfg.headDim, inverse: true });
-      if (g.qBias)
-        await columnSum(rt, rec, {
-          x: dq,
-          out: g.qBias,
-          partial: scratchView(bk.colPartial, columnSumScratchSize(N, qw)),
-          n: N,
-          c: qw,
-          accumulate: false,
-        });
-      if (g.kBias)
-        await columnSum(rt, rec, {
-          x: dk,
-          out: g.kBias,
-          partial: scratchView(bk.colPartial, columnSumScratchSize(N, kw)),
-          n: N,
-          c: kw,
-          accumulate: false,
-        });
-      if (g.vBias)
-        await columnSum(rt, rec, {
-          x: dv,
-          out: g.vBias,
-          partial: scratchView(bk.colPartial, columnSumScratchSize(N, kw)),
-          n: N,
-          c: kw,
-          accumulate: false,
-        });
+      // q/k/v biases: the column sums of their gradients.
+      for (const [grad, out, c] of [
+        [dq, g.qBias, qw],
+        [dk, g.kBias, kw],
+        [dv, g.vBias, kw],
+      ] as const) {
+        if (out)
+          await columnSum(rt, rec, {
+            x: grad,
+            out,
+            partial: scratchView(bk.colPartial, columnSumScratchSize(N, c)),
+            n: N,
+            c,
+            accumulate: false,
+          });
+      }
       await matmul(rt, rec, { a: dq, b: p.q, c: dHidden, m: N, n: d, k: qw, path });
       await matmul(rt, rec, { a: dk, b: p.k, c: dHidden, m: N, n: d, k: kw, accumulate: true, path });
       await matmul(rt, rec, { a: dv, b: p.v, c: dHidden, m: N, n: d, k: kw, accumulate: true, path });
@@ -1257,5 +1235,3 @@ function validateWeights(specs: readonly ParameterSpec[], weights: Record<string
       throw new GpuError(`tensor '${spec.name}' has dtype ${tensor.dtype}; weights must be floating point`);
   }
 }
-
-export { reshape };

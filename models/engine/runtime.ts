@@ -115,13 +115,6 @@ export class Arena {
   }
 }
 
-/** A view of `tensor` with another shape of the same element count. */
-export function reshape(tensor: Tensor, shape: readonly number[]): Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
-  if (size !== tensor.size) throw new RangeError(`cannot view '${tensor.label}' [${tensor.shape.join(', ')}] as [${shape.join(', ')}]`);
-  return { ...tensor, shape: [...shape] };
-}
-
 /**
  * A kernel-source generator whose results are cached by its arguments: generating WGSL costs ~100 µs,
  * which would otherwise be paid on every dispatch of a step.
